@@ -1,0 +1,199 @@
+"""Command line: ``python -m cnaps_demo {upscale,engines,download,bench}``.
+
+A thin adapter over ``cnaps_demo.upscale`` and the engine registry. Each bad file gets a
+one-line reason and the others still run; the exit code is non-zero if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import CnapsError, InvalidImageError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+
+# Engine parameters the CLI exposes as flags: (flag, parameter name, type, help).
+PARAM_FLAGS: tuple[tuple[str, str, type, str], ...] = (
+    ("--denoise", "denoise", str, "Real-CUGAN denoise level: conservative, none, 1, 2, 3"),
+    ("--variant", "variant", str, "Real-CUGAN model family: se, pro, nose"),
+    ("--model", "model", str, "SD engines: Hub id, local diffusers folder, or a .safetensors file"),
+    ("--steps", "steps", int, "SD engines: scheduler steps"),
+    ("--strength", "strength", float, "sd-img2img: how much to re-draw (0.05-1.0)"),
+    ("--guidance", "guidance", float, "SD engines: classifier-free guidance scale"),
+    ("--prompt", "prompt", str, "SD engines: positive prompt"),
+    ("--negative-prompt", "negative_prompt", str, "SD engines: negative prompt"),
+    ("--seed", "seed", int, "SD engines: random seed (same seed, same picture)"),
+    ("--pre-upscaler", "pre_upscaler", str, "sd-img2img: first 2x enlargement (realcugan or lanczos)"),
+)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cnaps_demo", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("upscale", help="upscale image files or folders")
+    up.add_argument("inputs", nargs="+", metavar="IN", help="PNG/JPEG/WebP files or folders of them")
+    up.add_argument(
+        "-o", "--output", required=True, metavar="OUT",
+        help="output folder; or a .png file name when there is exactly one input file",
+    )
+    up.add_argument("--engine", default="realcugan", help="engine id (see: python -m cnaps_demo engines)")
+    up.add_argument("--scale", type=int, default=None, help="upscale factor (default: the engine's, usually 2)")
+    up.add_argument("--tile", type=int, default=0, help="tile size in pixels (0: the engine's default)")
+    up.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    up.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    for flag, name, kind, text in PARAM_FLAGS:
+        up.add_argument(flag, dest=f"param_{name}", type=kind, default=None, help=text)
+
+    commands.add_parser("engines", help="list engines, whether each runs here, and why not")
+
+    down = commands.add_parser("download", help="fetch model weights into the Hugging Face cache")
+    down.add_argument("engine", help="engine id, e.g. sd-img2img")
+    down.add_argument("--model", default=None, help="Hub id (default: the engine's model)")
+
+    bench = commands.add_parser("bench", help="time the engines and print the figures")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to the benchmark")
+    return parser
+
+
+def _collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Expand folders into their image files (sorted, recursive); report paths that don't exist."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append(f"{path}: folder holds no .png, .jpg, .jpeg or .webp files")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(f"{path}: no such file or folder")
+    return files, problems
+
+
+def _output_path(source: Path, output: Path, single_file: bool, engine: str, scale: int) -> Path:
+    if single_file and output.suffix.lower() == ".png":
+        return output
+    return output / f"{source.stem}_{engine}_x{scale}.png"
+
+
+def _tqdm_progress(bar: Any):
+    def progress(done: int, total: int, description: str) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.set_description_str(description[:40])
+        bar.n = done
+        bar.refresh()
+
+    return progress
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from . import upscale
+    from .engines import get_engine
+
+    params = {name: getattr(args, f"param_{name}") for _, name, _, _ in PARAM_FLAGS}
+    params = {name: value for name, value in params.items() if value is not None}
+    # Check everything that doesn't depend on a file once, up front, before touching any image.
+    engine = get_engine(args.engine)
+    scale = engine.check_scale(args.scale)
+    engine.check_params(params)
+
+    files, problems = _collect_inputs(args.inputs)
+    output = Path(args.output)
+    single_file = len(files) == 1 and len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir()
+    if output.suffix.lower() == ".png" and not single_file:
+        problems.append(f"{output}: a .png output name needs exactly one input file; give a folder instead")
+        files = []
+    if output.suffix and output.suffix.lower() != ".png" and not output.is_dir():
+        raise InvalidImageError(
+            f"Output {output} is not a .png file name or a folder.",
+            hint="Outputs are lossless PNG: use a name ending in .png, or a folder.",
+        )
+    failed = len(problems)
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
+
+    for source in tqdm(files, desc="images", unit="img", disable=len(files) < 2):
+        target = _output_path(source, output, single_file, engine.id, scale)
+        if target.resolve() == source.resolve():
+            print(f"error: {source}: output would overwrite the input; choose another -o", file=sys.stderr)
+            failed += 1
+            continue
+        if target.exists() and not args.overwrite:
+            print(f"error: {source}: {target} exists; pass --overwrite to replace it", file=sys.stderr)
+            failed += 1
+            continue
+        with tqdm(total=1, desc=source.name, unit="step", leave=False) as bar:
+            try:
+                result = upscale(
+                    source, engine.id, scale=scale, device=args.device, tile=args.tile,
+                    progress=_tqdm_progress(bar), **params,
+                )
+            except CnapsError as error:
+                print(f"error: {source}: {error}", file=sys.stderr)
+                failed += 1
+                continue
+        result.save(target)
+        for notice in result.notices:
+            print(f"note: {source}: {notice}", file=sys.stderr)
+        print(f"{source} -> {target} ({result.image.width}x{result.image.height}, {result.seconds:.2f} s)")
+    if failed:
+        print(f"{failed} input(s) failed; see the lines above.", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_engines(args: argparse.Namespace) -> int:
+    from .engines import all_engines
+
+    rows = [engine.describe() for engine in all_engines()]
+    width = max(len(row["id"]) for row in rows)
+    for row in rows:
+        state = "available" if row["available"] else "unavailable"
+        scales = ",".join(f"x{s}" for s in row["scales"])
+        print(f"{row['id']:<{width}}  {state:<11}  {scales:<8}  {row['name']}")
+        if not row["available"]:
+            print(f"{'':<{width}}  why: {row['reason']}")
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .hub import download_command
+
+    return download_command(args.engine, args.model)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    return int(bench_main(args.bench_args) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    handler = {
+        "upscale": _cmd_upscale,
+        "engines": _cmd_engines,
+        "download": _cmd_download,
+        "bench": _cmd_bench,
+    }[args.command]
+    try:
+        return handler(args)
+    except CnapsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Classical resampling: the "blurry" baseline every AI engine is compared with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+
+from ..stages import StageRecorder
+from .base import Availability, Credit, Engine, EngineOutput, RunOptions
+
+_PILLOW = Credit("Pillow resampling filters", "https://github.com/python-pillow/Pillow", "MIT-CMU (HPND)")
+
+
+class ClassicalEngine(Engine):
+    family = "classical"
+    scales = (2, 3, 4)
+    device_need = "cpu"
+    credits = (_PILLOW,)
+
+    def __init__(self, engine_id: str, display_name: str, resample: Image.Resampling, summary: str) -> None:
+        self.id = engine_id
+        self.display_name = display_name
+        self.resample = resample
+        self.summary = summary
+
+    def available(self) -> Availability:
+        return Availability(True)
+
+    def run(self, image: Image.Image, *, scale: int, params: dict[str, Any], options: RunOptions) -> EngineOutput:
+        recorder = StageRecorder()
+        width, height = image.size
+        with recorder.stage(f"{self.display_name} resample x{scale}", (3, height, width), filter=self.id) as stage:
+            result = image.resize((width * scale, height * scale), self.resample)
+            stage.shape = (3, result.height, result.width)
+        options.progress(1, 1, self.display_name)
+        return EngineOutput(result, recorder.records)
+
+
+ENGINES = (
+    ClassicalEngine(
+        "nearest",
+        "Nearest neighbour",
+        Image.Resampling.NEAREST,
+        "Copies each pixel into a 2x2 block: blocky, adds nothing.",
+    ),
+    ClassicalEngine(
+        "bicubic",
+        "Bicubic",
+        Image.Resampling.BICUBIC,
+        "Fits smooth cubic curves through neighbouring pixels: soft edges.",
+    ),
+    ClassicalEngine(
+        "lanczos",
+        "Lanczos",
+        Image.Resampling.LANCZOS,
+        "A windowed-sinc filter: the sharpest classical resampler, with slight ringing.",
+    ),
+)

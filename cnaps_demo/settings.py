@@ -1,0 +1,86 @@
+"""Every setting, read from environment variables, in one place.
+
+``get_settings()`` reads the environment on each call (cheap), so tests and the CLI can
+change variables without import-order tricks. Nothing here imports torch or gradio.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvalidParameterError
+
+
+def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidParameterError(
+            f"Environment variable {name}={raw!r} is not an integer.",
+            hint=f"Set it to a whole number >= {minimum}, or unset it to use {default}.",
+        ) from None
+    if value < minimum:
+        raise InvalidParameterError(
+            f"Environment variable {name}={value} is below {minimum}.",
+            hint=f"Set it to a whole number >= {minimum}, or unset it to use {default}.",
+        )
+    return value
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def default_cache_dir() -> Path:
+    """``$CNAPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/cnaps-demo``, else ``~/.cache/cnaps-demo``."""
+    explicit = os.environ.get("CNAPS_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "cnaps-demo"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Pixel limit for inputs, checked from the header before decoding.
+    max_input_pixels: int
+    # Lower limit applied by the web UI (a shared Space must stay responsive).
+    ui_max_input_pixels: int
+    cache_dir: Path
+    device: str  # auto | cpu | cuda | mps
+    tile: int  # 0 = engine default
+    cpu_threads: int  # 0 = all available cores
+    cpu_bf16: bool  # bf16 autocast for CNNs on CPUs that support it
+    sd_model: str
+    allow_cpu_diffusion: bool
+    torch_compile: bool
+    presenter: bool
+    queue_size: int
+    cpu_concurrency: int
+
+
+def get_settings() -> Settings:
+    return Settings(
+        max_input_pixels=_env_int("CNAPS_MAX_PIXELS", 4096 * 4096, minimum=1),
+        ui_max_input_pixels=_env_int("CNAPS_UI_MAX_PIXELS", 2048 * 2048, minimum=1),
+        cache_dir=default_cache_dir(),
+        device=os.environ.get("CNAPS_DEVICE", "auto").strip().lower() or "auto",
+        tile=_env_int("CNAPS_TILE", 0),
+        cpu_threads=_env_int("CNAPS_CPU_THREADS", 0),
+        cpu_bf16=_env_bool("CNAPS_CPU_BF16", True),
+        sd_model=os.environ.get("CNAPS_SD_MODEL", "Lykon/dreamshaper-8"),
+        allow_cpu_diffusion=_env_bool("CNAPS_ALLOW_CPU_DIFFUSION", False),
+        torch_compile=_env_bool("CNAPS_TORCH_COMPILE", False),
+        presenter=_env_bool("CNAPS_PRESENTER", False),
+        queue_size=_env_int("CNAPS_QUEUE_SIZE", 16, minimum=1),
+        cpu_concurrency=_env_int("CNAPS_CPU_CONCURRENCY", 1, minimum=1),
+    )

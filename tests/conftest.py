@@ -1,0 +1,24 @@
+"""Shared test setup: no network, and a private cache so tests never touch the user's."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Set before any test module imports huggingface_hub: nothing may reach the Hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory):
+    cache = tmp_path_factory.mktemp("cnaps-cache")
+    previous = os.environ.get("CNAPS_CACHE_DIR")
+    os.environ["CNAPS_CACHE_DIR"] = str(cache)
+    yield cache
+    if previous is None:
+        os.environ.pop("CNAPS_CACHE_DIR", None)
+    else:
+        os.environ["CNAPS_CACHE_DIR"] = previous
