@@ -69,7 +69,7 @@ def upscale(
     scale = chosen.check_scale(scale)
     checked = chosen.check_params(params)
     loaded = imaging.load_image(image, max_pixels=max_pixels)
-    ok, reason = chosen.available()
+    ok, reason = chosen.available(device=device, params=checked)
     if not ok:
         raise EngineUnavailableError(f"Engine {chosen.id!r} cannot run here.", hint=reason)
 

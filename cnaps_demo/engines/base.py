@@ -115,8 +115,11 @@ class Engine(ABC):
     credits: tuple[Credit, ...] = ()
 
     @abstractmethod
-    def available(self) -> Availability:
-        """Can this engine run here? Must not load weights or touch the network."""
+    def available(self, device: str | None = None, params: dict[str, Any] | None = None) -> Availability:
+        """Can this engine run here, on ``device`` with ``params`` (e.g. a model folder)?
+
+        Must not load weights or touch the network. ``None`` means the defaults.
+        """
 
     @abstractmethod
     def run(self, image: Image.Image, *, scale: int, params: dict[str, Any], options: RunOptions) -> EngineOutput:

@@ -24,7 +24,7 @@ class ClassicalEngine(Engine):
         self.resample = resample
         self.summary = summary
 
-    def available(self) -> Availability:
+    def available(self, device: str | None = None, params: dict[str, Any] | None = None) -> Availability:
         return Availability(True)
 
     def run(self, image: Image.Image, *, scale: int, params: dict[str, Any], options: RunOptions) -> EngineOutput:

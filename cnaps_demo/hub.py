@@ -1,0 +1,540 @@
+"""Model weights for the diffusion engines: find them on disk, say what is missing, fetch them.
+
+Three kinds of ``model`` reference are accepted everywhere:
+
+* a Hugging Face Hub id (``Lykon/dreamshaper-8``): looked up in the local Hub cache only
+  (``snapshot_download(..., local_files_only=True)``), at the pinned revision in
+  :data:`PINNED_REVISIONS` (other models: ``main``), falling back to whatever ``main`` points at
+  in the cache;
+* a local diffusers folder (``model_index.json`` plus ``unet/``, ``vae/``, ``text_encoder/``,
+  ``tokenizer/``, ``scheduler/``);
+* a single ``.safetensors`` checkpoint (original SD 1.5 layout), loaded with
+  ``from_single_file`` and the architecture configs kept in ``cnaps_demo/configs/sd15``.
+
+Nothing here touches the network except :func:`download`. We load safetensors only: a folder
+or file with nothing but pickle weights (``.bin``, ``.ckpt``, ``.pt``, ``.pth``) is refused with
+:class:`UnsafeWeightsError`. torch and diffusers are never imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .engines.base import Availability
+from .errors import (
+    CnapsError,
+    IncompleteSnapshotError,
+    InvalidParameterError,
+    UnsafeWeightsError,
+    WeightsNotFoundError,
+)
+from .settings import get_settings
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "sd15"
+"""Hand-written SD 1.5 architecture configs (UNet, VAE, CLIP text encoder, scheduler)."""
+
+LATENT_UPSCALER_CONFIG_DIR = CONFIG_DIR / "x2_latent_upscaler"
+
+SD_ENGINES = ("sd-img2img", "sd-latent-x2")
+DEFAULT_LATENT_UPSCALER = "stabilityai/sd-x2-latent-upscaler"
+
+# Default model -> the commit we pin downloads to. Unknown models use "main".
+# NOTE: taken from public references (a cached snapshot path for dreamshaper-8, sdkit's pin for
+# the latent upscaler); confirm with `hf api` / the model page before a release.
+PINNED_REVISIONS: dict[str, str] = {
+    "Lykon/dreamshaper-8": "a7e52b98680b1ba8ff7bce97c7f9f2e2e5337917",
+    "stabilityai/sd-x2-latent-upscaler": "1f2883b22f62cfb29323770ba9cfdcf601757bd3",
+}
+
+# Rough download sizes shown in messages (fp16 where published).
+_APPROX_SIZE = {"Lykon/dreamshaper-8": "about 2 GB", "stabilityai/sd-x2-latent-upscaler": "about 2.5 GB"}
+
+# Components each engine loads. The safety checker and feature extractor are never fetched.
+MODEL_COMPONENTS = ("unet", "vae", "text_encoder")
+NEEDED_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_TOKENIZER_FILES = ("vocab.json", "merges.txt")
+_TOKENIZER_EXTRA = ("tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "added_tokens.json")
+
+
+# --- small helpers -----------------------------------------------------------------
+
+
+def default_model(engine_id: str) -> str:
+    check_engine(engine_id)
+    return get_settings().sd_model if engine_id == "sd-img2img" else DEFAULT_LATENT_UPSCALER
+
+
+def check_engine(engine_id: str) -> None:
+    if engine_id not in SD_ENGINES:
+        raise InvalidParameterError(
+            f"There are no Hub weights to fetch for engine {engine_id!r}.",
+            hint=f"`download` fetches the diffusion engines' weights: {', '.join(SD_ENGINES)}.",
+        )
+
+
+def pinned_revision(model_ref: str) -> str:
+    return PINNED_REVISIONS.get(model_ref, "main")
+
+
+def download_hint(engine_id: str, model_ref: str | None = None) -> str:
+    model_ref = model_ref or default_model(engine_id)
+    return f"python -m cnaps_demo download {engine_id} --model {model_ref}"
+
+
+def hub_cache_dir() -> Path:
+    """The Hub cache, read from the environment on every call (tests point it elsewhere)."""
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        value = os.environ.get(name)
+        if value:
+            return Path(value).expanduser()
+    home = os.environ.get("HF_HOME")
+    if home:
+        return Path(home).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "huggingface" / "hub"
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_hub_id(model_ref: str) -> bool:
+    """``owner/name`` that is not an existing local path."""
+    if Path(model_ref).expanduser().exists():
+        return False
+    return bool(_HUB_ID.match(model_ref)) and not model_ref.startswith((".", "~"))
+
+
+def _size_note(model_ref: str) -> str:
+    size = _APPROX_SIZE.get(model_ref)
+    return f" ({size})" if size else ""
+
+
+# --- folder inspection ---------------------------------------------------------------
+
+
+@dataclass
+class FolderReport:
+    """What a diffusers folder holds for the components an SD engine loads."""
+
+    path: Path
+    missing: list[str] = field(default_factory=list)  # relative paths, human readable
+    pickle_only: dict[str, list[str]] = field(default_factory=dict)  # component -> pickle files
+    variants: dict[str, str | None] = field(default_factory=dict)  # component -> "fp16" or None
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.pickle_only
+
+
+def _safetensors_variant(folder: Path) -> tuple[str | None, bool, list[str]]:
+    """(variant to load, found safetensors?, pickle files) for one model component folder."""
+    if not folder.is_dir():
+        return None, False, []
+    names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    safetensors = [n for n in names if n.endswith(".safetensors")]
+    pickles = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
+    plain = [n for n in safetensors if n.count(".") == 1 or re.search(r"-\d{5}-of-\d{5}\.safetensors$", n)]
+    fp16 = [n for n in safetensors if ".fp16." in n]
+    # Sharded weights: every shard the index names must be there.
+    for index_name in [n for n in names if n.endswith(".safetensors.index.json") or ".safetensors.index." in n]:
+        try:
+            shards = set(json.loads((folder / index_name).read_text())["weight_map"].values())
+        except (OSError, ValueError, KeyError):
+            continue
+        if any(not (folder / shard).is_file() for shard in shards):
+            if ".fp16." in index_name:
+                fp16 = []
+            else:
+                plain = []
+    if fp16:
+        return "fp16", True, pickles
+    if plain:
+        return None, True, pickles
+    return None, False, pickles
+
+
+def inspect_folder(path: Path) -> FolderReport:
+    """Check a diffusers folder for everything the SD engines load; never raises for content."""
+    report = FolderReport(path)
+    index_file = path / "model_index.json"
+    if not index_file.is_file():
+        report.missing.append("model_index.json")
+        index: dict[str, Any] = {}
+    else:
+        try:
+            index = json.loads(index_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            report.missing.append("model_index.json (unreadable)")
+            index = {}
+    for component in NEEDED_COMPONENTS:
+        entry = index.get(component)
+        if index and (not isinstance(entry, list) or entry[0] is None):
+            report.missing.append(f"{component} (not listed in model_index.json)")
+            continue
+        folder = path / component
+        if component == "scheduler":
+            if not (folder / "scheduler_config.json").is_file():
+                report.missing.append("scheduler/scheduler_config.json")
+        elif component == "tokenizer":
+            if not (folder / "tokenizer.json").is_file():
+                report.missing.extend(f"tokenizer/{name}" for name in _TOKENIZER_FILES if not (folder / name).is_file())
+        else:
+            if not (folder / "config.json").is_file():
+                report.missing.append(f"{component}/config.json")
+            variant, found, pickles = _safetensors_variant(folder)
+            report.variants[component] = variant
+            if not found:
+                if pickles:
+                    report.pickle_only[component] = pickles
+                else:
+                    weights = "diffusion_pytorch_model" if component != "text_encoder" else "model"
+                    report.missing.append(f"{component}/{weights}.safetensors (or {weights}.fp16.safetensors)")
+    return report
+
+
+def _raise_for_report(report: FolderReport, model_ref: str, engine_id: str, *, from_hub: bool) -> None:
+    if report.missing:
+        what = "cached snapshot" if from_hub else "folder"
+        hint = (
+            f"Run: {download_hint(engine_id, model_ref)} to fetch the missing files."
+            if from_hub
+            else "Copy the missing files into the folder, or point --model at a complete diffusers folder, "
+            "a .safetensors checkpoint, or a Hub id."
+        )
+        raise IncompleteSnapshotError(
+            f"The {what} of {model_ref} ({report.path}) is incomplete: missing {', '.join(report.missing)}.",
+            hint=hint,
+        )
+    if report.pickle_only:
+        listing = "; ".join(f"{c}: {', '.join(files)}" for c, files in report.pickle_only.items())
+        hint = (
+            f"Run: {download_hint(engine_id, model_ref)} (it fetches .safetensors only)"
+            if from_hub
+            else "Convert it once with diffusers (`pipe.save_pretrained(folder, safe_serialization=True)`) "
+            "or download the .safetensors version"
+        )
+        raise UnsafeWeightsError(
+            f"{model_ref} has only pickle-based weights ({listing}); cnaps-demo loads .safetensors only, "
+            "because pickle files can run code when loaded.",
+            hint=hint + ".",
+        )
+
+
+# --- resolving a model reference --------------------------------------------------
+
+
+def _cached_snapshot(model_ref: str, revision: str) -> Path | None:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        from huggingface_hub.errors import IncompleteSnapshotError as HubIncomplete
+    except ImportError:  # older huggingface_hub
+        HubIncomplete = LocalEntryNotFoundError  # type: ignore[misc,assignment]
+
+    try:
+        return Path(snapshot_download(model_ref, revision=revision, cache_dir=hub_cache_dir(), local_files_only=True))
+    except HubIncomplete as error:  # the snapshot folder exists; our own check names the files
+        snapshot = getattr(error, "snapshot_path", None)
+        return Path(snapshot) if snapshot else None
+    except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
+        return None
+
+
+def snapshot_path(model_ref: str) -> Path | None:
+    """The cached snapshot folder of a Hub id (pinned revision first, then ``main``), or None."""
+    seen: set[str] = set()
+    for revision in (pinned_revision(model_ref), "main"):
+        if revision in seen:
+            continue
+        seen.add(revision)
+        found = _cached_snapshot(model_ref, revision)
+        if found is not None and found.is_dir():
+            return found
+    # A snapshot folder without a ref (e.g. an interrupted first download of a pinned commit).
+    repo_dir = hub_cache_dir() / f"models--{model_ref.replace('/', '--')}" / "snapshots"
+    if repo_dir.is_dir():
+        candidates = sorted((p for p in repo_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        if candidates:
+            return candidates[-1]
+    return None
+
+
+def resolve_model(model_ref: str, *, kind: str) -> Path:
+    """Local path of ``model_ref`` for engine ``kind`` (an SD engine id); never touches the network.
+
+    Returns a diffusers folder (Hub snapshot or local folder) or a single ``.safetensors`` file.
+    Raises WeightsNotFoundError, IncompleteSnapshotError or UnsafeWeightsError with the fix.
+    """
+    check_engine(kind)
+    model_ref = (model_ref or default_model(kind)).strip()
+    local = Path(model_ref).expanduser()
+    if local.exists():
+        if local.is_file():
+            return _check_single_file(local, kind)
+        report = inspect_folder(local)
+        if "model_index.json" in report.missing and not any(local.glob("*/config.json")):
+            singles = sorted(local.glob("*.safetensors"))
+            hint = (
+                f"Pass the checkpoint file itself: --model {singles[0]}"
+                if singles
+                else "Pass a diffusers folder (with model_index.json), a .safetensors file, or a Hub id."
+            )
+            raise WeightsNotFoundError(f"{local} is not a diffusers model folder (no model_index.json).", hint=hint)
+        _raise_for_report(report, model_ref, kind, from_hub=False)
+        return local
+    if not is_hub_id(model_ref):
+        raise WeightsNotFoundError(
+            f"model={model_ref!r} is neither an existing file or folder nor a Hub id (owner/name).",
+            hint="Check the path, or pass a Hub id such as " + default_model(kind) + ".",
+        )
+    found = snapshot_path(model_ref)
+    if found is None:
+        offline = " HF_HUB_OFFLINE=1 is set, so unset it for the download." if hub_offline() else ""
+        raise WeightsNotFoundError(
+            f"The weights of {model_ref} are not in the Hugging Face cache ({hub_cache_dir()}).",
+            hint=f"Run: {download_hint(kind, model_ref)}{_size_note(model_ref)}, "
+            f"or pass --model with a local diffusers folder or .safetensors file.{offline}",
+        )
+    _raise_for_report(inspect_folder(found), model_ref, kind, from_hub=True)
+    return found
+
+
+def _check_single_file(path: Path, kind: str) -> Path:
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise UnsafeWeightsError(
+            f"{path.name} is a pickle-based checkpoint; cnaps-demo loads .safetensors only, "
+            "because pickle files can run code when loaded.",
+            hint="Use the .safetensors release of the model, or a diffusers folder with .safetensors weights.",
+        )
+    if path.suffix.lower() != ".safetensors":
+        raise WeightsNotFoundError(
+            f"{path} is not a .safetensors checkpoint.",
+            hint="Pass a .safetensors file, a diffusers folder, or a Hub id.",
+        )
+    if kind != "sd-img2img":
+        raise InvalidParameterError(
+            f"Engine {kind} cannot load a single-file checkpoint ({path.name}).",
+            hint=f"Pass a diffusers folder or a Hub id such as {DEFAULT_LATENT_UPSCALER}.",
+        )
+    find_tokenizer(path)  # raises with the fix if no CLIP vocabulary is on disk
+    return path
+
+
+def find_tokenizer(checkpoint: Path | None = None) -> Path:
+    """A folder holding the SD 1.5 CLIP tokenizer files, for single-file checkpoints.
+
+    Looks next to the checkpoint (``tokenizer/``), then in cached Hub snapshots of the default
+    model, of stable-diffusion-v1-5 and of openai/clip-vit-large-patch14. Never downloads.
+    """
+    candidates: list[Path] = []
+    if checkpoint is not None:
+        candidates += [checkpoint.parent / "tokenizer", checkpoint.parent]
+    for repo, sub in (
+        (get_settings().sd_model, "tokenizer"),
+        ("Lykon/dreamshaper-8", "tokenizer"),
+        ("stable-diffusion-v1-5/stable-diffusion-v1-5", "tokenizer"),
+        ("runwayml/stable-diffusion-v1-5", "tokenizer"),
+        ("openai/clip-vit-large-patch14", ""),
+    ):
+        if not is_hub_id(repo):
+            continue
+        folder = _cached_file_folder(repo, f"{sub}/vocab.json" if sub else "vocab.json")
+        if folder is not None:
+            candidates.append(folder)
+    for folder in candidates:
+        if all((folder / name).is_file() for name in _TOKENIZER_FILES):
+            return folder
+    raise WeightsNotFoundError(
+        "A single-file checkpoint needs the SD 1.5 CLIP tokenizer (vocab.json, merges.txt), and none is on disk.",
+        hint="Put a tokenizer/ folder next to the checkpoint, or fetch it once with: "
+        "hf download openai/clip-vit-large-patch14 vocab.json merges.txt tokenizer_config.json "
+        "special_tokens_map.json",
+    )
+
+
+def _cached_file_folder(repo: str, filename: str) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    for revision in dict.fromkeys((pinned_revision(repo), None)):
+        try:
+            found = try_to_load_from_cache(repo, filename, cache_dir=hub_cache_dir(), revision=revision)
+        except (OSError, ValueError):  # malformed cache entries must not break availability checks
+            found = None
+        if isinstance(found, str):
+            return Path(found).parent
+    return None
+
+
+def check_available(engine_id: str, model_ref: str | None = None) -> Availability:
+    """Are the weights of ``model_ref`` on disk for ``engine_id``? Never touches the network."""
+    try:
+        resolve_model(model_ref or default_model(engine_id), kind=engine_id)
+    except CnapsError as error:
+        return Availability(False, str(error))
+    return Availability(True)
+
+
+# --- download ----------------------------------------------------------------------
+
+
+def _component_weights(files: Iterable[str], component: str) -> tuple[list[str], list[str]]:
+    """(safetensors files to fetch for ``component``, its pickle files) from a repo listing."""
+    inside = [f for f in files if f.startswith(component + "/") and f.count("/") == 1]
+    names = [f.split("/", 1)[1] for f in inside]
+    fp16 = [n for n in names if ".fp16." in n and (n.endswith(".safetensors") or ".safetensors.index" in n)]
+    plain = [
+        n
+        for n in names
+        if (n.endswith(".safetensors") and (n.count(".") == 1 or re.search(r"-\d{5}-of-\d{5}\.safetensors$", n)))
+        or n.endswith(".safetensors.index.json")
+    ]
+    plain = [n for n in plain if ".fp16." not in n]
+    chosen = fp16 if any(n.endswith(".safetensors") for n in fp16) else plain
+    pickles = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
+    return [f"{component}/{n}" for n in chosen], pickles
+
+
+def allow_patterns_for(files: Iterable[str]) -> list[str]:
+    """The exact files an SD engine needs from a repo listing (fp16 weights where published).
+
+    Raises UnsafeWeightsError if a model component publishes pickle weights only.
+    """
+    files = list(files)
+    patterns = ["model_index.json", "scheduler/scheduler_config.json"]
+    patterns += [f"tokenizer/{name}" for name in (*_TOKENIZER_FILES, *_TOKENIZER_EXTRA)]
+    unsafe: dict[str, list[str]] = {}
+    for component in MODEL_COMPONENTS:
+        patterns.append(f"{component}/config.json")
+        weights, pickles = _component_weights(files, component)
+        if weights:
+            patterns += weights
+        elif pickles:
+            unsafe[component] = pickles
+    if unsafe:
+        listing = "; ".join(f"{c}: {', '.join(f)}" for c, f in unsafe.items())
+        raise UnsafeWeightsError(
+            f"The repository publishes only pickle-based weights for {listing}; cnaps-demo loads .safetensors only.",
+            hint="Pick a model that publishes .safetensors weights, or convert it yourself and pass the folder.",
+        )
+    return [p for p in patterns if p in files]
+
+
+def _quiet_tqdm() -> type:
+    """A tqdm class that never draws (download(progress=False))."""
+    from tqdm.auto import tqdm
+
+    class QuietTqdm(tqdm):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return QuietTqdm
+
+
+def download(
+    engine_id: str, model_ref: str | None = None, progress: bool = True, *, revision: str | None = None
+) -> Path:
+    """Fetch only the files ``engine_id`` needs for ``model_ref`` into the Hub cache; return the folder.
+
+    Pinned revision per known model (:data:`PINNED_REVISIONS`), ``main`` otherwise; fp16
+    safetensors where the repository publishes them, full-precision safetensors otherwise; never
+    pickle files. Honours ``HF_HUB_OFFLINE=1`` (raises, unless everything is already cached).
+    """
+    check_engine(engine_id)
+    model_ref = (model_ref or default_model(engine_id)).strip()
+    if not is_hub_id(model_ref):
+        return resolve_model(model_ref, kind=engine_id)  # a local path: nothing to fetch, just check it
+    if hub_offline():
+        try:
+            return resolve_model(model_ref, kind=engine_id)
+        except CnapsError:
+            pass
+        raise WeightsNotFoundError(
+            f"Cannot download {model_ref}: HF_HUB_OFFLINE=1 is set, so the Hugging Face Hub may not be contacted.",
+            hint=f"Unset HF_HUB_OFFLINE (or set it to 0) and run: {download_hint(engine_id, model_ref)}; "
+            "or copy a diffusers folder here and pass --model PATH.",
+        )
+
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    failures: tuple[type[BaseException], ...] = (HfHubHTTPError, OSError, ValueError)
+    for client in ("httpx2", "httpx", "requests"):  # whichever HTTP client this huggingface_hub uses
+        try:
+            module = __import__(client)
+        except ImportError:
+            continue
+        error_class = getattr(module, "HTTPError", None) or getattr(module, "RequestException", None)
+        if isinstance(error_class, type) and issubclass(error_class, BaseException):
+            failures += (error_class,)
+
+    revision = revision or pinned_revision(model_ref)
+    cache = hub_cache_dir()
+    try:
+        files = HfApi().list_repo_files(model_ref, revision=revision)
+        patterns = allow_patterns_for(files)
+        tqdm_class = None if progress else _quiet_tqdm()
+        folder = snapshot_download(
+            model_ref,
+            revision=revision,
+            cache_dir=cache,
+            allow_patterns=patterns,
+            tqdm_class=tqdm_class,  # type: ignore[arg-type]
+        )
+    except GatedRepoError as error:
+        raise WeightsNotFoundError(
+            f"{model_ref} is gated on the Hub: {error}",
+            hint="Accept its licence on the model page, then `hf auth login`.",
+        ) from None
+    except RevisionNotFoundError:
+        raise WeightsNotFoundError(
+            f"Revision {revision} of {model_ref} does not exist on the Hub.",
+            hint="Update PINNED_REVISIONS in cnaps_demo/hub.py, or pass revision='main'.",
+        ) from None
+    except RepositoryNotFoundError:
+        raise WeightsNotFoundError(
+            f"There is no model {model_ref} on the Hugging Face Hub (or it is private).",
+            hint="Check the id, e.g. " + default_model(engine_id) + ".",
+        ) from None
+    except OfflineModeIsEnabled:
+        raise WeightsNotFoundError(
+            f"Cannot download {model_ref}: huggingface_hub is in offline mode (HF_HUB_OFFLINE=1 when it was imported).",
+            hint=f"Start a new shell without HF_HUB_OFFLINE and run: {download_hint(engine_id, model_ref)}",
+        ) from None
+    except CnapsError:
+        raise
+    except failures as error:  # HTTP errors, connection errors (httpx's are not OSErrors), disk errors
+        raise WeightsNotFoundError(
+            f"Downloading {model_ref} failed: {type(error).__name__}: {error}",
+            hint=f"Check the network and disk space ({cache}), then run again: {download_hint(engine_id, model_ref)}",
+        ) from None
+    path = Path(folder)
+    _raise_for_report(inspect_folder(path), model_ref, engine_id, from_hub=True)
+    return path
+
+
+def download_command(engine_id: str, model: str | None = None) -> int:
+    """``python -m cnaps_demo download ENGINE [--model ID]``: returns 0; typed errors propagate."""
+    model_ref = model or default_model(engine_id)
+    path = download(engine_id, model_ref, progress=True)
+    print(f"{model_ref} for {engine_id} is ready in {path}", file=sys.stdout)
+    return 0
