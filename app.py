@@ -1,0 +1,38 @@
+"""Start the web demo: ``python app.py [--presenter]``.
+
+Serves on 127.0.0.1:7860 unless GRADIO_SERVER_NAME / GRADIO_SERVER_PORT say otherwise
+(Gradio reads them). This file only assembles and launches; the UI is in cnaps_demo/ui/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+try:  # Hugging Face ZeroGPU: `spaces` must be imported before anything touches CUDA.
+    import spaces  # noqa: F401
+except ImportError:
+    pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="cnaps-demo web UI")
+    parser.add_argument(
+        "--presenter",
+        action="store_true",
+        help="larger type and example results cached ahead (same as CNAPS_PRESENTER=1)",
+    )
+    args = parser.parse_args(argv)
+
+    from cnaps_demo.settings import get_settings
+    from cnaps_demo.ui import build_demo, launch_kwargs
+
+    settings = get_settings()
+    if args.presenter:
+        settings = dataclasses.replace(settings, presenter=True)
+    demo = build_demo(settings)
+    demo.launch(**launch_kwargs(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Presenter mode's example-result cache: results computed ahead, so a talk needs no GPU or network.
+
+A cache entry is keyed by the exact pixels that went into the engine, the engine id, its
+checked parameters and the scale, so a hit is the same result the engine would give. It
+holds the output PNG (with its metadata) and a JSON file with the stage records. No gradio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from . import compare, imaging
+from .api import UpscaleResult, upscale
+from .errors import CnapsError
+from .stages import StageRecord
+
+log = logging.getLogger(__name__)
+
+WARM_ENGINES = ("realcugan", "bicubic")
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+
+
+def bundled_examples(directory: Path = EXAMPLES_DIR) -> list[Path]:
+    """The example pictures shipped in ``assets/examples`` (sorted by name)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"})
+
+
+def cache_key(image: Image.Image, engine_id: str, params: dict[str, Any], scale: int = 2) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{image.mode}|{image.width}x{image.height}|".encode())
+    digest.update(image.tobytes())
+    digest.update(f"|{engine_id}|{scale}|".encode())
+    digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:32]
+
+
+class ExampleCache:
+    """Results on disk under ``root``: ``<key>.png`` plus ``<key>.json``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        return self.root / f"{key}.png", self.root / f"{key}.json"
+
+    def get(self, image: Image.Image, engine_id: str, params: dict[str, Any], scale: int = 2) -> UpscaleResult | None:
+        png, meta = self._paths(cache_key(image, engine_id, params, scale))
+        if not (png.is_file() and meta.is_file()):
+            return None
+        try:
+            record = json.loads(meta.read_text(encoding="utf-8"))
+            output = imaging.load_image(png, max_pixels=1 << 40).image
+        except (OSError, ValueError, CnapsError):
+            return None
+        stages = [
+            StageRecord(
+                s["name"], tuple(s["input_shape"]), tuple(s["output_shape"]), float(s["seconds"]), dict(s["detail"])
+            )
+            for s in record.get("stages", [])
+        ]
+        return UpscaleResult(
+            image=output,
+            input_image=image,
+            engine_id=record["engine_id"],
+            engine_name=record["engine_name"],
+            scale=int(record["scale"]),
+            params=dict(record.get("params", {})),
+            stages=stages,
+            seconds=float(record.get("seconds", 0.0)),
+            notices=tuple(record.get("notices", ())),
+            device=record.get("device", "auto"),
+            extra={"cached": True},
+        )
+
+    def put(self, image: Image.Image, result: UpscaleResult) -> None:
+        """Store ``result`` for the engine input ``image``; failures are logged, not raised."""
+        key = cache_key(image, result.engine_id, result.params, result.scale)
+        png, meta = self._paths(key)
+        record = {
+            "engine_id": result.engine_id,
+            "engine_name": result.engine_name,
+            "scale": result.scale,
+            "params": result.params,
+            "stages": [stage.as_dict() for stage in result.stages],
+            "seconds": result.seconds,
+            "notices": list(result.notices),
+            "device": result.device,
+        }
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            result.save(png)
+            fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(record, handle, default=str)
+            os.replace(tmp, meta)  # the JSON goes last: a PNG without it is not a hit
+        except OSError as error:
+            log.warning("presenter cache: could not store %s (%s)", key, error)
+
+    def warm(
+        self,
+        examples: Iterable[Path],
+        engines: Sequence[str] = WARM_ENGINES,
+        simulate: Sequence[bool] = (False, True),
+        progress: Callable[[str], None] = log.info,
+    ) -> list[str]:
+        """Compute missing results for ``examples`` x ``engines`` (default parameters).
+
+        Returns one line per example/engine ("cached", "computed" or why it was skipped).
+        """
+        from .engines import get_engine
+
+        report: list[str] = []
+        for path in examples:
+            try:
+                original = imaging.load_image(path).image
+            except CnapsError as error:
+                report.append(f"{path.name}: skipped ({error})")
+                continue
+            sources = []
+            for flag in simulate:
+                sources.append((flag, compare.simulate_blurry_source(original)[0] if flag else original))
+            for engine_id in engines:
+                try:
+                    engine = get_engine(engine_id)
+                except CnapsError as error:
+                    report.append(f"{path.name} / {engine_id}: skipped ({error})")
+                    continue
+                ok, reason = engine.available()
+                if not ok:
+                    report.append(f"{path.name} / {engine_id}: skipped (unavailable: {reason})")
+                    continue
+                params = engine.check_params({})
+                for flag, source in sources:
+                    label = f"{path.name} / {engine_id}{' / blurry' if flag else ''}"
+                    if self.get(source, engine_id, params) is not None:
+                        report.append(f"{label}: cached")
+                        continue
+                    try:
+                        result = upscale(source, engine=engine_id)
+                    except CnapsError as error:
+                        report.append(f"{label}: failed ({error})")
+                        continue
+                    self.put(source, result)
+                    report.append(f"{label}: computed in {result.seconds:.1f} s")
+                    progress(report[-1])
+        return report
+
+
+def warm_in_background(
+    cache: ExampleCache, examples: Sequence[Path], engines: Sequence[str] = WARM_ENGINES
+) -> threading.Thread:
+    """Start filling the cache on a daemon thread (the page is served meanwhile)."""
+
+    def work() -> None:
+        try:
+            for line in cache.warm(examples, engines):
+                log.info("presenter cache: %s", line)
+        except Exception:  # never take the app down for a cache
+            log.exception("presenter cache: warming failed")
+
+    thread = threading.Thread(target=work, name="cnaps-presenter-warm", daemon=True)
+    thread.start()
+    return thread

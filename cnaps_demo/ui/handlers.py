@@ -1,0 +1,487 @@
+"""What the buttons do. Plain functions over plain values, so tests can call them directly.
+
+Only this layer turns ``CnapsError`` into ``gr.Error``; the message keeps the library's
+"what went wrong + how to fix it" text (HTML-escaped: Gradio renders error text as HTML).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+import logging
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from .. import compare, diagram, imaging
+from ..api import UpscaleResult, upscale
+from ..engines import Engine, all_engines, get_engine
+from ..errors import (
+    CnapsError,
+    EngineUnavailableError,
+    ImageTooLargeError,
+    InvalidImageError,
+    InvalidParameterError,
+    UnknownEngineError,
+)
+from ..settings import Settings
+from ..stages import ProgressFn
+
+log = logging.getLogger(__name__)
+
+BASELINE_KEY = "__bicubic__"
+TRUTH_KEY = "__truth__"
+BASELINE_LABEL = "Bicubic 2x (classical baseline)"
+BASELINE_SHORT = "Bicubic 2x (classical)"
+TRUTH_LABEL = "Ground truth (your original)"
+NO_IMAGE_MESSAGE = (
+    "There is no image to upscale yet. Upload a PNG, JPEG or WebP illustration (drag it in, "
+    "paste it, or click the upload area), or pick one of the examples."
+)
+SIMULATE_NOTE = (
+    "Blurry source simulated: your {w}\u00d7{h} picture was shrunk to {sw}\u00d7{sh}, blurred slightly and "
+    "saved as a JPEG of quality 60. The original is the ground truth."
+)
+
+
+# --- errors -------------------------------------------------------------------
+
+
+def _title_for(error: CnapsError) -> str:
+    if isinstance(error, ImageTooLargeError):
+        return "Image too large"
+    if isinstance(error, InvalidImageError):
+        return "Cannot use this image"
+    if isinstance(error, EngineUnavailableError):
+        return "Engine unavailable here"
+    if isinstance(error, (InvalidParameterError, UnknownEngineError)):
+        return "Invalid setting"
+    return "Upscaling failed"
+
+
+def ui_error(error: CnapsError | str, title: str | None = None) -> gr.Error:
+    """A ``gr.Error`` carrying the message and its fix (escaped, since Gradio renders HTML)."""
+    if isinstance(error, CnapsError):
+        return gr.Error(html.escape(str(error)), title=title or _title_for(error))
+    return gr.Error(html.escape(str(error)), title=title or "Error")
+
+
+# --- engines ------------------------------------------------------------------
+
+
+def short_reason(reason: str, limit: int = 48) -> str:
+    """A few words for a picker label; the status line shows the whole reason and its fix."""
+    text = reason.lower()
+    parts = []
+    if "pip install" in text or "package" in text:
+        parts.append("missing Python package")
+    if "weights" in text or "download" in text:
+        parts.append("weights not downloaded")
+    if "gpu" in text or "cuda" in text:
+        parts.append("needs a GPU")
+    if parts:
+        return " + ".join(parts)
+    first = re.split(r"(?<=[.;:])\s", reason.strip(), maxsplit=1)[0].rstrip(".;:")
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "\u2026"
+
+
+FAMILY_WORDS = {"classical": "classical", "cnn": "CNN", "diffusion": "diffusion"}
+
+
+def engine_label(engine: Engine) -> str:
+    ok, reason = engine.available()
+    family = FAMILY_WORDS.get(engine.family, engine.family)
+    gpu = ", GPU" if engine.device_need == "gpu" else ""
+    label = f"{engine.display_name} ({family}{gpu})"
+    return label if ok else f"{label} (unavailable: {short_reason(reason)})"
+
+
+def engine_choices(engines: Sequence[Engine]) -> list[tuple[str, str]]:
+    return [(engine_label(engine), engine.id) for engine in engines]
+
+
+def default_engine_id(engines: Sequence[Engine], preferred: str = "realcugan") -> str:
+    by_id = {engine.id: engine for engine in engines}
+    if preferred in by_id and by_id[preferred].available().ok:
+        return preferred
+    for engine in engines:
+        if engine.available().ok and engine.family != "classical":
+            return engine.id
+    for engine in engines:
+        if engine.available().ok:
+            return engine.id
+    return engines[0].id
+
+
+def engine_status_markdown(engine_id: str) -> str:
+    """One status line under the picker: what it does, or why it cannot run and the fix."""
+    try:
+        engine = get_engine(engine_id)
+    except UnknownEngineError as error:
+        return f"**Unknown engine.** {html.escape(str(error))}"
+    ok, reason = engine.available()
+    where = "needs a GPU" if engine.device_need == "gpu" else "runs on the CPU (faster on a GPU)"
+    if engine.family == "classical":
+        where = "runs anywhere, instantly"
+    if ok:
+        return f"**Ready: {engine.display_name}** ({where}). {html.escape(engine.summary)}"
+    return f"**Unavailable: {engine.display_name} cannot run here.** {html.escape(reason)}"
+
+
+def require_available(engine_id: str | None) -> Engine:
+    if not engine_id:
+        raise ui_error("No engine is selected. Pick one in the Engine list.", title="Invalid setting")
+    try:
+        engine = get_engine(engine_id)
+    except UnknownEngineError as error:
+        raise ui_error(error) from None
+    ok, reason = engine.available()
+    if not ok:
+        raise ui_error(f"{engine.display_name} cannot run here. {reason}", title="Engine unavailable here")
+    return engine
+
+
+# --- input --------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """What goes into the engine, and what to compare it with."""
+
+    image: Image.Image  # the engine's input (the original, or its simulated blurry copy)
+    original: Image.Image  # the decoded upload
+    truth: Image.Image | None  # ground truth when the blurry source is simulated
+    stem: str  # for download file names
+    notices: tuple[str, ...] = ()
+
+
+def _payload_source(value: Any) -> tuple[Any, str]:
+    """(something load_image accepts, original file name) from a Gradio image payload."""
+    if value is None:
+        raise ui_error(NO_IMAGE_MESSAGE, title="No image")
+    if isinstance(value, (Image.Image, bytes, bytearray)):
+        return value, "image"
+    if isinstance(value, (str, Path)):
+        return str(value), Path(str(value)).name
+    if hasattr(value, "model_dump"):  # gradio FileData / ImageData
+        value = value.model_dump()
+    if isinstance(value, dict):
+        url = value.get("url") or ""
+        name = value.get("orig_name") or Path(str(value.get("path") or "image")).name
+        if value.get("path"):
+            return str(value["path"]), name
+        if url.startswith("data:"):
+            try:
+                return base64.b64decode(url.split(",", 1)[1], validate=False), name
+            except (IndexError, binascii.Error, ValueError):
+                raise ui_error(
+                    "The pasted image could not be decoded. Save it as PNG, JPEG or WebP and upload the file.",
+                    title="Cannot use this image",
+                ) from None
+    raise ui_error(NO_IMAGE_MESSAGE, title="No image")
+
+
+def _stem(name: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name).stem).strip("-")
+    return (stem or "image")[:40]
+
+
+def load_source(value: Any, settings: Settings, simulate: bool = False) -> Source:
+    """Decode the upload through ``imaging.load_image`` (format allowlist, UI pixel limit)."""
+    data, name = _payload_source(value)
+    try:
+        loaded = imaging.load_image(data, max_pixels=settings.ui_max_input_pixels)
+    except CnapsError as error:
+        raise ui_error(error) from None
+    notices = list(loaded.notices)
+    if not simulate:
+        return Source(loaded.image, loaded.image, None, _stem(name), tuple(notices))
+    try:
+        small, truth = compare.simulate_blurry_source(loaded.image)
+        imaging.load_image(small, max_pixels=settings.ui_max_input_pixels)  # size checks on the shrunk copy
+    except CnapsError as error:
+        raise ui_error(error) from None
+    except ValueError as error:
+        raise ui_error(
+            f"{error}. Turn off 'Simulate a blurry source' or use a larger image.", title="Cannot use this image"
+        ) from None
+    if loaded.image.mode == "RGBA":
+        notices.append("Transparency was flattened onto white for the blurry-source simulation.")
+    notices.insert(0, SIMULATE_NOTE.format(w=truth.width, h=truth.height, sw=small.width, sh=small.height))
+    return Source(small, loaded.image, truth, _stem(name), tuple(notices))
+
+
+# --- progress -----------------------------------------------------------------
+
+
+def progress_forwarder(progress: Any, *, label: str = "", index: int = 0, count: int = 1) -> ProgressFn:
+    """A ``ProgressFn`` for ``upscale()`` that reports into a ``gr.Progress`` (or any callable)."""
+
+    def forward(done: int, total: int, description: str) -> None:
+        if progress is None:
+            return
+        fraction = (done / total) if total else 0.0
+        overall = (index + max(0.0, min(1.0, fraction))) / max(1, count)
+        text = f"{label}: {description}" if label else description
+        try:
+            progress(overall, desc=text)
+        except Exception as error:  # noqa: BLE001 - a progress bar must never break a run
+            log.debug("progress update failed: %s", error)
+
+    return forward
+
+
+# --- running ------------------------------------------------------------------
+
+
+class Workdir:
+    """Per-app folder for files offered for download; folders older than ``max_age`` go."""
+
+    def __init__(self, root: Path, max_age: float = 3600.0) -> None:
+        self.root = Path(root)
+        self.max_age = max_age
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def new_run_dir(self) -> Path:
+        self.prune()
+        path = self.root / uuid.uuid4().hex[:12]
+        path.mkdir(parents=True)
+        return path
+
+    def prune(self) -> None:
+        cutoff = time.time() - self.max_age
+        for child in self.root.iterdir():
+            try:
+                if child.is_dir() and child.stat().st_mtime < cutoff:
+                    shutil.rmtree(child, ignore_errors=True)
+            except OSError:
+                pass
+
+
+def run_engine(
+    source: Source,
+    engine: Engine,
+    params: dict[str, Any],
+    *,
+    settings: Settings,
+    progress: ProgressFn,
+    cache: Any = None,
+) -> UpscaleResult:
+    """Run one engine (or take the presenter cache's copy); library errors become gr.Error."""
+    try:
+        checked = engine.check_params(params)
+        if cache is not None:
+            hit = cache.get(source.image, engine.id, checked)
+            if hit is not None:
+                progress(1, 1, "cached result")
+                return hit
+        result = upscale(
+            source.image,
+            engine=engine.id,
+            progress=progress,
+            max_pixels=settings.ui_max_input_pixels,
+            device=settings.device,
+            tile=settings.tile,
+            **checked,
+        )
+    except CnapsError as error:
+        raise ui_error(error) from None
+    if cache is not None:
+        cache.put(source.image, result)
+    return result
+
+
+def crop_window(size: tuple[int, int]) -> int:
+    """Side of the detail window on the input grid: a quarter of the short side, 32-96 px."""
+    return max(8, min(96, max(32, min(size) // 4), min(size)))
+
+
+@dataclass
+class Comparison:
+    """Everything the comparison views need, derived from one source and some results."""
+
+    source: Source
+    baseline: Image.Image  # bicubic of the source, at the output size
+    results: dict[str, UpscaleResult]
+    box_in: compare.Box  # detail window on the input grid
+    scale: int
+    files: dict[str, str] = field(default_factory=dict)  # engine id -> PNG path
+    svgs: dict[str, str] = field(default_factory=dict)  # engine id -> SVG path
+
+    @property
+    def box_out(self) -> compare.Box:
+        return compare.scale_box(self.box_in, self.scale)
+
+    def image(self, key: str) -> Image.Image:
+        if key == BASELINE_KEY:
+            return self.baseline
+        if key == TRUTH_KEY and self.source.truth is not None:
+            return self.source.truth
+        return self.results[key].image
+
+    def label(self, key: str) -> str:
+        if key == BASELINE_KEY:
+            return BASELINE_LABEL
+        if key == TRUTH_KEY:
+            return TRUTH_LABEL
+        return self.results[key].engine_name
+
+    def keys(self) -> list[str]:
+        keys = [BASELINE_KEY, *self.results]
+        if self.source.truth is not None:
+            keys.append(TRUTH_KEY)
+        return keys
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [(self.label(k), k) for k in self.keys()]
+
+
+def build_comparison(source: Source, results: dict[str, UpscaleResult], workdir: Workdir) -> Comparison:
+    first = next(iter(results.values()))
+    scale = first.scale
+    baseline = compare.bicubic_baseline(source.image, first.image.size)
+    box_in = compare.edge_richest_box(source.image, crop_window(source.image.size))
+    comparison = Comparison(source, baseline, results, box_in, scale)
+    run_dir = workdir.new_run_dir()
+    for engine_id, result in results.items():
+        png = run_dir / f"{source.stem}-{engine_id}-x{result.scale}.png"
+        result.save(png)
+        comparison.files[engine_id] = str(png)
+        svg = run_dir / f"{source.stem}-{engine_id}-pipeline.svg"
+        svg.write_text(diagram.render_result(result, standalone=True), encoding="utf-8")
+        comparison.svgs[engine_id] = str(svg)
+    return comparison
+
+
+def before_after_html(left: str, right: str) -> str:
+    return (
+        '<div class="cnaps-ba">'
+        f'<span class="cnaps-before">\u25c0 Before: {html.escape(left)}</span>'
+        f'<span class="cnaps-after">After: {html.escape(right)} \u25b6</span></div>'
+    )
+
+
+def diagram_html(results: Sequence[UpscaleResult]) -> str:
+    if not results:
+        return '<div class="cnaps-diagram-wrap"><p class="cnaps-empty">Run an engine to see its pipeline.</p></div>'
+    svgs = "".join(diagram.render_result(result) for result in results)
+    return f'<div class="cnaps-diagram-wrap">{svgs}</div>'
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    if not params:
+        return ""
+    parts = []
+    for key, value in params.items():
+        text = " ".join(str(value).split()).replace("`", "'")
+        if len(text) > 40:
+            text = text[:39] + "\u2026"
+        parts.append(f"`{html.escape(key)}={html.escape(text)}`")
+    return " ".join(parts)
+
+
+def summary_markdown(comparison: Comparison) -> str:
+    source = comparison.source
+    lines = []
+    for result in comparison.results.values():
+        cached = " (cached result)" if result.extra.get("cached") else ""
+        lines.append(
+            f"**{html.escape(result.engine_name)}**: {source.image.width}\u00d7{source.image.height} \u2192 "
+            f"{result.image.width}\u00d7{result.image.height} in {diagram.format_seconds(result.seconds)}{cached}. "
+            + _params_text(result.params)
+        )
+    if source.truth is not None:
+        scores = [
+            f"{BASELINE_LABEL.split(' (')[0]}: **{compare.format_psnr(compare.psnr(comparison.baseline, source.truth))}**"
+        ]
+        for result in comparison.results.values():
+            scores.append(
+                f"{html.escape(result.engine_name)}: **{compare.format_psnr(compare.psnr(result.image, source.truth))}**"
+            )
+        lines.append("PSNR against the ground truth (higher = closer to the real pixels): " + " \u00b7 ".join(scores))
+    for notice in source.notices:
+        lines.append(f"*Note:* {html.escape(notice)}")
+    return "\n\n".join(lines)
+
+
+def crops_gallery(
+    comparison: Comparison, keys: Sequence[str] | None = None, zoom: int = 3
+) -> list[tuple[Image.Image, str]]:
+    """1:1 crops of the same region from each image (shown ``zoom``x, nearest neighbour)."""
+    box = comparison.box_out
+    items = []
+    for key in keys or comparison.keys():
+        items.append((compare.crop_1to1(comparison.image(key), box, zoom=zoom), comparison.label(key)))
+    return items
+
+
+def where_image(comparison: Comparison) -> Image.Image:
+    """The engine's input with the detail window outlined."""
+    return compare.draw_box(
+        comparison.source.image, comparison.box_in, width=max(2, comparison.source.image.width // 150)
+    )
+
+
+def added_maps(comparison: Comparison) -> list[tuple[Image.Image, str]]:
+    return [
+        (
+            compare.added_detail_map(result.image, comparison.baseline),
+            f"{result.engine_name}: |output \u2212 bicubic| \u00d7 4",
+        )
+        for result in comparison.results.values()
+    ]
+
+
+def psnr_table(comparison: Comparison) -> str:
+    truth = comparison.source.truth
+    header = (
+        "| Result | Time | PSNR vs ground truth |\n|---|---|---|\n"
+        if truth is not None
+        else "| Result | Time |\n|---|---|\n"
+    )
+    rows = []
+
+    def row(label: str, seconds: str, image: Image.Image) -> str:
+        if truth is None:
+            return f"| {label} | {seconds} |"
+        return f"| {label} | {seconds} | {compare.format_psnr(compare.psnr(image, truth))} |"
+
+    rows.append(row(BASELINE_LABEL, "\u2014", comparison.baseline))
+    for result in comparison.results.values():
+        cached = " (cached)" if result.extra.get("cached") else ""
+        rows.append(row(html.escape(result.engine_name), diagram.format_seconds(result.seconds) + cached, result.image))
+    text = header + "\n".join(rows)
+    if truth is None:
+        text += "\n\nTurn on **Simulate a blurry source** to measure each result against a ground truth."
+    return text
+
+
+def state_summary(comparison: Comparison) -> dict[str, Any]:
+    """A small JSON-able description (for API users and tests)."""
+    return {
+        "engines": list(comparison.results),
+        "box": list(comparison.box_out),
+        "psnr": (
+            {k: compare.psnr(comparison.image(k), comparison.source.truth) for k in comparison.keys() if k != TRUTH_KEY}  # noqa: SIM118
+            if comparison.source.truth is not None
+            else {}
+        ),
+    }
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, default=str)
+
+
+def available_engines() -> list[Engine]:
+    return [engine for engine in all_engines() if engine.available().ok]

@@ -1,0 +1,447 @@
+"""The Blocks layout and its events. ``build_demo(settings)`` is the only entry point."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from .. import compare
+from ..engines import all_engines
+from ..explain import credits_html, explanation_html
+from ..presenter import ExampleCache, bundled_examples, warm_in_background
+from ..settings import Settings, get_settings
+from . import handlers as h
+from .gpu import on_gpu
+from .params import build_param_groups, params_for
+from .theme import HEAD_SCRIPT, make_css, make_theme
+
+log = logging.getLogger(__name__)
+
+TITLE = "Why does an AI 2x upscale look like crisp anime art?"
+INTRO = (
+    "Enlarge an illustration 2x and watch how each method fills in the missing pixels: "
+    "classical interpolation, a CNN trained on anime, or Stable Diffusion re-drawing it."
+)
+EXAMPLE_LABELS = {
+    "chibi_face.png": "Chibi face",
+    "starry_night.png": "Starry night",
+    "cat_sticker.png": "Cat sticker (transparent)",
+}
+
+
+def _header() -> str:
+    return f'<div class="cnaps-header"><h1>{TITLE}</h1><p>{INTRO}</p></div>'
+
+
+def launch_kwargs(settings: Settings | None = None) -> dict[str, Any]:
+    """What ``demo.launch()`` needs besides the Blocks (Gradio 6 takes theme/CSS here)."""
+    settings = settings or get_settings()
+    return {
+        "theme": make_theme(settings.presenter),
+        "css": make_css(settings.presenter),
+        "head": HEAD_SCRIPT,
+        "footer_links": ["api", "gradio"],
+    }
+
+
+def build_demo(settings: Settings | None = None) -> gr.Blocks:
+    """Build the whole UI. Loads no model: engines load lazily on their first run."""
+    settings = settings or get_settings()
+    engines = all_engines()
+    by_id = {engine.id: engine for engine in engines}
+    gpu_ids = {engine.id for engine in engines if engine.device_need == "gpu"}
+    default_id = h.default_engine_id(engines)
+    workdir = h.Workdir(Path(tempfile.mkdtemp(prefix="cnaps-ui-")))
+    cache = ExampleCache(settings.cache_dir / "presenter") if settings.presenter else None
+    examples = bundled_examples()
+    if cache is not None and examples:
+        warm_in_background(cache, examples)
+
+    with gr.Blocks(title="cnaps-demo: AI upscaling of illustrations, step by step", delete_cache=(1800, 3600)) as demo:
+        gr.HTML(_header())
+        with gr.Tabs():
+            # ----------------------------------------------------------------- upscale
+            with gr.Tab("Upscale", id="upscale"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=320):
+                        image = gr.Image(
+                            label="Your illustration (drop, paste or click to upload)",
+                            type="filepath",
+                            sources=["upload", "clipboard"],
+                            image_mode=None,
+                            format="png",
+                            height=300,
+                            elem_id="cnaps-input",
+                        )
+                        example_block = (
+                            gr.Examples(
+                                examples=[[str(path)] for path in examples],
+                                inputs=[image],
+                                label="Examples (drawn for this demo, CC0)",
+                                example_labels=[EXAMPLE_LABELS.get(path.name, path.stem) for path in examples],
+                                api_visibility="private",
+                            )
+                            if examples
+                            else None
+                        )
+                        simulate = gr.Checkbox(
+                            label="Simulate a blurry source",
+                            info="Shrink the picture 2x with a slight blur and JPEG (quality 60) first; "
+                            "the original then serves as ground truth for PSNR.",
+                            elem_id="cnaps-simulate",
+                        )
+                        engine = gr.Dropdown(
+                            h.engine_choices(engines),
+                            value=default_id,
+                            label="Engine",
+                            filterable=False,
+                            elem_id="cnaps-engine",
+                        )
+                        status = gr.Markdown(
+                            h.engine_status_markdown(default_id),
+                            elem_classes="cnaps-status",
+                            elem_id="cnaps-engine-status",
+                        )
+                        with gr.Accordion("Engine settings", open=True):
+                            groups, bindings = build_param_groups(engines, default_id)
+                        run_cpu = gr.Button(
+                            "Upscale 2x \u25b6",
+                            variant="primary",
+                            size="lg",
+                            visible=default_id not in gpu_ids,
+                            elem_id="cnaps-run",
+                        )
+                        run_gpu = gr.Button(
+                            "Upscale 2x on the GPU \u25b6",
+                            variant="primary",
+                            size="lg",
+                            visible=default_id in gpu_ids,
+                            elem_id="cnaps-run-gpu",
+                        )
+                    with gr.Column(scale=3, min_width=420):
+                        labels = gr.HTML(
+                            h.before_after_html(h.BASELINE_SHORT, "the engine"),
+                            label="Before/after labels",
+                            elem_id="cnaps-ba",
+                        )
+                        with gr.Row(equal_height=False):
+                            slider = gr.ImageSlider(
+                                label="Drag the handle: left = bicubic, right = the engine",
+                                type="pil",
+                                format="png",
+                                max_height=640,
+                                elem_id="cnaps-slider",
+                                scale=3,
+                                show_label=False,
+                            )
+                            truth = gr.Image(
+                                label=h.TRUTH_LABEL,
+                                type="pil",
+                                format="png",
+                                interactive=False,
+                                visible=False,
+                                elem_id="cnaps-truth",
+                                scale=2,
+                            )
+                        summary = gr.Markdown(label="Summary", elem_classes="cnaps-status", elem_id="cnaps-summary")
+                        with gr.Row():
+                            png_file = gr.File(label="Result PNG (with metadata)", elem_id="cnaps-png")
+                            svg_file = gr.File(label="Pipeline diagram (SVG)", elem_id="cnaps-svg")
+                gr.Markdown("## What happened inside: the pipeline, stage by stage")
+                diagram_out = gr.HTML(h.diagram_html([]), label="Pipeline diagram", elem_id="cnaps-diagram")
+                gr.Markdown("## Up close: the same pixels from each image")
+                with gr.Row(equal_height=False):
+                    where = gr.Image(
+                        label="Detail window (most edges)",
+                        type="pil",
+                        format="png",
+                        interactive=False,
+                        elem_id="cnaps-where",
+                        scale=1,
+                    )
+                    crops = gr.Gallery(
+                        label="1:1 crops (each pixel shown 3x)",
+                        columns=3,
+                        format="png",
+                        object_fit="contain",
+                        height="auto",
+                        elem_id="cnaps-crops",
+                        scale=3,
+                    )
+                    added = gr.Image(
+                        label="What the model added: |output \u2212 bicubic| \u00d7 4",
+                        type="pil",
+                        format="png",
+                        interactive=False,
+                        elem_id="cnaps-added",
+                        scale=1,
+                        elem_classes="cnaps-pixelated",
+                    )
+
+            # ----------------------------------------------------------------- compare
+            with gr.Tab("Compare engines", id="compare"):
+                gr.Markdown(
+                    "Runs every ticked engine on the picture and settings from the **Upscale** tab "
+                    "(including *Simulate a blurry source*), then lets you put any two side by side."
+                )
+                runnable = [e.id for e in engines if e.available().ok]
+                preset = [i for i in runnable if by_id[i].family != "classical"][:2] + (
+                    ["lanczos"] if "lanczos" in runnable else []
+                )
+                with gr.Row():
+                    cmp_engines = gr.CheckboxGroup(
+                        h.engine_choices(engines),
+                        value=preset,
+                        label="Engines to run",
+                        elem_id="cnaps-compare-engines",
+                        scale=4,
+                    )
+                    cmp_run = gr.Button(
+                        "Run all ticked \u25b6", variant="primary", size="lg", scale=1, elem_id="cnaps-compare-run"
+                    )
+                cmp_state = gr.State(None)
+                with gr.Row():
+                    cmp_left = gr.Dropdown(label="Left of the slider", choices=[], elem_id="cnaps-compare-left")
+                    cmp_right = gr.Dropdown(label="Right of the slider", choices=[], elem_id="cnaps-compare-right")
+                cmp_labels = gr.HTML(h.before_after_html("\u2026", "\u2026"))
+                cmp_slider = gr.ImageSlider(
+                    label="Pick any two results above",
+                    type="pil",
+                    format="png",
+                    max_height=640,
+                    elem_id="cnaps-compare-slider",
+                )
+                cmp_table = gr.Markdown(elem_classes="cnaps-status", elem_id="cnaps-compare-table")
+                cmp_crops = gr.Gallery(
+                    label="The same detail from every result, 1:1 (each pixel shown 3x)",
+                    columns=4,
+                    format="png",
+                    object_fit="contain",
+                    height=360,
+                    elem_id="cnaps-compare-crops",
+                )
+                cmp_maps = gr.Gallery(
+                    label="What each model added over bicubic (|output \u2212 bicubic| \u00d7 4)",
+                    columns=4,
+                    format="png",
+                    object_fit="contain",
+                    height=300,
+                    elem_id="cnaps-compare-maps",
+                )
+                cmp_files = gr.File(
+                    label="Every result as PNG (with metadata)", file_count="multiple", elem_id="cnaps-compare-files"
+                )
+                cmp_diagrams = gr.HTML(h.diagram_html([]), elem_id="cnaps-compare-diagrams")
+
+            # ----------------------------------------------------------------- explain
+            with gr.Tab("How does it work?", id="explain"):
+                gr.HTML(explanation_html(), elem_id="cnaps-explain")
+                gr.HTML(credits_html(engines), elem_id="cnaps-credits")
+
+        # ===================================================================== events
+        def on_engine_change(engine_id: str):
+            visible = {eid: gr.update(visible=eid == engine_id) for eid in groups}
+            is_gpu = engine_id in gpu_ids
+            return [
+                h.engine_status_markdown(engine_id),
+                *visible.values(),
+                gr.update(visible=not is_gpu),
+                gr.update(visible=is_gpu),
+            ]
+
+        def check_engine(engine_id: str) -> None:
+            h.require_available(engine_id)
+
+        engine.change(
+            on_engine_change,
+            inputs=engine,
+            outputs=[status, *groups.values(), run_cpu, run_gpu],
+            queue=False,
+            api_visibility="private",
+        ).then(  # queued (instantly, no limit): Gradio shows a gr.Error toast only for queued events
+            check_engine,
+            inputs=engine,
+            outputs=None,
+            api_visibility="private",
+            concurrency_id="ui",
+            concurrency_limit=None,
+            show_progress="hidden",
+        )
+
+        run_inputs = [image, engine, simulate]
+        run_kwargs = {binding.keyword: binding.component for binding in bindings}
+        run_outputs = [slider, labels, summary, truth, png_file, diagram_out, svg_file, where, crops, added]
+
+        def single_run(kind: str, image_value, engine_id, simulate_flag, progress, params) -> tuple:
+            chosen = h.require_available(engine_id)
+            if kind == "cpu" and chosen.id in gpu_ids:
+                raise h.ui_error(
+                    f"{chosen.display_name} runs on the GPU queue: call api_name='/upscale_gpu' with the same "
+                    "arguments (in the web page, the button does this for you).",
+                    title="Wrong endpoint",
+                )
+            if kind == "gpu" and chosen.id not in gpu_ids:
+                raise h.ui_error(
+                    f"{chosen.display_name} runs on the CPU queue: call api_name='/upscale'.", title="Wrong endpoint"
+                )
+            source = h.load_source(image_value, settings, bool(simulate_flag))
+            result = h.run_engine(
+                source,
+                chosen,
+                params_for(chosen.id, params, bindings),
+                settings=settings,
+                progress=h.progress_forwarder(progress, label=chosen.display_name),
+                cache=cache,
+            )
+            comparison = h.build_comparison(source, {chosen.id: result}, workdir)
+            return (
+                (comparison.baseline, result.image),
+                h.before_after_html(h.BASELINE_SHORT, result.engine_name),
+                h.summary_markdown(comparison),
+                gr.update(value=source.truth, visible=source.truth is not None),
+                comparison.files[chosen.id],
+                h.diagram_html([result]),
+                comparison.svgs[chosen.id],
+                h.where_image(comparison),
+                h.crops_gallery(comparison),
+                compare.added_detail_map(result.image, comparison.baseline),
+            )
+
+        def upscale(image, engine="realcugan", simulate_blurry_source=False, progress=gr.Progress(), **params):  # noqa: B008
+            """Upscale an illustration 2x on the CPU queue (classical and CNN engines).
+
+            Returns: before/after slider pair (bicubic, result), labels HTML, summary markdown,
+            ground truth (if simulated), result PNG file, diagram HTML, diagram SVG file,
+            detail-window image, detail crops, "what the model added" map.
+            """
+            return single_run("cpu", image, engine, simulate_blurry_source, progress, params)
+
+        def upscale_gpu(image, engine="sd-img2img", simulate_blurry_source=False, progress=gr.Progress(), **params):  # noqa: B008
+            """Same as /upscale, for engines that need the GPU (they share one GPU slot)."""
+            return single_run("gpu", image, engine, simulate_blurry_source, progress, params)
+
+        run_cpu.click(
+            upscale,
+            inputs=run_inputs,
+            inputs_kwargs=run_kwargs,
+            outputs=run_outputs,
+            preprocess=False,
+            api_name="upscale",
+            concurrency_id="cpu",
+            concurrency_limit=settings.cpu_concurrency,
+        )
+        run_gpu.click(
+            on_gpu(upscale_gpu),
+            inputs=run_inputs,
+            inputs_kwargs=run_kwargs,
+            outputs=run_outputs,
+            preprocess=False,
+            api_name="upscale_gpu",
+            concurrency_id="gpu",
+            concurrency_limit=1,
+        )
+
+        if settings.presenter and example_block is not None:
+
+            def auto_run(image_value, engine_id, simulate_flag, progress=gr.Progress(), **params):  # noqa: B008
+                if engine_id in gpu_ids or not by_id[engine_id].available().ok:
+                    return tuple(gr.skip() for _ in run_outputs)
+                return single_run("cpu", image_value, engine_id, simulate_flag, progress, params)
+
+            example_block.load_input_event.then(
+                auto_run,
+                inputs=run_inputs,
+                inputs_kwargs=run_kwargs,
+                outputs=run_outputs,
+                preprocess=False,
+                api_visibility="private",
+                concurrency_id="cpu",
+                concurrency_limit=settings.cpu_concurrency,
+            )
+
+        # ------------------------------------------------------------- compare events
+        def compare_run(image_value, engine_ids, simulate_flag, progress=gr.Progress(), **params):  # noqa: B008
+            if not engine_ids:
+                raise h.ui_error("No engine is ticked. Tick at least one engine to compare.", title="Nothing to run")
+            chosen = []
+            problems = []
+            for engine_id in engine_ids:
+                try:
+                    chosen.append(h.require_available(engine_id))
+                except gr.Error as error:
+                    problems.append(str(error.message))
+            if problems:
+                raise gr.Error("<br>".join(problems), title="Engine unavailable here")
+            source = h.load_source(image_value, settings, bool(simulate_flag))
+            results = {}
+            for index, engine_obj in enumerate(chosen):
+                results[engine_obj.id] = h.run_engine(
+                    source,
+                    engine_obj,
+                    params_for(engine_obj.id, params, bindings),
+                    settings=settings,
+                    progress=h.progress_forwarder(
+                        progress, label=engine_obj.display_name, index=index, count=len(chosen)
+                    ),
+                    cache=cache,
+                )
+            comparison = h.build_comparison(source, results, workdir)
+            left, right = h.BASELINE_KEY, next(iter(results))
+            return (
+                comparison,
+                gr.update(choices=comparison.choices(), value=left),
+                gr.update(choices=comparison.choices(), value=right),
+                (comparison.image(left), comparison.image(right)),
+                h.before_after_html(comparison.label(left), comparison.label(right)),
+                h.psnr_table(comparison),
+                h.crops_gallery(comparison),
+                h.added_maps(comparison),
+                list(comparison.files.values()),
+                h.diagram_html(list(results.values())),
+            )
+
+        compare_uses_gpu = any(by_id[i].available().ok for i in gpu_ids)
+        cmp_run.click(
+            on_gpu(compare_run) if compare_uses_gpu else compare_run,
+            inputs=[image, cmp_engines, simulate],
+            inputs_kwargs=run_kwargs,
+            outputs=[
+                cmp_state,
+                cmp_left,
+                cmp_right,
+                cmp_slider,
+                cmp_labels,
+                cmp_table,
+                cmp_crops,
+                cmp_maps,
+                cmp_files,
+                cmp_diagrams,
+            ],
+            preprocess=False,
+            api_visibility="private",
+            concurrency_id="gpu" if compare_uses_gpu else "cpu",
+            concurrency_limit=1 if compare_uses_gpu else settings.cpu_concurrency,
+        )
+
+        def pick_pair(comparison, left, right):
+            if comparison is None or not left or not right:
+                return gr.skip(), gr.skip()
+            return (comparison.image(left), comparison.image(right)), h.before_after_html(
+                comparison.label(left), comparison.label(right)
+            )
+
+        gr.on(
+            [cmp_left.input, cmp_right.input],
+            pick_pair,
+            inputs=[cmp_state, cmp_left, cmp_right],
+            outputs=[cmp_slider, cmp_labels],
+            queue=False,
+            api_visibility="private",
+        )
+
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.cpu_concurrency)
+    return demo

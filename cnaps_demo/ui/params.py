@@ -1,0 +1,114 @@
+"""Build Gradio controls from an engine's ``ParamSpec`` list, and read them back."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ..engines import Engine, ParamSpec
+
+
+def api_name_for(engine_id: str, param: str) -> str:
+    """Keyword name of one engine parameter in the ``/upscale`` API, e.g. ``realcugan_denoise``."""
+    return re.sub(r"\W", "_", f"{engine_id}_{param}")
+
+
+@dataclass(frozen=True)
+class ParamBinding:
+    engine_id: str
+    spec: ParamSpec
+    keyword: str  # api_name_for(engine_id, spec.name)
+    component: Any  # a Gradio component
+
+
+def _label(spec: ParamSpec) -> str:
+    return spec.name.replace("_", " ").capitalize()
+
+
+def make_control(engine: Engine, spec: ParamSpec) -> Any:
+    """One control for ``spec``: dropdown/radio for choices, slider for bounded numbers, etc."""
+    label = _label(spec)
+    info = spec.help or None
+    elem_id = f"param-{api_name_for(engine.id, spec.name)}"
+    if spec.kind == "choice":
+        choices = [str(c) for c in spec.choices]
+        value = str(spec.default) if spec.default is not None else (choices[0] if choices else None)
+        if len(choices) <= 5:
+            return gr.Radio(choices, value=value, label=label, info=info, elem_id=elem_id)
+        return gr.Dropdown(choices, value=value, label=label, info=info, elem_id=elem_id)
+    if spec.kind in ("int", "float"):
+        bounded = spec.minimum is not None and spec.maximum is not None
+        # A slider over a huge range (a seed) is unusable: take a number box instead.
+        if bounded and not (spec.kind == "int" and float(spec.maximum) - float(spec.minimum) > 1000):
+            if spec.kind == "int":
+                step = 1
+            else:
+                span = float(spec.maximum) - float(spec.minimum)
+                step = 0.01 if span <= 2 else 0.1 if span <= 30 else 1
+            return gr.Slider(
+                minimum=spec.minimum,
+                maximum=spec.maximum,
+                value=spec.default,
+                step=step,
+                label=label,
+                info=info,
+                elem_id=elem_id,
+            )
+        return gr.Number(
+            value=spec.default,
+            precision=0 if spec.kind == "int" else None,
+            label=label,
+            info=info,
+            minimum=spec.minimum,
+            maximum=spec.maximum,
+            elem_id=elem_id,
+        )
+    if spec.kind == "bool":
+        return gr.Checkbox(value=bool(spec.default), label=label, info=info, elem_id=elem_id)
+    lines = 2 if "prompt" in spec.name else 1
+    return gr.Textbox(
+        value="" if spec.default is None else str(spec.default),
+        label=label,
+        info=info,
+        lines=lines,
+        max_lines=6,
+        elem_id=elem_id,
+    )
+
+
+def build_param_groups(engines: list[Engine], selected: str) -> tuple[dict[str, Any], list[ParamBinding]]:
+    """A hidden-unless-selected group of controls per engine. Returns (groups by id, bindings)."""
+    groups: dict[str, Any] = {}
+    bindings: list[ParamBinding] = []
+    for engine in engines:
+        with gr.Group(visible=engine.id == selected) as group:
+            if not engine.params:
+                gr.Markdown(f"*{engine.display_name} has no settings.*", elem_classes="cnaps-status")
+            for spec in engine.params:
+                bindings.append(
+                    ParamBinding(engine.id, spec, api_name_for(engine.id, spec.name), make_control(engine, spec))
+                )
+        groups[engine.id] = group
+    return groups, bindings
+
+
+def params_for(engine_id: str, values: dict[str, Any], bindings: list[ParamBinding]) -> dict[str, Any]:
+    """The chosen engine's parameters from the keyword values of every control.
+
+    Empty text for a numeric parameter means "use the default" (None), so API users can
+    leave it out.
+    """
+    params: dict[str, Any] = {}
+    for binding in bindings:
+        if binding.engine_id != engine_id or binding.keyword not in values:
+            continue
+        value = values[binding.keyword]
+        if binding.spec.kind in ("int", "float") and (value is None or value == ""):
+            value = None
+        if binding.spec.kind == "int" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        params[binding.spec.name] = value
+    return params

@@ -1,0 +1,102 @@
+"""The public Python entry point and the engine registry, on the always-present engines."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import cnaps_demo
+from cnaps_demo import imaging
+from cnaps_demo.engines import all_engines, get_engine
+from cnaps_demo.errors import (
+    EngineUnavailableError,
+    ImageTooLargeError,
+    InvalidImageError,
+    InvalidParameterError,
+    UnknownEngineError,
+)
+
+REQUIRED_IDS = {"nearest", "bicubic", "lanczos", "realcugan", "realesrgan-anime", "sd-img2img", "sd-latent-x2"}
+
+
+def small_picture(size=(48, 40), mode="RGB"):
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (size[1], size[0], len(mode)), dtype=np.uint8)
+    return Image.fromarray(pixels, mode)
+
+
+def test_registry_lists_every_engine_with_its_facts():
+    engines = {engine.id: engine for engine in all_engines()}
+    assert REQUIRED_IDS <= set(engines)
+    for engine in engines.values():
+        assert engine.display_name and engine.family in {"classical", "cnn", "diffusion"}
+        assert 2 in engine.scales
+        assert engine.device_need in {"cpu", "gpu"}
+        ok, reason = engine.available()
+        assert isinstance(ok, bool)
+        assert ok or reason, f"{engine.id} is unavailable without saying why"
+
+
+def test_importing_the_package_loads_no_torch_gradio_or_diffusers():
+    code = (
+        "import sys, cnaps_demo; cnaps_demo.all_engines();"
+        "print([m for m in ('torch', 'gradio', 'diffusers') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("engine", ["nearest", "bicubic", "lanczos"])
+def test_classical_upscale_doubles_and_records_a_stage(engine):
+    result = cnaps_demo.upscale(small_picture(), engine=engine)
+    assert result.image.size == (96, 80)
+    assert result.stages and result.stages[0].output_shape == (3, 80, 96)
+    assert result.stages[0].seconds >= 0
+
+
+def test_nearest_is_pixel_exact():
+    picture = small_picture()
+    result = cnaps_demo.upscale(picture, engine="nearest")
+    expected = np.asarray(picture).repeat(2, 0).repeat(2, 1)
+    np.testing.assert_array_equal(np.asarray(result.image), expected)
+
+
+def test_alpha_survives_upscaling_and_png_has_metadata(tmp_path):
+    rgba = small_picture(mode="RGBA")
+    result = cnaps_demo.upscale(rgba, engine="bicubic", scale=2)
+    assert result.image.mode == "RGBA" and result.image.size == (96, 80)
+    path = result.save(tmp_path / "out.png")
+    meta = imaging.read_png_metadata(path)
+    assert meta["cnaps:engine"] == "bicubic"
+    assert json.loads(meta["cnaps:params"]) == {}
+    assert any(stage.name.startswith("alpha") for stage in result.stages)
+
+
+def test_unknown_engine_lists_the_known_ones():
+    with pytest.raises(UnknownEngineError) as caught:
+        cnaps_demo.upscale(small_picture(), engine="waifu9000")
+    assert "realcugan" in str(caught.value) and "waifu9000" in str(caught.value)
+
+
+def test_bad_scale_and_unknown_parameter_are_named():
+    with pytest.raises(InvalidParameterError, match="scale=5"):
+        cnaps_demo.upscale(small_picture(), engine="bicubic", scale=5)
+    with pytest.raises(InvalidParameterError, match="strength"):
+        cnaps_demo.upscale(small_picture(), engine="bicubic", strength=0.3)
+
+
+def test_bad_input_is_refused_before_any_work():
+    with pytest.raises(InvalidImageError):
+        cnaps_demo.upscale(b"<html>not a picture</html>", engine="bicubic")
+    with pytest.raises(ImageTooLargeError):
+        cnaps_demo.upscale(small_picture(), engine="bicubic", max_pixels=100)
+
+
+def test_unavailable_engine_raises_with_the_fix(monkeypatch):
+    engine = get_engine("realesrgan-anime")
+    monkeypatch.setattr(type(engine), "available", lambda self, *a, **k: (False, "run: pip install x"))
+    with pytest.raises(EngineUnavailableError, match="pip install x"):
+        cnaps_demo.upscale(small_picture(), engine="realesrgan-anime")

@@ -1,0 +1,193 @@
+"""`python app.py` in a subprocess, driven through gradio_client like an API user would."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from html import escape
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "assets" / "examples" / "chibi_face.png"
+# First page must be served within this many seconds of starting `python app.py` on a CPU.
+STARTUP_BUDGET_S = float(os.environ.get("CNAPS_STARTUP_BUDGET_S", "10"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_app(tmp_dir: Path, *args: str, env_extra: dict | None = None, timeout: float = 90.0):
+    """Start app.py on a free loopback port; return (process, url, seconds to first page)."""
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_SERVER_PORT": str(port),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "CNAPS_CACHE_DIR": str(tmp_dir / "cache"),
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(env_extra or {})
+    log = open(tmp_dir / "app.log", "w")  # noqa: SIM115 - the child process writes to it
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "app.py", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}/"
+    while True:
+        if process.poll() is not None:
+            log.close()
+            pytest.fail(f"app.py exited with {process.returncode}:\n{(tmp_dir / 'app.log').read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return process, url, time.monotonic() - started
+        except OSError:
+            pass
+        if time.monotonic() - started > timeout:
+            process.kill()
+            pytest.fail(f"app.py did not serve {url} within {timeout} s:\n{(tmp_dir / 'app.log').read_text()[-4000:]}")
+        time.sleep(0.2)
+
+
+def stop_app(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    tmp_dir = tmp_path_factory.mktemp("app")
+    process, url, startup = start_app(tmp_dir)
+    yield url, startup
+    stop_app(process)
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    from gradio_client import Client
+
+    return Client(app[0], verbose=False)
+
+
+def test_first_page_is_fast(app):
+    url, startup = app
+    assert startup <= STARTUP_BUDGET_S, f"first page after {startup:.1f} s (budget {STARTUP_BUDGET_S} s)"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        page = response.read().decode("utf-8", "replace")
+    assert "Gradio" in page or "gradio" in page
+
+
+def test_only_the_upscale_endpoints_are_public(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    assert set(api["named_endpoints"]) == {"/upscale", "/upscale_gpu"}
+    names = [p["parameter_name"] for p in api["named_endpoints"]["/upscale"]["parameters"]]
+    assert names[:3] == ["image", "engine", "simulate_blurry_source"]
+    assert "realcugan_denoise" in names and "sd_img2img_prompt" in names
+
+
+def test_upscale_an_example_with_realcugan(client):
+    from gradio_client import handle_file
+
+    import cnaps_demo
+    from cnaps_demo import imaging
+
+    source = Image.open(EXAMPLE)
+    outputs = client.predict(
+        image=handle_file(str(EXAMPLE)), engine="realcugan", realcugan_denoise="conservative", api_name="/upscale"
+    )
+    slider, labels, summary, _truth, png, diagram_html, svg, _where, crops, added = outputs
+
+    # the slider pair: bicubic before, the engine after, both 2x
+    assert len(slider) == 2
+    before, after = (Image.open(path) for path in slider)
+    assert before.size == after.size == (source.width * 2, source.height * 2)
+    assert "Bicubic" in labels and "Real-CUGAN" in labels
+
+    # the downloadable PNG carries its metadata
+    meta = imaging.read_png_metadata(png)
+    assert meta["cnaps:engine"] == "realcugan" and meta["cnaps:scale"] == "2"
+    assert Image.open(png).size == after.size
+
+    # the diagram names every stage of this engine (names taken from a run in this process)
+    stage_names = [stage.name for stage in cnaps_demo.upscale(str(EXAMPLE), engine="realcugan").stages]
+    svg_text = Path(svg).read_text(encoding="utf-8")
+    for name in stage_names:
+        assert escape(name, quote=False) in diagram_html, name
+        assert escape(name, quote=False) in svg_text, name
+    assert "<svg" in diagram_html and "Input image" in svg_text and "Output image" in svg_text
+
+    assert "Real-CUGAN" in summary and "PSNR" not in summary  # no ground truth without simulation
+    assert len(crops) == 2 and Image.open(added).size == after.size
+
+
+def test_simulated_blurry_source_reports_psnr(client):
+    from gradio_client import handle_file
+
+    outputs = client.predict(
+        image=handle_file(str(EXAMPLE)), engine="lanczos", simulate_blurry_source=True, api_name="/upscale"
+    )
+    slider, _, summary, truth, *_ = outputs
+    assert "PSNR" in summary and "dB" in summary
+    source = Image.open(EXAMPLE)
+    assert Image.open(slider[1]).size == source.size  # half, then doubled: back to the original size
+    truth_path = truth["value"] if isinstance(truth, dict) else truth
+    assert Image.open(truth_path).size == source.size
+
+
+def test_errors_reach_the_api_user_with_their_fix(client, tmp_path):
+    from gradio_client import handle_file
+
+    bad = tmp_path / "not-an-image.png"
+    bad.write_text("<html><body>oops</body></html>")
+    with pytest.raises(Exception) as caught:
+        client.predict(image=handle_file(str(bad)), engine="bicubic", api_name="/upscale")
+    assert "web page" in str(caught.value)
+
+    with pytest.raises(Exception) as caught:
+        client.predict(image=handle_file(str(EXAMPLE)), engine="sd-img2img", api_name="/upscale")
+    message = str(caught.value)
+    assert "GPU" in message or "unavailable" in message or "cannot run" in message
+
+
+def test_presenter_mode_serves_example_results_from_its_cache(tmp_path):
+    """`--presenter`: results for the bundled examples are computed ahead and then served instantly."""
+    from gradio_client import Client, handle_file
+
+    from cnaps_demo import imaging
+    from cnaps_demo.engines import get_engine
+    from cnaps_demo.presenter import cache_key
+
+    engine = get_engine("realcugan")
+    if not engine.available().ok:
+        pytest.skip(f"realcugan unavailable: {engine.available().reason}")
+    process, url, _ = start_app(tmp_path, "--presenter")
+    try:
+        key = cache_key(imaging.load_image(EXAMPLE).image, "realcugan", engine.check_params({}))
+        entry = tmp_path / "cache" / "presenter" / f"{key}.json"
+        deadline = time.monotonic() + 300
+        while not entry.exists():
+            assert time.monotonic() < deadline, "the presenter cache was not filled in time"
+            time.sleep(0.5)
+        client = Client(url, verbose=False)
+        started = time.monotonic()
+        outputs = client.predict(image=handle_file(str(EXAMPLE)), engine="realcugan", api_name="/upscale")
+        assert "cached result" in outputs[2]
+        assert time.monotonic() - started < 10
+    finally:
+        stop_app(process)

@@ -1,0 +1,225 @@
+"""The web page in a real browser (Debian's Chromium through Playwright), with screenshots.
+
+Needs /usr/bin/chromium (`apt-get install chromium chromium-driver`); set CNAPS_SKIP_BROWSER=1
+to skip on a machine without it. Screenshots go to tests/artifacts/ (git-ignored).
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+EXAMPLE = ROOT / "assets" / "examples" / "chibi_face.png"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+RUN_TIMEOUT_MS = 180_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    tmp_dir = tmp_path_factory.mktemp("browser-app")
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_SERVER_PORT": str(port),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "CNAPS_CACHE_DIR": str(tmp_dir / "cache"),
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    log_path = tmp_dir / "app.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"app.py did not start:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if os.environ.get("CNAPS_SKIP_BROWSER") == "1":
+        pytest.skip("CNAPS_SKIP_BROWSER=1")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: run `apt-get install chromium chromium-driver` "
+            "(or set CNAPS_SKIP_BROWSER=1 to skip the browser tests)."
+        )
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    # Nothing may leave the machine: answer every non-local request with a stub page.
+    context.route(
+        re.compile(r"^https?://(?!127\.0\.0\.1)"),
+        lambda route: route.fulfill(status=200, content_type="text/html", body="<p>offline stub</p>"),
+    )
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+def open_app(page, url, theme="light"):
+    page.goto(f"{url}?__theme={theme}")
+    page.wait_for_selector("#cnaps-input")
+    page.locator("#cnaps-input input[type=file]").set_input_files(str(EXAMPLE))
+    page.wait_for_selector("#cnaps-input img")
+
+
+def contrast_of(page, selector):
+    """WCAG contrast between an element's text colour and the nearest opaque background behind it."""
+    return page.evaluate(
+        """(selector) => {
+            const el = document.querySelector(selector);
+            const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+            const lum = ([r, g, b]) => {
+                const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+            };
+            let fg = parse(getComputedStyle(el).fill || getComputedStyle(el).color);
+            if (!fg.length) fg = parse(getComputedStyle(el).color);
+            let node = el, bg = null;
+            while (node && node.nodeType === 1) {
+                const c = parse(getComputedStyle(node).backgroundColor);
+                if (c.length >= 3 && (c.length < 4 || c[3] > 0.9)) { bg = c; break; }
+                node = node.parentElement;
+            }
+            if (!bg) bg = [255, 255, 255];
+            const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+            return (a + 0.05) / (b + 0.05);
+        }""",
+        selector,
+    )
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_upload_run_and_see_before_after_and_diagram(page, app_url, theme):
+    open_app(page, app_url, theme)
+    assert page.locator(".cnaps-header h1").inner_text().startswith("Why does an AI 2x upscale")
+    page.locator("#cnaps-run").click()
+    page.wait_for_function("document.querySelectorAll('#cnaps-slider img').length >= 2", timeout=RUN_TIMEOUT_MS)
+    images = page.locator("#cnaps-slider img")
+    assert images.count() == 2
+    page.wait_for_selector("#cnaps-diagram svg text")
+    diagram_text = page.locator("#cnaps-diagram svg").text_content()
+    assert "Input image" in diagram_text and "Output image" in diagram_text
+    assert "Before" in page.locator("#cnaps-ba").inner_text() and "After" in page.locator("#cnaps-ba").inner_text()
+    # the diagram's text must be readable on this theme's background
+    assert contrast_of(page, "#cnaps-diagram svg text") >= 4.5
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / f"upscale_{theme}.png"), full_page=True)
+
+
+def test_explanation_links_point_at_papers_and_code_and_open_a_new_tab(page, app_url):
+    from cnaps_demo.references import reference_urls
+
+    page.goto(app_url)
+    page.get_by_role("tab", name="How does it work?").click()
+    page.wait_for_selector("#cnaps-explain a")
+    links = page.locator("#cnaps-explain a")
+    hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    assert set(hrefs) == set(reference_urls())
+    for i in range(links.count()):
+        assert urlparse(hrefs[i]).hostname in {"arxiv.org", "github.com"}
+        assert links.nth(i).get_attribute("target") == "_blank"
+        assert "noopener" in links.nth(i).get_attribute("rel")
+    assert page.locator("#cnaps-credits").get_by_text("Engines and licences").count() == 1
+    with page.context.expect_page() as new_tab:
+        links.first.click()
+    assert new_tab.value.url.rstrip("/") == hrefs[0].rstrip("/")
+    assert page.url.startswith(app_url)  # the demo itself stays open
+    page.screenshot(path=str(ARTIFACTS / "explain.png"), full_page=True)
+
+
+def test_an_unavailable_engine_says_why(page, app_url):
+    page.goto(app_url)
+    page.wait_for_selector("#cnaps-engine")
+    page.locator("#cnaps-engine input").click()
+    options = page.get_by_role("option").filter(has_text="(unavailable:")
+    if options.count() == 0:
+        pytest.skip("every engine is available on this machine")
+    name = options.first.inner_text().split(" (")[0]
+    options.first.click()
+    status = page.locator("#cnaps-engine-status")
+    page.wait_for_function("document.querySelector('#cnaps-engine-status').innerText.includes('Unavailable')")
+    assert name in status.inner_text()
+    toast = page.locator(".toast-body").filter(has_text="cannot run here").first  # the gr.Error pop-up
+    toast.wait_for()
+    assert toast.is_visible() and name in toast.inner_text()
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(ARTIFACTS / "unavailable_engine.png"))
+
+
+def test_a_full_queue_shows_a_clear_busy_message(page, app_url):
+    from cnaps_demo.ui.theme import BUSY_MESSAGE
+
+    open_app(page, app_url)
+    page.route(
+        "**/queue/join*",
+        lambda route: route.fulfill(status=503, content_type="application/json", body='{"detail": "Queue is full."}'),
+    )
+    page.locator("#cnaps-run").click()
+    message = page.locator(".toast-body").filter(has_text=BUSY_MESSAGE).first
+    message.wait_for()
+    assert message.is_visible()
+    assert "currently busy" not in message.inner_text()  # Gradio's vaguer text was replaced
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(ARTIFACTS / "queue_full.png"))
+
+
+def test_compare_two_engines_side_by_side(page, app_url):
+    open_app(page, app_url)
+    page.locator("#cnaps-simulate input").check()
+    page.get_by_role("tab", name="Compare engines").click()
+    page.locator("#cnaps-compare-run").click()
+    page.wait_for_function("document.querySelectorAll('#cnaps-compare-slider img').length >= 2", timeout=RUN_TIMEOUT_MS)
+    page.wait_for_selector("#cnaps-compare-crops img")
+    assert page.locator("#cnaps-compare-crops img").count() >= 3  # bicubic, each engine, ground truth
+    assert "PSNR" in page.locator("#cnaps-compare-table").inner_text()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)

@@ -1,0 +1,362 @@
+"""UI handlers without a server: error paths, engine picker, parameters, cache, explanation."""
+
+import base64
+import dataclasses
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnaps_demo import imaging
+from cnaps_demo.engines import Availability, Engine, all_engines
+from cnaps_demo.explain import credits_html, explanation_html
+from cnaps_demo.presenter import ExampleCache, bundled_examples
+from cnaps_demo.references import REFERENCES, reference_urls
+from cnaps_demo.settings import get_settings
+from cnaps_demo.ui import handlers as h
+from cnaps_demo.ui.params import api_name_for, params_for
+
+
+@pytest.fixture
+def settings():
+    return get_settings()
+
+
+@pytest.fixture
+def picture(tmp_path):
+    path = tmp_path / "pic.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+class Unavailable(Engine):
+    id = "needs-gpu-test"
+    display_name = "Test GPU engine"
+    family = "diffusion"
+    device_need = "gpu"
+
+    def available(self):
+        return Availability(False, "It needs a CUDA GPU. Fix: run it on a machine with an NVIDIA GPU.")
+
+    def run(self, image, *, scale, params, options):  # pragma: no cover - never reached
+        raise AssertionError("an unavailable engine must not run")
+
+
+@pytest.fixture
+def unavailable(monkeypatch):
+    engine = Unavailable()
+    real_get = h.get_engine
+    monkeypatch.setattr(h, "get_engine", lambda engine_id: engine if engine_id == engine.id else real_get(engine_id))
+    return engine
+
+
+# --- input errors ----------------------------------------------------------------
+
+
+def test_no_image_says_how_to_provide_one(settings):
+    with pytest.raises(gr.Error) as caught:
+        h.load_source(None, settings)
+    assert "Upload a PNG, JPEG or WebP" in caught.value.message and "examples" in caught.value.message
+
+
+def test_a_damaged_upload_gives_the_fix(settings, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    with pytest.raises(gr.Error) as caught:
+        h.load_source(str(bad), settings)
+    assert caught.value.title == "Cannot use this image"
+    assert "PNG, JPEG or WebP" in caught.value.message  # the fix: re-save in a supported format
+
+
+def test_a_web_page_saved_as_image_is_explained(settings, tmp_path):
+    page = tmp_path / "<img>.png"
+    page.write_text("<!doctype html><html><body>not a picture</body></html>")
+    with pytest.raises(gr.Error) as caught:
+        h.load_source({"path": str(page), "orig_name": "<img>.png"}, settings)
+    assert "web page" in caught.value.message
+    assert "<img>" not in caught.value.message  # file names are escaped: Gradio renders HTML
+
+
+def test_a_too_large_image_names_the_limit(settings, picture):
+    small_limit = dataclasses.replace(settings, ui_max_input_pixels=100)
+    with pytest.raises(gr.Error) as caught:
+        h.load_source(str(picture), small_limit)
+    assert caught.value.title == "Image too large"
+    assert "CNAPS_MAX_PIXELS" in caught.value.message or "Shrink" in caught.value.message
+
+
+def test_payload_forms_are_all_accepted(settings, picture):
+    data = picture.read_bytes()
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    for value in (str(picture), {"path": str(picture), "orig_name": "pic.png"}, {"url": url, "path": None}):
+        source = h.load_source(value, settings)
+        assert source.image.size == (48, 40)
+    assert h.load_source({"path": str(picture), "orig_name": "My Pic!.png"}, settings).stem == "My-Pic"
+
+
+def test_a_broken_pasted_image_gives_an_error(settings):
+    with pytest.raises(gr.Error) as caught:
+        h.load_source({"url": "data:image/png;base64,AAAA", "path": None}, settings)
+    assert "PNG, JPEG or WebP" in caught.value.message
+
+
+def test_simulated_blurry_source_keeps_the_original_as_truth(settings, picture):
+    source = h.load_source(str(picture), settings, simulate=True)
+    assert source.truth is not None and source.truth.size == (48, 40)
+    assert source.image.size == (24, 20)
+    assert "ground truth" in source.notices[0]
+
+
+def test_simulation_of_a_tiny_image_explains_itself(settings, tmp_path):
+    path = tmp_path / "tiny.png"
+    Image.new("RGB", (5, 5), (9, 9, 9)).save(path)
+    with pytest.raises(gr.Error) as caught:
+        h.load_source(str(path), settings, simulate=True)
+    assert "larger image" in caught.value.message or "Simulate" in caught.value.message
+
+
+# --- engines ---------------------------------------------------------------------
+
+
+def test_unavailable_engine_is_refused_with_reason_and_fix(unavailable):
+    with pytest.raises(gr.Error) as caught:
+        h.require_available(unavailable.id)
+    assert caught.value.title == "Engine unavailable here"
+    assert "NVIDIA GPU" in caught.value.message and unavailable.display_name in caught.value.message
+
+
+def test_unknown_engine_lists_the_known_ones():
+    with pytest.raises(gr.Error) as caught:
+        h.require_available("no-such-engine")
+    assert "bicubic" in caught.value.message
+
+
+def test_picker_labels_and_status_show_unavailability(unavailable):
+    label = h.engine_label(unavailable)
+    assert label.startswith("Test GPU engine (diffusion, GPU) (unavailable: ")
+    assert "needs a GPU" in label
+    status = h.engine_status_markdown(unavailable.id)
+    assert "Unavailable" in status and "NVIDIA GPU" in status
+    assert "Ready" in h.engine_status_markdown("bicubic")
+
+
+def test_every_registered_engine_is_listed():
+    engines = all_engines()
+    assert [value for _, value in h.engine_choices(engines)] == [e.id for e in engines]
+    default = h.default_engine_id(engines)
+    assert {e.id: e for e in engines}[default].available().ok
+
+
+def test_invalid_parameter_becomes_a_ui_error(settings, picture):
+    source = h.load_source(str(picture), settings)
+    engine = h.require_available("realcugan") if h.get_engine("realcugan").available().ok else None
+    if engine is None:
+        pytest.skip("realcugan unavailable here")
+    with pytest.raises(gr.Error) as caught:
+        h.run_engine(source, engine, {"denoise": "max"}, settings=settings, progress=lambda *a: None)
+    assert caught.value.title == "Invalid setting" and "conservative" in caught.value.message
+
+
+def test_error_text_is_escaped():
+    error = h.ui_error("bad <script>alert(1)</script>")
+    assert "<script>" not in error.message and "&lt;script&gt;" in error.message
+
+
+def test_params_are_read_back_for_the_chosen_engine_only():
+    engines = {e.id: e for e in all_engines()}
+    bindings = []
+    from cnaps_demo.ui.params import ParamBinding
+
+    for engine_id in ("realcugan", "sd-img2img"):
+        for spec in engines[engine_id].params:
+            bindings.append(ParamBinding(engine_id, spec, api_name_for(engine_id, spec.name), None))
+    values = {b.keyword: b.spec.default for b in bindings}
+    values["realcugan_denoise"] = "2"
+    values["sd_img2img_steps"] = 12.0
+    assert params_for("realcugan", values, bindings) == {"denoise": "2", "variant": values["realcugan_variant"]}
+    sd = params_for("sd-img2img", values, bindings)
+    assert sd["steps"] == 12 and isinstance(sd["steps"], int) and "denoise" not in sd
+    assert api_name_for("sd-latent-x2", "negative_prompt") == "sd_latent_x2_negative_prompt"
+
+
+def test_progress_is_forwarded_as_a_fraction():
+    calls = []
+    forward = h.progress_forwarder(lambda value, desc=None: calls.append((value, desc)), label="E", index=1, count=2)
+    forward(1, 4, "tile 1/4")
+    assert calls == [(pytest.approx(0.625), "E: tile 1/4")]
+    h.progress_forwarder(None)(1, 2, "ignored")  # no progress bar: no error
+
+
+def test_a_full_single_run_produces_every_view(settings, picture, tmp_path):
+    source = h.load_source(str(picture), settings, simulate=True)
+    engine = h.require_available("lanczos")
+    result = h.run_engine(source, engine, {}, settings=settings, progress=lambda *a: None)
+    comparison = h.build_comparison(source, {"lanczos": result}, h.Workdir(tmp_path / "work"))
+    assert comparison.baseline.size == result.image.size == (48, 40)
+    assert imaging.read_png_metadata(comparison.files["lanczos"])["cnaps:engine"] == "lanczos"
+    assert "Lanczos" in Path(comparison.svgs["lanczos"]).read_text(encoding="utf-8")
+    crops = h.crops_gallery(comparison)
+    assert [label for _, label in crops] == [h.BASELINE_LABEL, result.engine_name, h.TRUTH_LABEL]
+    assert len({im.size for im, _ in crops}) == 1
+    summary = h.summary_markdown(comparison)
+    assert "PSNR" in summary and "dB" in summary
+    assert "PSNR vs ground truth" in h.psnr_table(comparison)
+
+
+# --- presenter cache ---------------------------------------------------------------
+
+
+def test_presenter_cache_round_trip(tmp_path, picture):
+    import cnaps_demo
+
+    cache = ExampleCache(tmp_path / "cache")
+    image = imaging.load_image(picture).image
+    params = {}
+    assert cache.get(image, "bicubic", params) is None
+    result = cnaps_demo.upscale(image, engine="bicubic")
+    cache.put(image, result)
+    hit = cache.get(image, "bicubic", result.params)
+    assert hit is not None and hit.extra["cached"]
+    assert np.array_equal(np.asarray(hit.image), np.asarray(result.image))
+    assert [s.name for s in hit.stages] == [s.name for s in result.stages]
+    other = image.copy()
+    other.putpixel((0, 0), (1, 2, 3))
+    assert cache.get(other, "bicubic", result.params) is None  # keyed by the exact pixels
+
+
+def test_run_engine_uses_the_cache(settings, picture, tmp_path):
+    cache = ExampleCache(tmp_path / "cache")
+    source = h.load_source(str(picture), settings)
+    engine = h.require_available("bicubic")
+    first = h.run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
+    second = h.run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
+    assert not first.extra.get("cached") and second.extra.get("cached")
+
+
+def test_bundled_examples_are_cartoon_pngs():
+    examples = bundled_examples()
+    assert len(examples) >= 3
+    for path in examples:
+        image = Image.open(path)
+        assert image.format == "PNG" and 256 <= max(image.size) <= 512
+        rgb = np.asarray(image.convert("RGB")).reshape(-1, 3)
+        _colours, counts = np.unique(rgb, axis=0, return_counts=True)
+        # flat cel shading: a handful of colours cover most of the picture
+        assert np.sort(counts)[::-1][:12].sum() > 0.6 * len(rgb), path.name
+        # bold dark outlines
+        assert (rgb.max(axis=1) < 70).mean() > 0.01, path.name
+
+
+# --- explanation and credits ---------------------------------------------------------
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.links.append(dict(attrs))
+
+
+def links_of(html_text):
+    parser = Links()
+    parser.feed(html_text)
+    return parser.links
+
+
+def test_explanation_links_exactly_the_references():
+    links = links_of(explanation_html())
+    assert {link["href"] for link in links} == set(reference_urls())
+    for link in links:
+        assert link.get("target") == "_blank" and "noopener" in link.get("rel", "")
+    assert len(REFERENCES) == 4
+    assert "Lykon/dreamshaper-8" in explanation_html()
+
+
+def test_explanation_covers_the_three_parts():
+    text = re.sub(r"<[^>]+>", " ", explanation_html())
+    for phrase in (
+        "super-resolution",
+        "interpolates",
+        "trained on pairs",
+        "UNet",
+        "VAE encoder",
+        "4 channels",
+        "strength",
+        "CLIP text",
+        "VAE decoder",
+        "re-draws",
+    ):
+        assert phrase in text, phrase
+
+
+def test_engine_credits_appear_only_in_the_credits_section():
+    engines = all_engines()
+    credit_urls = {credit.url for engine in engines for credit in engine.credits}
+    assert credit_urls, "engines must credit what they run"
+    explanation = explanation_html()
+    credits = credits_html(engines)
+    for url in credit_urls:
+        assert url not in explanation
+        assert url in {link["href"] for link in links_of(credits)}
+    for link in links_of(credits):
+        assert link.get("target") == "_blank" and "noopener" in link.get("rel", "")
+    assert not set(reference_urls()) & {link["href"] for link in links_of(credits)}
+
+
+# --- the Blocks ---------------------------------------------------------------------
+
+
+def test_build_demo_wires_the_public_api_and_the_queues(settings):
+    from cnaps_demo.ui import build_demo
+
+    demo = build_demo(dataclasses.replace(settings, cpu_concurrency=2, queue_size=5))
+    fns = list(demo.fns.values())
+    public = {fn.api_name: fn for fn in fns if fn.api_visibility == "public"}
+    assert set(public) == {"upscale", "upscale_gpu"}
+    assert public["upscale"].concurrency_id == "cpu" and public["upscale"].concurrency_limit == 2
+    assert public["upscale_gpu"].concurrency_id == "gpu" and public["upscale_gpu"].concurrency_limit == 1
+    assert demo._queue.max_size == 5
+    names = public["upscale"].input_parameter_names
+    assert names[:3] == ["image", "engine", "simulate_blurry_source"] and "realcugan_denoise" in names
+
+
+def test_zero_gpu_decorator_is_applied_only_when_spaces_imports(monkeypatch):
+    import sys
+    import types
+
+    from cnaps_demo.ui.gpu import on_gpu
+
+    def handler(image, engine="x", progress=None, **params):
+        return "ran"
+
+    monkeypatch.setitem(sys.modules, "spaces", None)  # "import spaces" raises ImportError
+    assert on_gpu(handler) is handler
+
+    calls = []
+    fake = types.ModuleType("spaces")
+
+    def GPU(duration=60):
+        def decorate(fn):
+            calls.append(duration)
+
+            def wrapper(*args, **kwargs):
+                return fn(*args, **kwargs)
+
+            return wrapper
+
+        return decorate
+
+    fake.GPU = GPU
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    wrapped = on_gpu(handler, duration=77)
+    assert wrapped is not handler and calls == [77] and wrapped("img") == "ran"
+    import inspect
+
+    assert list(inspect.signature(wrapped).parameters) == ["image", "engine", "progress", "params"]
