@@ -122,30 +122,31 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     for line in problems:
         print(f"error: {line}", file=sys.stderr)
 
-    for source in tqdm(files, desc="images", unit="img", disable=len(files) < 2):
+    # disable=None: bars only on a terminal, so piped logs keep one clean line per image.
+    for source in tqdm(files, desc="images", unit="img", disable=True if len(files) < 2 else None):
         target = _output_path(source, output, single_file, engine.id, scale)
         if target.resolve() == source.resolve():
-            print(f"error: {source}: output would overwrite the input; choose another -o", file=sys.stderr)
+            tqdm.write(f"error: {source}: output would overwrite the input; choose another -o", file=sys.stderr)
             failed += 1
             continue
         if target.exists() and not args.overwrite:
-            print(f"error: {source}: {target} exists; pass --overwrite to replace it", file=sys.stderr)
+            tqdm.write(f"error: {source}: {target} exists; pass --overwrite to replace it", file=sys.stderr)
             failed += 1
             continue
-        with tqdm(total=1, desc=source.name, unit="step", leave=False) as bar:
+        with tqdm(total=1, desc=source.name, unit="step", leave=False, disable=None) as bar:
             try:
                 result = upscale(
                     source, engine.id, scale=scale, device=args.device, tile=args.tile,
                     progress=_tqdm_progress(bar), **params,
                 )
             except CnapsError as error:
-                print(f"error: {source}: {error}", file=sys.stderr)
+                tqdm.write(f"error: {source}: {error}", file=sys.stderr)
                 failed += 1
                 continue
         result.save(target)
         for notice in result.notices:
-            print(f"note: {source}: {notice}", file=sys.stderr)
-        print(f"{source} -> {target} ({result.image.width}x{result.image.height}, {result.seconds:.2f} s)")
+            tqdm.write(f"note: {source}: {notice}", file=sys.stderr)
+        tqdm.write(f"{source} -> {target} ({result.image.width}x{result.image.height}, {result.seconds:.2f} s)", file=sys.stdout)
     if failed:
         print(f"{failed} input(s) failed; see the lines above.", file=sys.stderr)
     return 1 if failed else 0

@@ -156,7 +156,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 gr.Markdown("## Up close: the same pixels from each image")
                 with gr.Row(equal_height=False):
                     where = gr.Image(
-                        label="Detail window (most edges)",
+                        label="Crop window (most edges)",
                         type="pil",
                         format="png",
                         interactive=False,
@@ -173,7 +173,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                         scale=3,
                     )
                     added = gr.Image(
-                        label="What the model added: |output \u2212 bicubic| \u00d7 4",
+                        label="Added vs bicubic (\u00d74)",
                         type="pil",
                         format="png",
                         interactive=False,

@@ -15,9 +15,9 @@ BASE_CSS = """
 .cnaps-status p { margin: 0.2rem 0; }
 .cnaps-ba { display: flex; justify-content: space-between; gap: 1rem; font-weight: 700;
             font-size: 1.1rem; margin: 0 0 0.3rem; }
-.cnaps-ba span { padding: 0.15rem 0.6rem; border-radius: 999px; white-space: nowrap; overflow: hidden;
-                 text-overflow: ellipsis; max-width: 49%;
+.cnaps-ba span { padding: 0.15rem 0.7rem; border-radius: 1rem; max-width: 49%;
                  border: 2px solid var(--border-color-primary); }
+.cnaps-ba .cnaps-after { text-align: right; }
 .cnaps-ba .cnaps-after { border-color: var(--color-accent); }
 .cnaps-diagram-wrap { width: 100%; overflow-x: auto; padding: 0.4rem 0; color: var(--body-text-color); }
 .cnaps-diagram-wrap svg { display: block; margin: 0 auto 1rem; }
