@@ -54,8 +54,9 @@ def _build_parser() -> argparse.ArgumentParser:
     down.add_argument("engine", help="engine id, e.g. sd-img2img")
     down.add_argument("--model", default=None, help="Hub id (default: the engine's model)")
 
-    bench = commands.add_parser("bench", help="time the engines and print the figures")
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to the benchmark")
+    # Only listed here for --help: main() hands `bench ...` to cnaps_demo.bench before parsing,
+    # because argparse.REMAINDER does not capture options such as --large.
+    commands.add_parser("bench", help="time the engines and print the figures (bench --help for options)")
     return parser
 
 
@@ -172,19 +173,17 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return download_command(args.engine, args.model)
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import main as bench_main
-
-    return int(bench_main(args.bench_args) or 0)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from .bench import main as bench_main
+
+        return int(bench_main(argv[1:]) or 0)
     args = _build_parser().parse_args(argv)
     handler = {
         "upscale": _cmd_upscale,
         "engines": _cmd_engines,
         "download": _cmd_download,
-        "bench": _cmd_bench,
     }[args.command]
     try:
         return handler(args)

@@ -174,7 +174,7 @@ def _read_cache(path: Path, files: ModelFiles, source_sha: str) -> tuple[str, di
                 or meta.get("source_sha256") != source_sha
                 or meta.get("package_version") != files.version
                 or meta.get("model") != files.name
-                or "param" not in meta
+                or meta.get("param") != files.param.read_text(encoding="utf-8")  # the .bin hash misses .param edits
             ):
                 log.info("weight cache %s is stale; rebuilding", path)
                 return None

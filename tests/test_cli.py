@@ -93,3 +93,11 @@ def test_cli_output_is_sharper_than_bicubic(tmp_path):
         return np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()
 
     assert edge_energy(tmp_path / "realcugan.png") > edge_energy(tmp_path / "bicubic.png") * 1.05
+
+
+def test_bench_command_takes_its_own_options():
+    # `--no-ncnn` starts with a dash: the CLI must hand it to the benchmark, not reject it.
+    result = run_cli("bench", "--runs", "1", "--size", "48", "--engines", "realesrgan-anime", "--no-ncnn", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "48x48 -> 96x96" in result.stdout
+    assert "realesrgan-anime (ours)" in result.stdout and "ncnn-py (C++)" not in result.stdout
