@@ -1,4 +1,4 @@
-"""The engine registry: id -> engine. Listing engines never loads weights or imports torch."""
+"""The engine registry: id -> engine. Listing engines never loads weights; a GPU check may import torch."""
 
 from __future__ import annotations
 
