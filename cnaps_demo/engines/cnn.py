@@ -243,6 +243,16 @@ def _tile_count(height: int, width: int, tile: int) -> int:
     return len(tile_spans(height, tile, _TILE_OVERLAP)) * len(tile_spans(width, tile, _TILE_OVERLAP))
 
 
+def _choose_tile(options: RunOptions, height: int, width: int, untiled_pixels: int, max_tile: int) -> tuple[int, int]:
+    """(tile side, tile count): the user's tile (0 when it covers the image), else the automatic one."""
+    tile = options.tile or get_settings().tile
+    if tile <= 0:
+        tile = _auto_tile(height, width, untiled_pixels, max_tile)
+    elif tile >= max(height, width):
+        tile = 0
+    return tile, _tile_count(height, width, tile)
+
+
 def _finish(result: np.ndarray) -> Image.Image:
     """Float 0..1 HxWx3 -> uint8 image, as the C++ engine does: v * 255 + 0.5, truncated, clamped."""
     result *= 255.0
@@ -351,13 +361,8 @@ class RealCuganEngine(_CnnEngine):
             stage.shape = (1, 3, height, width)
 
         is_gpu = device.type != "cpu"
-        tile = options.tile or get_settings().tile
-        if tile <= 0:
-            untiled, max_tile = (_GPU_UNTILED_PIXELS, _GPU_TILE) if is_gpu else (_CPU_UNTILED_PIXELS, _CPU_TILE)
-            tile = _auto_tile(height, width, untiled, max_tile)
-        elif tile >= max(height, width):
-            tile = 0
-        tiles = _tile_count(height, width, tile)
+        auto = (_GPU_UNTILED_PIXELS, _GPU_TILE) if is_gpu else (_CPU_UNTILED_PIXELS, _CPU_TILE)
+        tile, tiles = _choose_tile(options, height, width, *auto)
 
         overrides = None
         with torch.inference_mode():
@@ -453,7 +458,7 @@ def _cugan_tile_fn(loaded: LoadedModel, scale: int, context: int, overrides):
 
 class RealEsrganAnimeEngine(_CnnEngine):
     id = "realesrgan-anime"
-    display_name = "Real-ESRGAN animevideov3 x2"
+    display_name = "Real-ESRGAN animevideov3 (anime CNN)"
     scales = (2, 3, 4)
     default_scale = 2
     module = REALESRGAN
@@ -482,14 +487,9 @@ class RealEsrganAnimeEngine(_CnnEngine):
             stage.shape = (1, 3, height, width)
 
         is_gpu = device.type != "cpu"
-        tile = options.tile or get_settings().tile
-        if tile <= 0:
-            # No SE pooling here, and 1x-resolution features: tiles are cheap, untiled is fine to ~1 Mpx.
-            untiled, max_tile = (_GPU_UNTILED_PIXELS * 2, _GPU_TILE) if is_gpu else (1024 * 1024, 768)
-            tile = _auto_tile(height, width, untiled, max_tile)
-        elif tile >= max(height, width):
-            tile = 0
-        tiles = _tile_count(height, width, tile)
+        # No SE pooling here, and 1x-resolution features: tiles are cheap, untiled is fine to ~1 Mpx.
+        auto = (_GPU_UNTILED_PIXELS * 2, _GPU_TILE) if is_gpu else (1024 * 1024, 768)
+        tile, tiles = _choose_tile(options, height, width, *auto)
 
         def fn(piece: np.ndarray) -> np.ndarray:
             with _autocast(loaded):
