@@ -178,3 +178,16 @@ def test_compare_two_engines_side_by_side(page, app_url):
     assert "PSNR" in page.locator("#cnaps-compare-table").inner_text()
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+
+
+def test_stop_keeps_the_page_and_the_next_run_works(page, app_url):
+    open_app(page, app_url)
+    page.locator("#cnaps-run").click()
+    page.wait_for_selector("#cnaps-slider .progress-text")  # the job has started
+    page.locator("#cnaps-stop").click()
+    stopped = page.locator(".toast-body").filter(has_text="Stopped at").first
+    stopped.wait_for(timeout=RUN_TIMEOUT_MS)
+    assert "Press the Upscale button to run again" in stopped.inner_text()
+    assert page.locator("#cnaps-slider img").count() == 0  # nothing half-done was shown
+    page.locator("#cnaps-run").click()
+    page.wait_for_function("document.querySelectorAll('#cnaps-slider img').length >= 2", timeout=RUN_TIMEOUT_MS)

@@ -191,6 +191,42 @@ def test_progress_is_forwarded_as_a_fraction():
     h.progress_forwarder(None)(1, 2, "ignored")  # no progress bar: no error
 
 
+def test_stop_requests_flag_only_their_own_session():
+    stops = h.StopRequests()
+    mine, other = stops.begin("me"), stops.begin("someone else")
+    assert stops.stop("me") == 1
+    assert mine.is_set() and not other.is_set()
+    stops.end("me", mine)
+    assert stops.stop("me") == 0  # nothing left running: the UI says so
+
+
+def test_stop_ends_a_real_run_within_one_tile_and_the_engine_runs_again(settings, tmp_path):
+    # 192x192 with 64 px tiles: Real-CUGAN runs 16 tiles, reporting after each one.
+    path = tmp_path / "cartoon.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (192, 192, 3), dtype=np.uint8)).save(path)
+    tiled = dataclasses.replace(settings, tile=64)
+    source = h.load_source(str(path), tiled)
+    engine = h.get_engine("realcugan")
+    stops = h.StopRequests()
+    flag = stops.begin("session")
+    seen = []
+
+    def bar(fraction, desc=""):
+        seen.append(desc)
+        if "tile 2/" in desc:
+            stops.stop("session")  # the user presses Stop while tile 2 is reported
+
+    with pytest.raises(h.JobCancelledError, match="Stopped at Real-CUGAN tile 3/16"):
+        h.run_engine(source, engine, {}, settings=tiled, progress=h.progress_forwarder(bar, stop=flag))
+    assert not any("tile 3/" in desc for desc in seen)
+    stops.end("session", flag)
+
+    again = h.run_engine(
+        source, engine, {}, settings=tiled, progress=h.progress_forwarder(None, stop=stops.begin("session"))
+    )
+    assert again.image.size == (384, 384)
+
+
 def test_a_full_single_run_produces_every_view(settings, picture, tmp_path):
     source = h.load_source(str(picture), settings, simulate=True)
     engine = h.require_available("lanczos")

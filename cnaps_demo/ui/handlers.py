@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from ..errors import (
     ImageTooLargeError,
     InvalidImageError,
     InvalidParameterError,
+    JobCancelledError,
     UnknownEngineError,
 )
 from ..settings import Settings
@@ -66,6 +68,8 @@ def _title_for(error: CnapsError) -> str:
         return "Engine unavailable here"
     if isinstance(error, (InvalidParameterError, UnknownEngineError)):
         return "Invalid setting"
+    if isinstance(error, JobCancelledError):
+        return "Stopped"
     return "Upscaling failed"
 
 
@@ -224,10 +228,20 @@ def load_source(value: Any, settings: Settings, simulate: bool = False) -> Sourc
 # --- progress -----------------------------------------------------------------
 
 
-def progress_forwarder(progress: Any, *, label: str = "", index: int = 0, count: int = 1) -> ProgressFn:
-    """A ``ProgressFn`` for ``upscale()`` that reports into a ``gr.Progress`` (or any callable)."""
+def progress_forwarder(
+    progress: Any, *, label: str = "", index: int = 0, count: int = 1, stop: threading.Event | None = None
+) -> ProgressFn:
+    """A ``ProgressFn`` for ``upscale()`` that reports into a ``gr.Progress`` (or any callable).
+
+    When ``stop`` is set (the Stop button), the next progress step raises ``JobCancelledError``:
+    engines call it once per tile or denoising step, so a job stops within one step.
+    """
 
     def forward(done: int, total: int, description: str) -> None:
+        if stop is not None and stop.is_set():
+            raise JobCancelledError(
+                f"Stopped at {description or 'the current step'}.", hint="Press the Upscale button to run again."
+            )
         if progress is None:
             return
         fraction = (done / total) if total else 0.0
@@ -239,6 +253,36 @@ def progress_forwarder(progress: Any, *, label: str = "", index: int = 0, count:
             log.debug("progress update failed: %s", error)
 
     return forward
+
+
+class StopRequests:
+    """The Stop button's flags, per browser session. One instance per app (no module state)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, set[threading.Event]] = {}
+
+    def begin(self, session: str) -> threading.Event:
+        """A new flag for a job of ``session``; pass it to ``progress_forwarder``, then ``end`` it."""
+        flag = threading.Event()
+        with self._lock:
+            self._running.setdefault(session, set()).add(flag)
+        return flag
+
+    def end(self, session: str, flag: threading.Event) -> None:
+        with self._lock:
+            flags = self._running.get(session, set())
+            flags.discard(flag)
+            if not flags:
+                self._running.pop(session, None)
+
+    def stop(self, session: str) -> int:
+        """Flag every running job of ``session``; returns how many there were."""
+        with self._lock:
+            flags = list(self._running.get(session, ()))
+        for flag in flags:
+            flag.set()
+        return len(flags)
 
 
 # --- running ------------------------------------------------------------------
@@ -277,9 +321,13 @@ def run_engine(
     progress: ProgressFn,
     cache: Any = None,
 ) -> UpscaleResult:
-    """Run one engine (or take the presenter cache's copy); library errors become gr.Error."""
+    """Run one engine (or take the presenter cache's copy); library errors become gr.Error.
+
+    ``JobCancelledError`` (the Stop button) passes through unchanged.
+    """
     try:
         checked = engine.check_params(params)
+        progress(0, 1, "starting")  # also where a Stop pressed before the start takes effect
         if cache is not None:
             hit = cache.get(source.image, engine.id, checked)
             if hit is not None:
@@ -294,6 +342,8 @@ def run_engine(
             tile=settings.tile,
             **checked,
         )
+    except JobCancelledError:
+        raise  # not a failure: the caller tells the user and keeps what is on screen
     except CnapsError as error:
         raise ui_error(error) from None
     if cache is not None:

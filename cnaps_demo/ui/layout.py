@@ -11,6 +11,7 @@ import gradio as gr
 
 from .. import compare
 from ..engines import all_engines
+from ..errors import JobCancelledError
 from ..explain import credits_html, explanation_html
 from ..presenter import ExampleCache, bundled_examples, warm_in_background
 from ..settings import Settings, get_settings
@@ -37,6 +38,11 @@ def _header() -> str:
     return f'<div class="cnaps-header"><h1>{TITLE}</h1><p>{INTRO}</p></div>'
 
 
+def _session(request: gr.Request | None) -> str:
+    """The browser session a job belongs to (the Stop button stops only its own session's jobs)."""
+    return (getattr(request, "session_hash", None) or "") if request is not None else ""
+
+
 def launch_kwargs(settings: Settings | None = None) -> dict[str, Any]:
     """What ``demo.launch()`` needs besides the Blocks (Gradio 6 takes theme/CSS here)."""
     settings = settings or get_settings()
@@ -57,6 +63,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     default_id = h.default_engine_id(engines)
     workdir = h.Workdir(Path(tempfile.mkdtemp(prefix="cnaps-ui-")))
     cache = ExampleCache(settings.cache_dir / "presenter") if settings.presenter else None
+    stops = h.StopRequests()
     examples = bundled_examples()
     if cache is not None and examples:
         warm_in_background(cache, examples)
@@ -122,6 +129,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                             visible=default_id in gpu_ids,
                             elem_id="cnaps-run-gpu",
                         )
+                        stop_button = gr.Button("Stop", variant="stop", size="sm", elem_id="cnaps-stop")
                     with gr.Column(scale=3, min_width=420):
                         labels = gr.HTML(
                             h.before_after_html(h.BASELINE_SHORT, "the engine"),
@@ -156,7 +164,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 gr.Markdown("## Up close: the same pixels from each image")
                 with gr.Row(equal_height=False):
                     where = gr.Image(
-                        label="Crop window (most edges)",
+                        label="Where the crops are",
+                        buttons=["fullscreen"],  # one icon: leaves room for the label in a narrow column
                         type="pil",
                         format="png",
                         interactive=False,
@@ -173,7 +182,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                         scale=3,
                     )
                     added = gr.Image(
-                        label="Added vs bicubic (\u00d74)",
+                        label="Added vs bicubic \u00d74",
+                        buttons=["fullscreen"],
                         type="pil",
                         format="png",
                         interactive=False,
@@ -200,9 +210,11 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                         elem_id="cnaps-compare-engines",
                         scale=4,
                     )
-                    cmp_run = gr.Button(
-                        "Run all ticked \u25b6", variant="primary", size="lg", scale=1, elem_id="cnaps-compare-run"
-                    )
+                    with gr.Column(scale=1, min_width=160):
+                        cmp_run = gr.Button(
+                            "Run all ticked \u25b6", variant="primary", size="lg", elem_id="cnaps-compare-run"
+                        )
+                        cmp_stop = gr.Button("Stop", variant="stop", size="sm", elem_id="cnaps-compare-stop")
                 cmp_state = gr.State(None)
                 with gr.Row():
                     cmp_left = gr.Dropdown(label="Left of the slider", choices=[], elem_id="cnaps-compare-left")
@@ -276,7 +288,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         run_kwargs = {binding.keyword: binding.component for binding in bindings}
         run_outputs = [slider, labels, summary, truth, png_file, diagram_out, svg_file, where, crops, added]
 
-        def single_run(kind: str, image_value, engine_id, simulate_flag, progress, params) -> tuple:
+        def single_run(kind: str, image_value, engine_id, simulate_flag, progress, request, params) -> tuple:
             chosen = h.require_available(engine_id)
             if kind == "cpu" and chosen.id in gpu_ids:
                 raise h.ui_error(
@@ -289,14 +301,22 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                     f"{chosen.display_name} runs on the CPU queue: call api_name='/upscale'.", title="Wrong endpoint"
                 )
             source = h.load_source(image_value, settings, bool(simulate_flag))
-            result = h.run_engine(
-                source,
-                chosen,
-                params_for(chosen.id, params, bindings),
-                settings=settings,
-                progress=h.progress_forwarder(progress, label=chosen.display_name),
-                cache=cache,
-            )
+            session = _session(request)
+            stop = stops.begin(session)
+            try:
+                result = h.run_engine(
+                    source,
+                    chosen,
+                    params_for(chosen.id, params, bindings),
+                    settings=settings,
+                    progress=h.progress_forwarder(progress, label=chosen.display_name, stop=stop),
+                    cache=cache,
+                )
+            except JobCancelledError as stopped:
+                gr.Info(str(stopped), title="Stopped")
+                return tuple(gr.skip() for _ in run_outputs)  # keep what the page already shows
+            finally:
+                stops.end(session, stop)
             comparison = h.build_comparison(source, {chosen.id: result}, workdir)
             return (
                 (comparison.baseline, result.image),
@@ -311,18 +331,32 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 compare.added_detail_map(result.image, comparison.baseline),
             )
 
-        def upscale(image, engine="realcugan", simulate_blurry_source=False, progress=gr.Progress(), **params):  # noqa: B008
+        def upscale(
+            image,
+            engine="realcugan",
+            simulate_blurry_source=False,
+            progress=gr.Progress(),  # noqa: B008
+            request: gr.Request = None,
+            **params,
+        ):
             """Upscale an illustration 2x on the CPU queue (classical and CNN engines).
 
             Returns: before/after slider pair (bicubic, result), labels HTML, summary markdown,
             ground truth (if simulated), result PNG file, diagram HTML, diagram SVG file,
             detail-window image, detail crops, "what the model added" map.
             """
-            return single_run("cpu", image, engine, simulate_blurry_source, progress, params)
+            return single_run("cpu", image, engine, simulate_blurry_source, progress, request, params)
 
-        def upscale_gpu(image, engine="sd-img2img", simulate_blurry_source=False, progress=gr.Progress(), **params):  # noqa: B008
+        def upscale_gpu(
+            image,
+            engine="sd-img2img",
+            simulate_blurry_source=False,
+            progress=gr.Progress(),  # noqa: B008
+            request: gr.Request = None,
+            **params,
+        ):
             """Same as /upscale, for engines that need the GPU (they share one GPU slot)."""
-            return single_run("gpu", image, engine, simulate_blurry_source, progress, params)
+            return single_run("gpu", image, engine, simulate_blurry_source, progress, request, params)
 
         run_cpu.click(
             upscale,
@@ -347,10 +381,17 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
         if settings.presenter and example_block is not None:
 
-            def auto_run(image_value, engine_id, simulate_flag, progress=gr.Progress(), **params):  # noqa: B008
+            def auto_run(
+                image_value,
+                engine_id,
+                simulate_flag,
+                progress=gr.Progress(),  # noqa: B008
+                request: gr.Request = None,
+                **params,
+            ):
                 if engine_id in gpu_ids or not by_id[engine_id].available().ok:
                     return tuple(gr.skip() for _ in run_outputs)
-                return single_run("cpu", image_value, engine_id, simulate_flag, progress, params)
+                return single_run("cpu", image_value, engine_id, simulate_flag, progress, request, params)
 
             example_block.load_input_event.then(
                 auto_run,
@@ -364,7 +405,27 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             )
 
         # ------------------------------------------------------------- compare events
-        def compare_run(image_value, engine_ids, simulate_flag, progress=gr.Progress(), **params):  # noqa: B008
+        compare_outputs = [
+            cmp_state,
+            cmp_left,
+            cmp_right,
+            cmp_slider,
+            cmp_labels,
+            cmp_table,
+            cmp_crops,
+            cmp_maps,
+            cmp_files,
+            cmp_diagrams,
+        ]
+
+        def compare_run(
+            image_value,
+            engine_ids,
+            simulate_flag,
+            progress=gr.Progress(),  # noqa: B008
+            request: gr.Request = None,
+            **params,
+        ):
             if not engine_ids:
                 raise h.ui_error("No engine is ticked. Tick at least one engine to compare.", title="Nothing to run")
             chosen = []
@@ -378,17 +439,25 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 raise gr.Error("<br>".join(problems), title="Engine unavailable here")
             source = h.load_source(image_value, settings, bool(simulate_flag))
             results = {}
-            for index, engine_obj in enumerate(chosen):
-                results[engine_obj.id] = h.run_engine(
-                    source,
-                    engine_obj,
-                    params_for(engine_obj.id, params, bindings),
-                    settings=settings,
-                    progress=h.progress_forwarder(
-                        progress, label=engine_obj.display_name, index=index, count=len(chosen)
-                    ),
-                    cache=cache,
-                )
+            session = _session(request)
+            stop = stops.begin(session)
+            try:
+                for index, engine_obj in enumerate(chosen):
+                    results[engine_obj.id] = h.run_engine(
+                        source,
+                        engine_obj,
+                        params_for(engine_obj.id, params, bindings),
+                        settings=settings,
+                        progress=h.progress_forwarder(
+                            progress, label=engine_obj.display_name, index=index, count=len(chosen), stop=stop
+                        ),
+                        cache=cache,
+                    )
+            except JobCancelledError as stopped:
+                gr.Info(str(stopped), title="Stopped")
+                return tuple(gr.skip() for _ in compare_outputs)
+            finally:
+                stops.end(session, stop)
             comparison = h.build_comparison(source, results, workdir)
             left, right = h.BASELINE_KEY, next(iter(results))
             return (
@@ -409,22 +478,24 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             on_gpu(compare_run) if compare_uses_gpu else compare_run,
             inputs=[image, cmp_engines, simulate],
             inputs_kwargs=run_kwargs,
-            outputs=[
-                cmp_state,
-                cmp_left,
-                cmp_right,
-                cmp_slider,
-                cmp_labels,
-                cmp_table,
-                cmp_crops,
-                cmp_maps,
-                cmp_files,
-                cmp_diagrams,
-            ],
+            outputs=compare_outputs,
             preprocess=False,
             api_visibility="private",
             concurrency_id="gpu" if compare_uses_gpu else "cpu",
             concurrency_limit=1 if compare_uses_gpu else settings.cpu_concurrency,
+        )
+
+        def stop_jobs(request: gr.Request = None) -> None:
+            if not stops.stop(_session(request)):
+                gr.Info("Nothing is running.")
+
+        gr.on(
+            [stop_button.click, cmp_stop.click],
+            stop_jobs,
+            inputs=None,
+            outputs=None,
+            queue=False,  # must not wait behind the job it stops
+            api_visibility="private",
         )
 
         def pick_pair(comparison, left, right):
