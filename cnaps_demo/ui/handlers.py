@@ -106,7 +106,10 @@ def engine_label(engine: Engine) -> str:
     ok, reason = engine.available()
     family = FAMILY_WORDS.get(engine.family, engine.family)
     gpu = ", GPU" if engine.device_need == "gpu" else ""
-    label = f"{engine.display_name} ({family}{gpu})"
+    kind = f"{family}{gpu}"
+    # "Real-CUGAN (anime CNN)" already says CNN: only add what the name does not say.
+    says_it = family.lower() in engine.display_name.lower() and not gpu
+    label = engine.display_name if says_it else f"{engine.display_name} ({kind})"
     return label if ok else f"{label} (unavailable: {short_reason(reason)})"
 
 

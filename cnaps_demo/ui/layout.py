@@ -233,7 +233,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                     columns=4,
                     format="png",
                     object_fit="contain",
-                    height=360,
+                    height=300,
                     elem_id="cnaps-compare-crops",
                 )
                 cmp_maps = gr.Gallery(
@@ -460,6 +460,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 stops.end(session, stop)
             comparison = h.build_comparison(source, results, workdir)
             left, right = h.BASELINE_KEY, next(iter(results))
+            crops = h.crops_gallery(comparison)
             return (
                 comparison,
                 gr.update(choices=comparison.choices(), value=left),
@@ -467,7 +468,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 (comparison.image(left), comparison.image(right)),
                 h.before_after_html(comparison.label(left), comparison.label(right)),
                 h.psnr_table(comparison),
-                h.crops_gallery(comparison),
+                gr.update(value=crops, columns=min(len(crops), 6)),  # one row: same detail side by side
                 h.added_maps(comparison),
                 list(comparison.files.values()),
                 h.diagram_html(list(results.values())),
