@@ -49,6 +49,16 @@ ACCENTS = {
 
 # Keys shown first in a stage box, in this order; others follow alphabetically.
 _DETAIL_ORDER = ("prompt", "negative_prompt", "strength", "steps", "scheduler", "guidance", "seed", "model")
+# Bookkeeping that the box title already says, or that only matters to a developer: kept in the
+# hover text, left out of the box so a projector audience reads what explains the picture.
+_TOOLTIP_ONLY = frozenset({"engine", "engine_name", "stages", "passes", "cfg", "scheduler_steps", "start_step"})
+_FRIENDLY_VALUES = {
+    "DPMSolverMultistepScheduler": "DPM-Solver++ (multistep)",
+    "EulerDiscreteScheduler": "Euler",
+    "EulerAncestralDiscreteScheduler": "Euler ancestral",
+    "PNDMScheduler": "PNDM",
+    "DDIMScheduler": "DDIM",
+}
 
 STANDALONE_STYLE = (
     ".cnaps-diagram{color:#1b1f24}"
@@ -96,8 +106,10 @@ def _detail_lines(detail: dict[str, Any]) -> list[str]:
     lines = []
     for key in keys:
         value = detail[key]
-        if value is None or value == "":
+        # A switch that is off (cached, compiled, VAE tiling...) is not news: only "on" is drawn.
+        if value is None or value == "" or value is False or key in _TOOLTIP_ONLY:
             continue
+        value = _FRIENDLY_VALUES.get(value, value) if isinstance(value, str) else value
         label = key.replace("_", " ")
         if key in ("prompt", "negative_prompt"):
             # Prompts get two lines of their own: they are the most telling detail.

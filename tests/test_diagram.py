@@ -151,3 +151,21 @@ def test_diagram_of_a_real_run():
     assert result.stages[0].name in drawn
     assert "3\u00d720\u00d730" in drawn and "3\u00d740\u00d760" in drawn
     assert result.engine_name in drawn
+
+
+def test_boxes_show_what_explains_the_picture_and_hover_keeps_the_rest():
+    stage = StageRecord(
+        "UNet x10 with CFG",
+        (4, 64, 64),
+        (4, 64, 64),
+        1.5,
+        {"scheduler": "DPMSolverMultistepScheduler", "cfg": True, "passes": 2, "compiled": False, "vae_tiling": True},
+    )
+    svg = diagram.render_svg([stage], input_shape=(3, 512, 512), output_shape=(3, 1024, 1024), engine_name="SD")
+    root = ET.fromstring(svg)
+    drawn = " ".join(t.text or "" for t in root.iter(f"{SVG}text"))
+    assert "DPM-Solver++ (multistep)" in drawn  # a readable scheduler name, not the class name
+    assert "vae tiling: True" in drawn  # a switch that is on is news
+    assert "compiled" not in drawn and "passes" not in drawn and "cfg:" not in drawn
+    hover = " ".join(t.text or "" for t in root.iter(f"{SVG}title"))
+    assert "passes: 2" in hover and "compiled: False" in hover
