@@ -44,6 +44,8 @@ LATENT_UPSCALER_CONFIG_DIR = CONFIG_DIR / "x2_latent_upscaler"
 
 SD_ENGINES = ("sd-img2img", "sd-latent-x2")
 DEFAULT_LATENT_UPSCALER = "stabilityai/sd-x2-latent-upscaler"
+# The published models each engine was made for (error hints name these, whatever CNAPS_SD_MODEL says).
+PUBLISHED_MODELS = {"sd-img2img": "Lykon/dreamshaper-8", "sd-latent-x2": DEFAULT_LATENT_UPSCALER}
 
 # Default model -> the commit we pin downloads to. Unknown models use "main".
 # Both commits are pinned by other public projects that load these models (checked 2026-11-26);
@@ -298,7 +300,7 @@ def resolve_model(model_ref: str, *, kind: str) -> Path:
     if not is_hub_id(model_ref):
         raise WeightsNotFoundError(
             f"model={model_ref!r} is neither an existing file or folder nor a Hub id (owner/name).",
-            hint="Check the path, or pass a Hub id such as " + default_model(kind) + ".",
+            hint=f"Check the path, or pass a Hub id such as {PUBLISHED_MODELS.get(kind, DEFAULT_LATENT_UPSCALER)}.",
         )
     found = snapshot_path(model_ref)
     if found is None:
@@ -513,7 +515,7 @@ def download(
     except RepositoryNotFoundError:
         raise WeightsNotFoundError(
             f"There is no model {model_ref} on the Hugging Face Hub (or it is private).",
-            hint="Check the id, e.g. " + default_model(engine_id) + ".",
+            hint="Check the id, e.g. " + PUBLISHED_MODELS[engine_id] + ".",
         ) from None
     except OfflineModeIsEnabled:
         raise WeightsNotFoundError(

@@ -169,9 +169,12 @@ def test_folder_without_model_index_points_at_its_checkpoint(tmp_path):
         hub.resolve_model(str(tmp_path), kind="sd-img2img")
 
 
-def test_missing_local_path_is_not_taken_for_a_hub_id(tmp_path):
-    with pytest.raises(WeightsNotFoundError, match="neither an existing file"):
-        hub.resolve_model(str(tmp_path / "nope" / "model"), kind="sd-img2img")
+def test_missing_local_path_is_not_taken_for_a_hub_id(tmp_path, monkeypatch):
+    missing = str(tmp_path / "nope" / "model")
+    monkeypatch.setenv("CNAPS_SD_MODEL", missing)  # the hint must not suggest the broken setting
+    with pytest.raises(WeightsNotFoundError, match="neither an existing file") as caught:
+        hub.resolve_model(missing, kind="sd-img2img")
+    assert "such as Lykon/dreamshaper-8" in str(caught.value)
 
 
 def test_sharded_weights_need_every_shard(tmp_path):

@@ -266,7 +266,11 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             ]
 
         def check_engine(engine_id: str) -> None:
-            h.require_available(engine_id)
+            # Picking an engine is not a failure: warn (the status line keeps the whole fix).
+            try:
+                h.require_available(engine_id)
+            except gr.Error as unavailable:
+                gr.Warning(unavailable.message, title="Engine unavailable here")
 
         engine.change(
             on_engine_change,
@@ -274,7 +278,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             outputs=[status, *groups.values(), run_cpu, run_gpu],
             queue=False,
             api_visibility="private",
-        ).then(  # queued (instantly, no limit): Gradio shows a gr.Error toast only for queued events
+        ).then(  # queued (instantly, no limit): Gradio shows toasts only for queued events
             check_engine,
             inputs=engine,
             outputs=None,
