@@ -1,10 +1,9 @@
 """The web page in a real browser (Debian's Chromium through Playwright), with screenshots.
 
-Needs /usr/bin/chromium (`apt-get install chromium chromium-driver`); set CNAPS_SKIP_BROWSER=1
-to skip on a machine without it. Screenshots go to tests/artifacts/ (git-ignored).
+Needs /usr/bin/chromium (`scripts/setup-dev.sh` installs Debian's chromium and chromium-driver).
+Screenshots go to tests/artifacts/ (git-ignored).
 """
 
-import os
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -30,12 +29,10 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if os.environ.get("CNAPS_SKIP_BROWSER") == "1":
-        pytest.skip("CNAPS_SKIP_BROWSER=1")
     if not Path(CHROMIUM).exists():
         pytest.fail(
-            f"{CHROMIUM} is missing: run `apt-get install chromium chromium-driver` "
-            "(or set CNAPS_SKIP_BROWSER=1 to skip the browser tests)."
+            f"{CHROMIUM} is missing: run `bash scripts/setup-dev.sh` (it installs Debian's chromium and "
+            "chromium-driver) or `apt-get install chromium chromium-driver`."
         )
     from playwright.sync_api import sync_playwright
 

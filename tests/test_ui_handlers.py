@@ -153,9 +153,7 @@ def test_every_registered_engine_is_listed():
 
 def test_invalid_parameter_becomes_a_ui_error(settings, picture):
     source = h.load_source(str(picture), settings)
-    engine = h.require_available("realcugan") if h.get_engine("realcugan").available().ok else None
-    if engine is None:
-        pytest.skip("realcugan unavailable here")
+    engine = h.require_available("realcugan")  # embedded: available on every machine
     with pytest.raises(gr.Error) as caught:
         h.run_engine(source, engine, {"denoise": "max"}, settings=settings, progress=lambda *a: None)
     assert caught.value.title == "Invalid setting" and "conservative" in caught.value.message
