@@ -9,6 +9,7 @@ import os
 import threading
 
 from .errors import DeviceUnavailableError, InvalidParameterError
+from .settings import get_settings
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 _threads_lock = threading.Lock()
@@ -48,10 +49,15 @@ def mps_available() -> bool:
 
 
 def resolve_device(name: str = "auto"):
-    """Return a ``torch.device`` for ``name``; raise a typed error if it is not present."""
+    """Return a ``torch.device`` for ``name``; raise a typed error if it is not present.
+
+    ``auto`` follows ``CNAPS_DEVICE`` when that is set, else picks CUDA, then MPS, then CPU.
+    """
     import torch
 
     name = (name or "auto").strip().lower()
+    if name == "auto":  # CNAPS_DEVICE, when set, says what "auto" means on this machine
+        name = get_settings().device or "auto"
     if name not in DEVICE_CHOICES:
         raise InvalidParameterError(
             f"device={name!r} is not one of {', '.join(DEVICE_CHOICES)}.",

@@ -26,7 +26,8 @@ from .stages import StageRecord
 
 log = logging.getLogger(__name__)
 
-WARM_ENGINES = ("realcugan", "bicubic")
+# Diffusion engines are computed ahead only where a GPU is present (minutes per picture on a CPU).
+WARM_ENGINES = ("realcugan", "realesrgan-anime", "bicubic", "sd-img2img", "sd-latent-x2")
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 
 
@@ -141,6 +142,9 @@ class ExampleCache:
                 if not ok:
                     report.append(f"{path.name} / {engine_id}: skipped (unavailable: {reason})")
                     continue
+                if engine.device_need == "gpu" and not _gpu_present():
+                    report.append(f"{path.name} / {engine_id}: skipped (no GPU: too slow to compute ahead)")
+                    continue
                 params = engine.check_params({})
                 for flag, source in sources:
                     label = f"{path.name} / {engine_id}{' / blurry' if flag else ''}"
@@ -156,6 +160,12 @@ class ExampleCache:
                     report.append(f"{label}: computed in {result.seconds:.1f} s")
                     progress(report[-1])
         return report
+
+
+def _gpu_present() -> bool:
+    from .devices import cuda_available, mps_available
+
+    return cuda_available() or mps_available()
 
 
 def warm_in_background(

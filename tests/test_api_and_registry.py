@@ -100,3 +100,20 @@ def test_unavailable_engine_raises_with_the_fix(monkeypatch):
     monkeypatch.setattr(type(engine), "available", lambda self, *a, **k: (False, "run: pip install x"))
     with pytest.raises(EngineUnavailableError, match="pip install x"):
         cnaps_demo.upscale(small_picture(), engine="realesrgan-anime")
+
+
+def test_device_choice_auto_follows_the_setting_and_names_the_fix(monkeypatch):
+    from cnaps_demo import devices
+    from cnaps_demo.errors import DeviceUnavailableError, InvalidParameterError
+
+    monkeypatch.setattr(devices, "cuda_available", lambda: True)
+    monkeypatch.setenv("CNAPS_DEVICE", "cpu")
+    assert devices.resolve_device("auto").type == "cpu"  # CNAPS_DEVICE says what auto means
+    monkeypatch.delenv("CNAPS_DEVICE")
+    monkeypatch.setattr(devices, "cuda_available", lambda: False)
+    monkeypatch.setattr(devices, "mps_available", lambda: False)
+    assert devices.resolve_device("auto").type == "cpu"
+    with pytest.raises(DeviceUnavailableError, match="--device auto or cpu"):
+        devices.resolve_device("cuda")
+    with pytest.raises(InvalidParameterError, match="auto"):
+        devices.resolve_device("tpu")

@@ -135,3 +135,34 @@ def test_presenter_mode_serves_example_results_from_its_cache(tmp_path):
         assert time.monotonic() - started < 10
     finally:
         stop_app(process)
+
+
+def test_presenter_serves_a_gpu_result_computed_earlier_on_a_machine_without_one(tmp_path):
+    """A talk on a laptop: results made ahead on a GPU machine are shown, not refused."""
+    import dataclasses
+
+    from gradio_client import Client, handle_file
+
+    import cnaps_demo
+    from cnaps_demo import imaging
+    from cnaps_demo.engines import get_engine
+    from cnaps_demo.presenter import ExampleCache
+
+    img2img = get_engine("sd-img2img")
+    assert not img2img.available().ok  # no weights, no GPU here: it cannot run
+    source = imaging.load_image(EXAMPLE).image
+    made = cnaps_demo.upscale(source, engine="lanczos")  # stands in for the GPU machine's result
+    earlier = dataclasses.replace(
+        made, engine_id=img2img.id, engine_name=img2img.display_name, params=img2img.check_params({})
+    )
+    ExampleCache(tmp_path / "cache" / "presenter").put(source, earlier)
+
+    process, url, _ = start_app(tmp_path, "--presenter")
+    try:
+        client = Client(url, verbose=False)
+        outputs = client.predict(image=handle_file(str(EXAMPLE)), engine="sd-img2img", api_name="/upscale_gpu")
+        slider, labels, summary = outputs[0], outputs[1], outputs[2]
+        assert "cached result" in summary and "Stable Diffusion" in labels
+        assert Image.open(slider[1]).tobytes() == made.image.tobytes()
+    finally:
+        stop_app(process)

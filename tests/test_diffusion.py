@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -368,3 +369,28 @@ def test_command_line_accepts_a_tiny_model_folder(sd_dir, tmp_path):
     finished = subprocess.run(command, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
     assert Image.open(target).size == (48, 32)
+
+
+def test_presenter_mode_computes_diffusion_ahead_only_with_a_gpu(sd_dir, monkeypatch, tmp_path):
+    from cnaps_demo import devices
+    from cnaps_demo.presenter import ExampleCache
+
+    monkeypatch.setenv("CNAPS_SD_MODEL", str(sd_dir))
+    monkeypatch.setenv("CNAPS_ALLOW_CPU_DIFFUSION", "1")  # runnable here, but slow on a real model
+    monkeypatch.setattr(devices, "cuda_available", lambda: False)
+    monkeypatch.setattr(devices, "mps_available", lambda: False)
+    assert IMG2IMG.available().ok
+    example = tmp_path / "example.png"
+    tiny_sd.noise_image(16, 16).save(example)
+    cache = ExampleCache(tmp_path / "cache")
+    report = cache.warm([example], engines=("sd-img2img",), simulate=(False,), progress=lambda line: None)
+    assert report == ["example.png / sd-img2img: skipped (no GPU: too slow to compute ahead)"]
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+    # A GPU machine computes it ahead (the tiny pipeline really runs, on the CPU: CNAPS_DEVICE=cpu).
+    monkeypatch.setattr(devices, "cuda_available", lambda: True)
+    monkeypatch.setenv("CNAPS_DEVICE", "cpu")
+    report = cache.warm([example], engines=("sd-img2img",), simulate=(False,), progress=lambda line: None)
+    assert report[0].startswith("example.png / sd-img2img: computed"), report
+    hit = cache.get(Image.open(example).convert("RGB"), "sd-img2img", IMG2IMG.check_params({}))
+    assert hit is not None and hit.image.size == (32, 32)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnaps_demo import imaging
+from cnaps_demo import imaging, upscale
 from cnaps_demo.engines import Availability, Engine, all_engines
 from cnaps_demo.explain import credits_html, explanation_html
 from cnaps_demo.presenter import ExampleCache, bundled_examples
@@ -269,6 +269,20 @@ def test_run_engine_uses_the_cache(settings, picture, tmp_path):
     first = h.run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
     second = h.run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
     assert not first.extra.get("cached") and second.extra.get("cached")
+
+
+def test_presenter_cache_is_served_even_where_the_engine_cannot_run(unavailable, settings, picture, tmp_path):
+    cache = ExampleCache(tmp_path / "presenter")
+    source = h.load_source(str(picture), settings)
+    with pytest.raises(gr.Error):  # nothing cached yet: the engine is refused
+        h.run_engine(source, unavailable, {}, settings=settings, progress=lambda *a: None, cache=cache)
+    # a result computed earlier, where the engine could run (here: made with bicubic, stored under its id)
+    made = upscale(source.image, engine="bicubic")
+    earlier = dataclasses.replace(made, engine_id=unavailable.id, engine_name=unavailable.display_name, params={})
+    cache.put(source.image, earlier)
+    served = h.run_engine(source, unavailable, {}, settings=settings, progress=lambda *a: None, cache=cache)
+    assert served.extra.get("cached") and served.engine_name == unavailable.display_name
+    assert served.image.tobytes() == made.image.tobytes()
 
 
 def test_bundled_examples_are_cartoon_pngs():

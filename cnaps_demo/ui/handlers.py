@@ -145,13 +145,18 @@ def engine_status_markdown(engine_id: str) -> str:
     return f"**Unavailable: {engine.display_name} cannot run here.** {html.escape(reason)}"
 
 
-def require_available(engine_id: str | None) -> Engine:
+def find_engine(engine_id: str | None) -> Engine:
+    """The engine for an id, whether or not it can run here (a cached result may still be shown)."""
     if not engine_id:
         raise ui_error("No engine is selected. Pick one in the Engine list.", title="Invalid setting")
     try:
-        engine = get_engine(engine_id)
+        return get_engine(engine_id)
     except UnknownEngineError as error:
         raise ui_error(error) from None
+
+
+def require_available(engine_id: str | None) -> Engine:
+    engine = find_engine(engine_id)
     ok, reason = engine.available()
     if not ok:
         raise ui_error(f"{engine.display_name} cannot run here. {reason}", title="Engine unavailable here")
@@ -326,6 +331,8 @@ def run_engine(
 ) -> UpscaleResult:
     """Run one engine (or take the presenter cache's copy); library errors become gr.Error.
 
+    A cached result is served even when the engine cannot run here any more (a talk on a laptop
+    without the GPU the results were computed on); otherwise ``upscale`` refuses with the fix.
     ``JobCancelledError`` (the Stop button) passes through unchanged.
     """
     try:
