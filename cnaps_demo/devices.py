@@ -56,11 +56,12 @@ def resolve_device(name: str = "auto"):
     import torch
 
     name = (name or "auto").strip().lower()
+    source = "device"
     if name == "auto":  # CNAPS_DEVICE, when set, says what "auto" means on this machine
-        name = get_settings().device or "auto"
+        name, source = get_settings().device or "auto", "the environment variable CNAPS_DEVICE"
     if name not in DEVICE_CHOICES:
         raise InvalidParameterError(
-            f"device={name!r} is not one of {', '.join(DEVICE_CHOICES)}.",
+            f"{source}={name!r} is not one of {', '.join(DEVICE_CHOICES)}.",
             hint="Pick auto (CUDA, then MPS, then CPU), cpu, cuda or mps.",
         )
     if name == "auto":

@@ -117,3 +117,6 @@ def test_device_choice_auto_follows_the_setting_and_names_the_fix(monkeypatch):
         devices.resolve_device("cuda")
     with pytest.raises(InvalidParameterError, match="auto"):
         devices.resolve_device("tpu")
+    monkeypatch.setenv("CNAPS_DEVICE", "gpu")
+    with pytest.raises(InvalidParameterError, match="CNAPS_DEVICE='gpu' is not one of"):
+        devices.resolve_device("auto")
