@@ -253,6 +253,52 @@ def _choose_tile(options: RunOptions, height: int, width: int, untiled_pixels: i
     return tile, _tile_count(height, width, tile)
 
 
+def _network_stage(
+    recorder: StageRecorder,
+    label: str,
+    array: np.ndarray,
+    fn,
+    *,
+    loaded: LoadedModel,
+    scale: int,
+    tile: int,
+    tiles: int,
+    context: int,
+    options: RunOptions,
+    description: str,
+) -> np.ndarray:
+    """Run the network over ``array`` tile by tile, recorded as one stage (the diagram's model box)."""
+    height, width = array.shape[:2]
+    with recorder.stage(label, (1, 3, height, width)) as stage:
+        result = tiled_apply(
+            array,
+            fn,
+            scale=scale,
+            tile=tile,
+            overlap=_TILE_OVERLAP if tile else 0,
+            context=context,
+            progress=options.progress,
+            description=description,
+        )
+        stage.shape = (1, 3, height * scale, width * scale)
+        stage.detail.update(
+            {
+                "tiles": tiles,
+                "tile": tile or max(height, width),
+                "device": loaded.device.type,
+                "dtype": loaded.compute,
+            }
+        )
+    return result
+
+
+def _image_stage(recorder: StageRecorder, result: np.ndarray) -> Image.Image:
+    with recorder.stage("to image", (1, 3, *result.shape[:2])) as stage:
+        output = _finish(result)
+        stage.shape = (output.height, output.width, 3)
+    return output
+
+
 def _finish(result: np.ndarray) -> Image.Image:
     """Float 0..1 HxWx3 -> uint8 image, as the C++ engine does: v * 255 + 0.5, truncated, clamped."""
     result *= 255.0
@@ -297,8 +343,6 @@ class _CnnEngine(Engine):
             return False
         return weights.files_present(self.module, name)
 
-    def _precision_detail(self, loaded: LoadedModel) -> dict[str, Any]:
-        return {"device": loaded.device.type, "dtype": loaded.compute}
 
 
 class RealCuganEngine(_CnnEngine):
@@ -380,27 +424,21 @@ class RealCuganEngine(_CnnEngine):
                     )
             del rgb
 
-            fn = _cugan_tile_fn(loaded, scale, context, overrides)
-            label = f"Real-CUGAN UNet x{scale} ({variant}, {denoise})"
-            with recorder.stage(label, (1, 3, height, width)) as stage:
-                result = tiled_apply(
-                    coords,
-                    fn,
-                    scale=scale,
-                    tile=tile,
-                    overlap=_TILE_OVERLAP if tile else 0,
-                    context=context,
-                    progress=options.progress,
-                    description="Real-CUGAN tile",
-                )
-                stage.shape = (1, 3, height * scale, width * scale)
-                stage.detail.update({"tiles": tiles, "tile": tile or max(height, width), **self._precision_detail(loaded)})
+            result = _network_stage(
+                recorder,
+                f"Real-CUGAN UNet x{scale} ({variant}, {denoise})",
+                coords,
+                _cugan_tile_fn(loaded, scale, context, overrides),
+                loaded=loaded,
+                scale=scale,
+                tile=tile,
+                tiles=tiles,
+                context=context,
+                options=options,
+                description="Real-CUGAN tile",
+            )
             del coords
-
-        with recorder.stage("to image", (1, 3, height * scale, width * scale)) as stage:
-            output = _finish(result)
-            stage.shape = (output.height, output.width, 3)
-        return EngineOutput(output, recorder.records)
+        return EngineOutput(_image_stage(recorder, result), recorder.records)
 
 
 def _aligned_input(rgb: np.ndarray, prepad: int, align: int) -> np.ndarray:
@@ -497,25 +535,21 @@ class RealEsrganAnimeEngine(_CnnEngine):
             return _to_array(out)
 
         with torch.inference_mode():
-            label = f"Real-ESRGAN SRVGGNetCompact x{scale} (animevideov3)"
-            with recorder.stage(label, (1, 3, height, width)) as stage:
-                result = tiled_apply(
-                    rgb,
-                    fn,
-                    scale=scale,
-                    tile=tile,
-                    overlap=_TILE_OVERLAP if tile else 0,
-                    context=_ESRGAN_CONTEXT,
-                    progress=options.progress,
-                    description="Real-ESRGAN tile",
-                )
-                stage.shape = (1, 3, height * scale, width * scale)
-                stage.detail.update({"tiles": tiles, "tile": tile or max(height, width), **self._precision_detail(loaded)})
+            result = _network_stage(
+                recorder,
+                f"Real-ESRGAN SRVGGNetCompact x{scale} (animevideov3)",
+                rgb,
+                fn,
+                loaded=loaded,
+                scale=scale,
+                tile=tile,
+                tiles=tiles,
+                context=_ESRGAN_CONTEXT,
+                options=options,
+                description="Real-ESRGAN tile",
+            )
         del rgb
-        with recorder.stage("to image", (1, 3, height * scale, width * scale)) as stage:
-            output = _finish(result)
-            stage.shape = (output.height, output.width, 3)
-        return EngineOutput(output, recorder.records)
+        return EngineOutput(_image_stage(recorder, result), recorder.records)
 
 
 ENGINES = (RealCuganEngine(), RealEsrganAnimeEngine())
