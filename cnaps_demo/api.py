@@ -71,7 +71,7 @@ def upscale(
     loaded = imaging.load_image(image, max_pixels=max_pixels)
     ok, reason = chosen.available(device=device, params=checked)
     if not ok:
-        raise EngineUnavailableError(f"Engine {chosen.id!r} cannot run here.", hint=reason)
+        raise EngineUnavailableError(f"{chosen.display_name} ({chosen.id}) cannot run here.", hint=reason)
 
     started = time.perf_counter()
     rgb, alpha = imaging.split_alpha(loaded.image)

@@ -236,13 +236,19 @@ def test_a_package_upgrade_rebuilds_the_cache(cache_dir, files):
         assert handle.metadata()["package_version"] == "99.0.0"
 
 
-def test_changed_weights_are_picked_up(cache_dir, files, reference, tmp_path):
-    """Same file names, different .bin contents (a reinstalled package): the hash catches it."""
+def copied_files(files, tmp_path):
+    """The model's .param/.bin copied where a test may edit them."""
     folder = tmp_path / "models"
     folder.mkdir()
     param = Path(shutil.copy(files.param, folder / files.param.name))
     binary = Path(shutil.copy(files.bin, folder / files.bin.name))
-    copy = dataclasses.replace(files, param=param, bin=binary)
+    return dataclasses.replace(files, param=param, bin=binary)
+
+
+def test_changed_weights_are_picked_up(cache_dir, files, reference, tmp_path):
+    """Same file names, different .bin contents (a reinstalled package): the hash catches it."""
+    copy = copied_files(files, tmp_path)
+    param, binary = copy.param, copy.bin
     assert load_counting(copy)[0].source == "converted"
     assert load_counting(copy)[0].source == "cache"
 
@@ -258,11 +264,8 @@ def test_changed_weights_are_picked_up(cache_dir, files, reference, tmp_path):
 
 def test_a_changed_param_file_is_picked_up(cache_dir, files, tmp_path):
     """The graph text is cached too, so an edited .param (same .bin) must not be served stale."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    param = Path(shutil.copy(files.param, folder / files.param.name))
-    binary = Path(shutil.copy(files.bin, folder / files.bin.name))
-    copy = dataclasses.replace(files, param=param, bin=binary)
+    copy = copied_files(files, tmp_path)
+    param, binary = copy.param, copy.bin
     assert load_counting(copy)[0].source == "converted"
     assert load_counting(copy)[0].source == "cache"
 

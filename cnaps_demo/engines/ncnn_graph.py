@@ -376,6 +376,17 @@ def _make_net_class():
                 key += "_"
             return key
 
+        def _install(self, layer: LayerSpec, module, weight, weights: Mapping[str, Any]):
+            """Load a weighted layer's weight (and bias), register it; return (key, fused activation)."""
+            with torch.no_grad():
+                module.weight.copy_(weight)
+                if module.bias is not None:
+                    module.bias.copy_(self._tensor(weights, f"{layer.name}.bias"))
+            key = self._key(layer)
+            self.mods[key] = module
+            # ncnn's weighted layers all keep the fused activation in params 9 (type) and 10 (its params).
+            return key, _activation(int(layer.get(9, 0)), layer.get(10, []) or [])
+
         def _tensor(self, weights: Mapping[str, Any], name: str):
             if name not in weights:
                 raise NcnnGraphError(f"weights for {name!r} are missing")
@@ -398,13 +409,7 @@ def _make_net_class():
             if kind == "InnerProduct":
                 weight = self._tensor(weights, f"{layer.name}.weight")
                 linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bool(p(1, 0)))
-                with torch.no_grad():
-                    linear.weight.copy_(weight)
-                    if linear.bias is not None:
-                        linear.bias.copy_(self._tensor(weights, f"{layer.name}.bias"))
-                key = self._key(layer)
-                self.mods[key] = linear
-                act = _activation(int(p(9, 0)), p(10, []) or [])
+                key, act = self._install(layer, linear, weight, weights)
 
                 def inner(xs, key=key, act=act):
                     x = xs[0]
@@ -551,13 +556,7 @@ def _make_net_class():
                 groups=groups,
                 bias=bool(p(5, 0)),
             )
-            with torch.no_grad():
-                conv.weight.copy_(weight)
-                if conv.bias is not None:
-                    conv.bias.copy_(self._tensor(weights, f"{layer.name}.bias"))
-            key = self._key(layer)
-            self.mods[key] = conv
-            act = _activation(int(p(9, 0)), p(10, []) or [])
+            key, act = self._install(layer, conv, weight, weights)
             pad = None if symmetric else (left, right, top, bottom)
 
             def run(xs, key=key, act=act, pad=pad):
@@ -605,13 +604,7 @@ def _make_net_class():
                 groups=groups,
                 bias=bool(p(5, 0)),
             )
-            with torch.no_grad():
-                deconv.weight.copy_(tw)
-                if deconv.bias is not None:
-                    deconv.bias.copy_(self._tensor(weights, f"{layer.name}.bias"))
-            key = self._key(layer)
-            self.mods[key] = deconv
-            act = _activation(int(p(9, 0)), p(10, []) or [])
+            key, act = self._install(layer, deconv, tw, weights)
             fix = None if native else (left, right, top, bottom, out_pad_right, out_pad_bottom)
 
             def run(xs, key=key, act=act, fix=fix):

@@ -293,8 +293,9 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         run_outputs = [slider, labels, summary, truth, png_file, diagram_out, svg_file, where, crops, added]
 
         def single_run(kind: str, image_value, engine_id, simulate_flag, progress, request, params) -> tuple:
-            # Presenter mode may hold this engine's result even where it cannot run: run_engine decides.
-            chosen = h.find_engine(engine_id) if cache is not None else h.require_available(engine_id)
+            # Not require_available: a presenter cache may hold this engine's result even where it
+            # cannot run; run_engine serves that or refuses with the fix.
+            chosen = h.find_engine(engine_id)
             if kind == "cpu" and chosen.id in gpu_ids:
                 raise h.ui_error(
                     f"{chosen.display_name} runs on the GPU queue: call api_name='/upscale_gpu' with the same "
