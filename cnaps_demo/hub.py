@@ -35,6 +35,7 @@ from .errors import (
     UnsafeWeightsError,
     WeightsNotFoundError,
 )
+from .paths import path_kind
 from .settings import get_settings
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "sd15"
@@ -113,7 +114,7 @@ def hub_offline() -> bool:
 
 def is_hub_id(model_ref: str) -> bool:
     """``owner/name`` that is not an existing local path."""
-    if Path(model_ref).expanduser().exists():
+    if path_kind(Path(model_ref).expanduser()) not in ("missing", "invalid"):
         return False
     return bool(_HUB_ID.match(model_ref)) and not model_ref.startswith((".", "~"))
 
@@ -283,8 +284,15 @@ def resolve_model(model_ref: str, *, kind: str) -> Path:
     check_engine(kind)
     model_ref = (model_ref or default_model(kind)).strip()
     local = Path(model_ref).expanduser()
-    if local.exists():
-        if local.is_file():
+    kind_of_path = path_kind(local)
+    if kind_of_path == "invalid":
+        raise WeightsNotFoundError(
+            f"model={model_ref[:80]!r}... is not a usable path (too long, or it holds a NUL character).",
+            hint=f"Pass a Hub id such as {PUBLISHED_MODELS.get(kind, DEFAULT_LATENT_UPSCALER)}, "
+            "a local diffusers folder, or a .safetensors file.",
+        )
+    if kind_of_path != "missing":
+        if kind_of_path == "file":
             return _check_single_file(local, kind)
         report = inspect_folder(local)
         if "model_index.json" in report.missing and not any(local.glob("*/config.json")):

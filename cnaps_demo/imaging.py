@@ -32,12 +32,14 @@ from .errors import (
     InvalidParameterError,
     UnsupportedFormatError,
 )
+from .paths import path_kind
 from .settings import get_settings
 
 __all__ = [
     "MIN_SIDE",
     "SUPPORTED_FORMATS",
     "LoadedImage",
+    "PixelLimit",
     "encode_png",
     "from_float_array",
     "load_image",
@@ -78,17 +80,37 @@ class LoadedImage:
 # --- loading ---------------------------------------------------------------
 
 
-def load_image(source: Any, *, max_pixels: int | None = None) -> LoadedImage:
+class PixelLimit(int):
+    """A pixel count that knows which setting raises it (named in "too large" messages)."""
+
+    setting: str
+
+    def __new__(cls, pixels: int, setting: str = "CNAPS_MAX_PIXELS") -> PixelLimit:
+        value = super().__new__(cls, pixels)
+        value.setting = setting
+        return value
+
+
+def load_image(
+    source: Any,
+    *,
+    max_pixels: int | None = None,
+    limit_setting: str = "CNAPS_MAX_PIXELS",
+    name: str | None = None,
+) -> LoadedImage:
     """Load ``source`` (path, bytes, file object, PIL image or numpy array) as RGB/RGBA.
 
-    ``max_pixels`` defaults to ``get_settings().max_input_pixels`` (``CNAPS_MAX_PIXELS``).
+    ``max_pixels`` defaults to ``get_settings().max_input_pixels``; ``limit_setting`` is the
+    environment variable that sets it (named in the message). ``name`` is how messages call the
+    input (default: its path), so a server can keep its own paths out of what users see.
     Raises ``InvalidImageError`` or one of its subclasses with a message saying what to do.
     """
-    limit = get_settings().max_input_pixels if max_pixels is None else int(max_pixels)
-    if limit < 1:
+    raw_limit = get_settings().max_input_pixels if max_pixels is None else int(max_pixels)
+    if raw_limit < 1:
         raise InvalidParameterError(
             f"max_pixels={max_pixels} is not a valid pixel limit.", hint="Use a whole number >= 1."
         )
+    limit = PixelLimit(raw_limit, limit_setting)
 
     if isinstance(source, Image.Image):
         return _load_pil(source, limit)
@@ -98,12 +120,19 @@ def load_image(source: Any, *, max_pixels: int | None = None) -> LoadedImage:
         return _load_stream(io.BytesIO(bytes(source)), limit, "The file")
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source))
-        subject = f"The file '{path}'"
-        if not path.exists():
-            raise InvalidImageError(f"There is no file at '{path}'.", hint="Check the path and try again.")
-        if not path.is_file():
+        shown = name or str(path)
+        subject = f"The file '{shown}'"
+        kind = path_kind(path)
+        if kind == "invalid":
             raise InvalidImageError(
-                f"'{path}' is not a file (it may be a folder).",
+                f"'{shown[:120]}' is not a usable file name (too long, or it holds a NUL character).",
+                hint="Check the path and try again.",
+            )
+        if kind == "missing":
+            raise InvalidImageError(f"There is no file at '{shown}'.", hint="Check the path and try again.")
+        if kind != "file":
+            raise InvalidImageError(
+                f"'{shown}' is not a file (it may be a folder).",
                 hint="Pass the path of a PNG, JPEG or WebP file.",
             )
         try:
@@ -219,7 +248,7 @@ def _size_error(width: int, height: int, limit: int) -> InvalidImageError | None
         return ImageTooLargeError(
             f"The image is {width} x {height} = {pixels:,} pixels, over the limit of {limit:,} pixels.",
             hint=f"Shrink it to about {_fit(width, height, limit)} or less, or raise the limit "
-            "with the environment variable CNAPS_MAX_PIXELS.",
+            f"with the environment variable {_setting(limit)}.",
         )
     # Pillow's own decompression-bomb limit: it only warns between 1x and 2x of it, and
     # raises above 2x before we see the image; both become the same error here.
@@ -236,6 +265,10 @@ def _size_error(width: int, height: int, limit: int) -> InvalidImageError | None
             hint="Use a larger image.",
         )
     return None
+
+
+def _setting(limit: int) -> str:
+    return getattr(limit, "setting", "CNAPS_MAX_PIXELS")
 
 
 def _fit(width: int, height: int, limit: int) -> str:
@@ -257,7 +290,7 @@ def _too_large_from_bomb(exc: Exception, head: bytes, limit: int) -> ImageTooLar
     if pixels is not None and pixels > limit:
         return ImageTooLargeError(
             f"The image has {pixels:,} pixels, over the limit of {limit:,} pixels.",
-            hint="Shrink it or raise the limit with the environment variable CNAPS_MAX_PIXELS.",
+            hint=f"Shrink it or raise the limit with the environment variable {_setting(limit)}.",
         )
     return ImageTooLargeError(
         f"The image is larger than Pillow's decompression-bomb safety limit ({Image.MAX_IMAGE_PIXELS:,} pixels).",

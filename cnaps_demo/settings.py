@@ -39,6 +39,11 @@ def _env_bool(name: str, default: bool = False) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_list(name: str) -> tuple[str, ...]:
+    """Comma-separated values, blanks dropped."""
+    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
 def default_cache_dir() -> Path:
     """``$CNAPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/cnaps-demo``, else ``~/.cache/cnaps-demo``."""
     explicit = os.environ.get("CNAPS_CACHE_DIR")
@@ -64,8 +69,11 @@ class Settings:
     allow_cpu_diffusion: bool
     torch_compile: bool
     presenter: bool
-    queue_size: int
+    queue_size: int  # jobs waiting for the CPU lane before "busy, try again"
+    gpu_queue_size: int  # the same for the GPU lane (its own queue: CPU traffic never fills it)
     cpu_concurrency: int
+    max_upload_mb: int  # largest upload the web server accepts (bigger ones get HTTP 413)
+    web_models: tuple[str, ...]  # extra `model` values web visitors may pick (Hub ids or folders)
 
 
 def get_settings() -> Settings:
@@ -82,5 +90,8 @@ def get_settings() -> Settings:
         torch_compile=_env_bool("CNAPS_TORCH_COMPILE", False),
         presenter=_env_bool("CNAPS_PRESENTER", False),
         queue_size=_env_int("CNAPS_QUEUE_SIZE", 16, minimum=1),
+        gpu_queue_size=_env_int("CNAPS_GPU_QUEUE_SIZE", 4, minimum=1),
         cpu_concurrency=_env_int("CNAPS_CPU_CONCURRENCY", 1, minimum=1),
+        max_upload_mb=_env_int("CNAPS_MAX_UPLOAD_MB", 25, minimum=1),
+        web_models=_env_list("CNAPS_WEB_MODELS"),
     )

@@ -74,10 +74,12 @@ def tiled_apply(
     if image.ndim != 3:
         raise InvalidParameterError(f"image must be HxWxC, got shape {image.shape}.", hint="Pass an RGB array.")
     height, width = image.shape[:2]
-    if tile <= 0:
+    if tile <= 0:  # one tile, whatever the image's size: the minimum applies to chosen tiles only
         tile = max(height, width)
         overlap = 0
-    check_tiling(tile, overlap, context)
+        check_tiling(16, 0, context)
+    else:
+        check_tiling(tile, overlap, context)
     ys, xs = tile_spans(height, tile, overlap), tile_spans(width, tile, overlap)
     total = len(ys) * len(xs)
 

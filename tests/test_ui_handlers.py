@@ -19,6 +19,12 @@ from cnaps_demo.references import REFERENCES, reference_urls
 from cnaps_demo.settings import get_settings
 from cnaps_demo.ui import handlers as h
 from cnaps_demo.ui.params import api_name_for, params_for
+from cnaps_demo.ui.untrusted import LocalFiles
+
+
+def load(value, settings, simulate=False):
+    """``load_source`` as an in-process caller uses it (local paths are trusted here)."""
+    return h.load_source(value, settings, simulate, guard=LocalFiles())
 
 
 @pytest.fixture
@@ -59,7 +65,7 @@ def unavailable(monkeypatch):
 
 def test_no_image_says_how_to_provide_one(settings):
     with pytest.raises(gr.Error) as caught:
-        h.load_source(None, settings)
+        load(None, settings)
     assert "Upload a PNG, JPEG or WebP" in caught.value.message and "examples" in caught.value.message
 
 
@@ -67,7 +73,7 @@ def test_a_damaged_upload_gives_the_fix(settings, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
     with pytest.raises(gr.Error) as caught:
-        h.load_source(str(bad), settings)
+        load(str(bad), settings)
     assert caught.value.title == "Cannot use this image"
     assert "PNG, JPEG or WebP" in caught.value.message  # the fix: re-save in a supported format
 
@@ -76,36 +82,37 @@ def test_a_web_page_saved_as_image_is_explained(settings, tmp_path):
     page = tmp_path / "<img>.png"
     page.write_text("<!doctype html><html><body>not a picture</body></html>")
     with pytest.raises(gr.Error) as caught:
-        h.load_source({"path": str(page), "orig_name": "<img>.png"}, settings)
+        load({"path": str(page), "orig_name": "<img>.png"}, settings)
     assert "web page" in caught.value.message
-    assert "<img>" not in caught.value.message  # file names are escaped: Gradio renders HTML
+    assert "<img>" not in caught.value.message  # no markup from file names reaches the page
 
 
 def test_a_too_large_image_names_the_limit(settings, picture):
     small_limit = dataclasses.replace(settings, ui_max_input_pixels=100)
     with pytest.raises(gr.Error) as caught:
-        h.load_source(str(picture), small_limit)
+        load(str(picture), small_limit)
     assert caught.value.title == "Image too large"
-    assert "CNAPS_MAX_PIXELS" in caught.value.message or "Shrink" in caught.value.message
+    # the page's own limit is set by CNAPS_UI_MAX_PIXELS, not CNAPS_MAX_PIXELS
+    assert "CNAPS_UI_MAX_PIXELS" in caught.value.message and "Shrink" in caught.value.message
 
 
 def test_payload_forms_are_all_accepted(settings, picture):
     data = picture.read_bytes()
     url = "data:image/png;base64," + base64.b64encode(data).decode()
     for value in (str(picture), {"path": str(picture), "orig_name": "pic.png"}, {"url": url, "path": None}):
-        source = h.load_source(value, settings)
+        source = load(value, settings)
         assert source.image.size == (48, 40)
-    assert h.load_source({"path": str(picture), "orig_name": "My Pic!.png"}, settings).stem == "My-Pic"
+    assert load({"path": str(picture), "orig_name": "My Pic!.png"}, settings).stem == "My-Pic"
 
 
 def test_a_broken_pasted_image_gives_an_error(settings):
     with pytest.raises(gr.Error) as caught:
-        h.load_source({"url": "data:image/png;base64,AAAA", "path": None}, settings)
+        load({"url": "data:image/png;base64,AAAA", "path": None}, settings)
     assert "PNG, JPEG or WebP" in caught.value.message
 
 
 def test_simulated_blurry_source_keeps_the_original_as_truth(settings, picture):
-    source = h.load_source(str(picture), settings, simulate=True)
+    source = load(str(picture), settings, simulate=True)
     assert source.truth is not None and source.truth.size == (48, 40)
     assert source.image.size == (24, 20)
     assert "ground truth" in source.notices[0]
@@ -115,18 +122,21 @@ def test_simulation_of_a_tiny_image_explains_itself(settings, tmp_path):
     path = tmp_path / "tiny.png"
     Image.new("RGB", (5, 5), (9, 9, 9)).save(path)
     with pytest.raises(gr.Error) as caught:
-        h.load_source(str(path), settings, simulate=True)
+        load(str(path), settings, simulate=True)
     assert "larger image" in caught.value.message or "Simulate" in caught.value.message
 
 
 # --- engines ---------------------------------------------------------------------
 
 
-def test_unavailable_engine_is_refused_with_reason_and_fix(unavailable):
-    with pytest.raises(gr.Error) as caught:
+def test_unavailable_engine_is_refused_with_reason_and_fix(unavailable, caplog):
+    with caplog.at_level("WARNING"), pytest.raises(gr.Error) as caught:
         h.require_available(unavailable.id)
     assert caught.value.title == "Engine unavailable here"
-    assert "NVIDIA GPU" in caught.value.message and unavailable.display_name in caught.value.message
+    # the visitor learns what is missing; the operator's fix goes to the server log
+    assert "needs a GPU" in caught.value.message and unavailable.display_name in caught.value.message
+    assert "whoever runs this server" in caught.value.message.lower()
+    assert "NVIDIA GPU" in caplog.text
 
 
 def test_unknown_engine_lists_the_known_ones():
@@ -140,7 +150,8 @@ def test_picker_labels_and_status_show_unavailability(unavailable):
     assert label.startswith("Test GPU engine (diffusion, GPU) (unavailable: ")
     assert "needs a GPU" in label
     status = h.engine_status_markdown(unavailable.id)
-    assert "Unavailable" in status and "NVIDIA GPU" in status
+    assert "Unavailable" in status and "needs a GPU" in status
+    assert "NVIDIA" not in status  # setup advice is for the operator (server log), not the visitor
     assert "Ready" in h.engine_status_markdown("bicubic")
 
 
@@ -152,16 +163,17 @@ def test_every_registered_engine_is_listed():
 
 
 def test_invalid_parameter_becomes_a_ui_error(settings, picture):
-    source = h.load_source(str(picture), settings)
+    source = load(str(picture), settings)
     engine = h.require_available("realcugan")  # embedded: available on every machine
     with pytest.raises(gr.Error) as caught:
         h.run_engine(source, engine, {"denoise": "max"}, settings=settings, progress=lambda *a: None)
     assert caught.value.title == "Invalid setting" and "conservative" in caught.value.message
 
 
-def test_error_text_is_escaped():
-    error = h.ui_error("bad <script>alert(1)</script>")
-    assert "<script>" not in error.message and "&lt;script&gt;" in error.message
+def test_error_text_carries_no_markup_and_no_entities():
+    error = h.ui_error("bad <script>alert(1)</script> isn't")
+    assert "<script>" not in error.message and "&lt;" not in error.message and "&#x27;" not in error.message
+    assert "script" in error.message and "isn't" in error.message
 
 
 def test_params_are_read_back_for_the_chosen_engine_only():
@@ -203,7 +215,7 @@ def test_stop_ends_a_real_run_within_one_tile_and_the_engine_runs_again(settings
     path = tmp_path / "cartoon.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (192, 192, 3), dtype=np.uint8)).save(path)
     tiled = dataclasses.replace(settings, tile=64)
-    source = h.load_source(str(path), tiled)
+    source = load(str(path), tiled)
     engine = h.get_engine("realcugan")
     stops = h.StopRequests()
     flag = stops.begin("session")
@@ -226,7 +238,7 @@ def test_stop_ends_a_real_run_within_one_tile_and_the_engine_runs_again(settings
 
 
 def test_a_full_single_run_produces_every_view(settings, picture, tmp_path):
-    source = h.load_source(str(picture), settings, simulate=True)
+    source = load(str(picture), settings, simulate=True)
     engine = h.require_available("lanczos")
     result = h.run_engine(source, engine, {}, settings=settings, progress=lambda *a: None)
     comparison = h.build_comparison(source, {"lanczos": result}, h.Workdir(tmp_path / "work"))
@@ -235,7 +247,8 @@ def test_a_full_single_run_produces_every_view(settings, picture, tmp_path):
     assert "Lanczos" in Path(comparison.svgs["lanczos"]).read_text(encoding="utf-8")
     crops = h.crops_gallery(comparison)
     assert [label for _, label in crops] == [h.BASELINE_LABEL, result.engine_name, h.TRUTH_LABEL]
-    assert len({im.size for im, _ in crops}) == 1
+    assert len({Image.open(path).size for path, _ in crops}) == 1
+    assert all(Path(path).parent == comparison.run_dir for path, _ in crops)  # written once, in the run folder
     summary = h.summary_markdown(comparison)
     assert "PSNR" in summary and "dB" in summary
     assert "PSNR vs ground truth" in h.psnr_table(comparison)
@@ -264,7 +277,7 @@ def test_presenter_cache_round_trip(tmp_path, picture):
 
 def test_run_engine_uses_the_cache(settings, picture, tmp_path):
     cache = ExampleCache(tmp_path / "cache")
-    source = h.load_source(str(picture), settings)
+    source = load(str(picture), settings)
     engine = h.require_available("bicubic")
     first = h.run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
     second = h.run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
@@ -273,7 +286,7 @@ def test_run_engine_uses_the_cache(settings, picture, tmp_path):
 
 def test_presenter_cache_is_served_even_where_the_engine_cannot_run(unavailable, settings, picture, tmp_path):
     cache = ExampleCache(tmp_path / "presenter")
-    source = h.load_source(str(picture), settings)
+    source = load(str(picture), settings)
     with pytest.raises(gr.Error):  # nothing cached yet: the engine is refused
         h.run_engine(source, unavailable, {}, settings=settings, progress=lambda *a: None, cache=cache)
     # a result computed earlier, where the engine could run (here: made with bicubic, stored under its id)
@@ -370,7 +383,8 @@ def test_build_demo_wires_the_public_api_and_the_queues(settings):
     assert set(public) == {"upscale", "upscale_gpu"}
     assert public["upscale"].concurrency_id == "cpu" and public["upscale"].concurrency_limit == 2
     assert public["upscale_gpu"].concurrency_id == "gpu" and public["upscale_gpu"].concurrency_limit == 1
-    assert demo._queue.max_size == 5
+    # each lane has its own share of the queue: CPU 5 (CNAPS_QUEUE_SIZE) plus GPU
+    assert demo._queue.max_size == 5 + settings.gpu_queue_size
     names = public["upscale"].input_parameter_names
     assert names[:3] == ["image", "engine", "simulate_blurry_source"] and "realcugan_denoise" in names
 

@@ -27,16 +27,14 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import NcnnGraphError
+
 MAGIC = 7767517
 FP16_TAG = 0x01306B47
 INT8_TAG = 0x000D4B38
 FP32_TAG = 0x0002C056
 
 ParamValue = Any  # int | float | list[int | float]
-
-
-class NcnnGraphError(ValueError):
-    """The .param/.bin pair is malformed or uses something this reader does not support."""
 
 
 @dataclass

@@ -6,10 +6,7 @@ Only this layer turns ``CnapsError`` into ``gr.Error``; the message keeps the li
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
-import json
 import logging
 import re
 import shutil
@@ -19,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import gradio as gr
 from PIL import Image
@@ -34,10 +31,15 @@ from ..errors import (
     InvalidImageError,
     InvalidParameterError,
     JobCancelledError,
+    NoImageError,
     UnknownEngineError,
 )
 from ..settings import Settings
 from ..stages import ProgressFn
+from .jobs import StopRequests
+from .untrusted import NO_IMAGE_MESSAGE, Admitted
+
+__all__ = ["StopRequests"]  # re-exported for callers that predate ui.jobs
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +48,6 @@ TRUTH_KEY = "__truth__"
 BASELINE_LABEL = "Bicubic 2x (classical baseline)"
 BASELINE_SHORT = "Bicubic 2x (classical)"
 TRUTH_LABEL = "Ground truth (your original)"
-NO_IMAGE_MESSAGE = (
-    "There is no image to upscale yet. Upload a PNG, JPEG or WebP illustration (drag it in, "
-    "paste it, or click the upload area), or pick one of the examples."
-)
 SIMULATE_NOTE = (
     "Blurry source simulated: your {w}\u00d7{h} picture was shrunk to {sw}\u00d7{sh}, blurred slightly and "
     "saved as a JPEG of quality 60. The original is the ground truth."
@@ -60,6 +58,8 @@ SIMULATE_NOTE = (
 
 
 def _title_for(error: CnapsError) -> str:
+    if isinstance(error, NoImageError):
+        return "No image"
     if isinstance(error, ImageTooLargeError):
         return "Image too large"
     if isinstance(error, InvalidImageError):
@@ -73,11 +73,37 @@ def _title_for(error: CnapsError) -> str:
     return "Upscaling failed"
 
 
+# An absolute path of two or more parts (not "1/255", not a URL's path): the server's own business.
+_SERVER_PATH = re.compile(r"(?<![\w.~:/])/(?:[^\s'\"()<>,;/]+/)+([^\s'\"()<>,;/]*)")
+
+
+def web_text(text: str) -> str:
+    """``text`` fit for a web visitor: server paths cut to their last part, no markup characters.
+
+    Gradio shows toast text through an HTML sanitiser; angle brackets are swapped for look-alike
+    quotes (escaping them would show entities such as ``&#x27;`` instead).
+    """
+    text = _SERVER_PATH.sub(lambda match: match.group(1) or "a server folder", text)
+    return text.replace("<", "\u2039").replace(">", "\u203a")
+
+
+OPERATOR_NOTE = "Whoever runs this server can set it up; the server log says how."
+
+
+def public_message(error: CnapsError) -> str:
+    """What a web visitor reads: the problem and what *they* can do. Setup advice goes to the log."""
+    if isinstance(error, EngineUnavailableError) and not isinstance(error, JobCancelledError):
+        log.warning("engine unavailable: %s", error)  # the operator's fix, without a traceback
+        why = short_reason(error.hint or "")
+        return web_text(f"{error.message.rstrip('.')} ({why}). {OPERATOR_NOTE}")
+    return web_text(str(error))
+
+
 def ui_error(error: CnapsError | str, title: str | None = None) -> gr.Error:
-    """A ``gr.Error`` carrying the message and its fix (escaped, since Gradio renders HTML)."""
+    """A ``gr.Error`` carrying the message and its fix. Expected errors print no traceback."""
     if isinstance(error, CnapsError):
-        return gr.Error(html.escape(str(error)), title=title or _title_for(error))
-    return gr.Error(html.escape(str(error)), title=title or "Error")
+        return gr.Error(public_message(error), title=title or _title_for(error), print_exception=False)
+    return gr.Error(web_text(str(error)), title=title or "Error", print_exception=False)
 
 
 # --- engines ------------------------------------------------------------------
@@ -142,7 +168,10 @@ def engine_status_markdown(engine_id: str) -> str:
         where = "runs anywhere, instantly"
     if ok:
         return f"**Ready: {engine.display_name}** ({where}). {html.escape(engine.summary)}"
-    return f"**Unavailable: {engine.display_name} cannot run here.** {html.escape(reason)}"
+    return (
+        f"**Unavailable: {engine.display_name} cannot run on this server** ({html.escape(short_reason(reason))}). "
+        + OPERATOR_NOTE
+    )
 
 
 def find_engine(engine_id: str | None) -> Engine:
@@ -159,7 +188,7 @@ def require_available(engine_id: str | None) -> Engine:
     engine = find_engine(engine_id)
     ok, reason = engine.available()
     if not ok:
-        raise ui_error(f"{engine.display_name} cannot run here. {reason}", title="Engine unavailable here")
+        raise ui_error(EngineUnavailableError(f"{engine.display_name} cannot run here.", hint=reason))
     return engine
 
 
@@ -177,52 +206,45 @@ class Source:
     notices: tuple[str, ...] = ()
 
 
-def _payload_source(value: Any) -> tuple[Any, str]:
-    """(something load_image accepts, original file name) from a Gradio image payload."""
-    if value is None:
-        raise ui_error(NO_IMAGE_MESSAGE, title="No image")
-    if isinstance(value, (Image.Image, bytes, bytearray)):
-        return value, "image"
-    if isinstance(value, (str, Path)):
-        return str(value), Path(str(value)).name
-    if hasattr(value, "model_dump"):  # gradio FileData / ImageData
-        value = value.model_dump()
-    if isinstance(value, dict):
-        url = value.get("url") or ""
-        name = value.get("orig_name") or Path(str(value.get("path") or "image")).name
-        if value.get("path"):
-            return str(value["path"]), name
-        if url.startswith("data:"):
-            try:
-                return base64.b64decode(url.split(",", 1)[1], validate=False), name
-            except (IndexError, binascii.Error, ValueError):
-                raise ui_error(
-                    "The pasted image could not be decoded. Save it as PNG, JPEG or WebP and upload the file.",
-                    title="Cannot use this image",
-                ) from None
-    raise ui_error(NO_IMAGE_MESSAGE, title="No image")
-
-
 def _stem(name: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name).stem).strip("-")
     return (stem or "image")[:40]
 
 
-def load_source(value: Any, settings: Settings, simulate: bool = False) -> Source:
-    """Decode the upload through ``imaging.load_image`` (format allowlist, UI pixel limit)."""
-    data, name = _payload_source(value)
+class InputPolicy(Protocol):
+    """Decides what an image value may be: ``untrusted.UploadGuard`` for the web."""
+
+    def admit(self, value: Any) -> Admitted: ...
+
+
+def load_source(value: Any, settings: Settings, simulate: bool = False, *, guard: InputPolicy) -> Source:
+    """Admit ``value`` through ``guard``, then decode it through ``imaging.load_image`` (UI limit)."""
     try:
-        loaded = imaging.load_image(data, max_pixels=settings.ui_max_input_pixels)
+        admitted = guard.admit(value)
+        loaded = imaging.load_image(
+            admitted.data,
+            max_pixels=settings.ui_max_input_pixels,
+            limit_setting="CNAPS_UI_MAX_PIXELS",
+            name=admitted.name,
+        )
     except CnapsError as error:
         raise ui_error(error) from None
+    name = admitted.name
     notices = list(loaded.notices)
     if not simulate:
         return Source(loaded.image, loaded.image, None, _stem(name), tuple(notices))
+    width, height = loaded.image.size
+    need = 2 * imaging.MIN_SIDE
+    if min(width, height) < need:
+        raise ui_error(
+            InvalidImageError(
+                f"Your picture is {width} x {height} pixels; 'Simulate a blurry source' halves it, and "
+                f"that needs at least {need} x {need}.",
+                hint="Turn off 'Simulate a blurry source', or use a larger image.",
+            )
+        )
     try:
         small, truth = compare.simulate_blurry_source(loaded.image)
-        imaging.load_image(small, max_pixels=settings.ui_max_input_pixels)  # size checks on the shrunk copy
-    except CnapsError as error:
-        raise ui_error(error) from None
     except ValueError as error:
         raise ui_error(
             f"{error}. Turn off 'Simulate a blurry source' or use a larger image.", title="Cannot use this image"
@@ -297,7 +319,13 @@ class StopRequests:
 
 
 class Workdir:
-    """Per-app folder for files offered for download; folders older than ``max_age`` go."""
+    """Per-app folder for every file the page shows or offers; folders older than ``max_age`` go.
+
+    It lives inside Gradio's cache folder, so Gradio serves these files as they are instead of
+    copying them (Gradio names its copies by content and rewrites them in place, which corrupts a
+    download of one identical result while another job writes it). Each run gets a fresh folder
+    and each file is written once, before its path is handed out.
+    """
 
     def __init__(self, root: Path, max_age: float = 3600.0) -> None:
         self.root = Path(root)
@@ -375,8 +403,10 @@ class Comparison:
     results: dict[str, UpscaleResult]
     box_in: compare.Box  # detail window on the input grid
     scale: int
+    run_dir: Path | None = None  # where this comparison's files are written, once each
     files: dict[str, str] = field(default_factory=dict)  # engine id -> PNG path
     svgs: dict[str, str] = field(default_factory=dict)  # engine id -> SVG path
+    views: dict[str, str] = field(default_factory=dict)  # image key -> PNG path shown on the page
 
     @property
     def box_out(self) -> compare.Box:
@@ -388,6 +418,21 @@ class Comparison:
         if key == TRUTH_KEY and self.source.truth is not None:
             return self.source.truth
         return self.results[key].image
+
+    def image_file(self, key: str) -> str:
+        """A PNG file of ``image(key)`` for the page (a result's own PNG where there is one)."""
+        if key in self.files:
+            return self.files[key]
+        if key not in self.views:
+            self.views[key] = self.save_view(self.image(key), key.strip("_"))
+        return self.views[key]
+
+    def save_view(self, image: Image.Image, name: str) -> str:
+        """Write a derived picture (crop, map) once under a fresh name in this run's folder."""
+        assert self.run_dir is not None, "build_comparison gives every comparison a folder"
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name)
+        target = self.run_dir / f"{safe}-{uuid.uuid4().hex[:8]}.png"
+        return str(imaging.save_png(image, target, {}))
 
     def label(self, key: str) -> str:
         if key == BASELINE_KEY:
@@ -411,8 +456,8 @@ def build_comparison(source: Source, results: dict[str, UpscaleResult], workdir:
     scale = first.scale
     baseline = compare.bicubic_baseline(source.image, first.image.size)
     box_in = compare.edge_richest_box(source.image, crop_window(source.image.size))
-    comparison = Comparison(source, baseline, results, box_in, scale)
     run_dir = workdir.new_run_dir()
+    comparison = Comparison(source, baseline, results, box_in, scale, run_dir)
     for engine_id, result in results.items():
         png = run_dir / f"{source.stem}-{engine_id}-x{result.scale}.png"
         result.save(png)
@@ -474,31 +519,34 @@ def summary_markdown(comparison: Comparison) -> str:
     return "\n\n".join(lines)
 
 
-def crops_gallery(
-    comparison: Comparison, keys: Sequence[str] | None = None, zoom: int = 3
-) -> list[tuple[Image.Image, str]]:
-    """1:1 crops of the same region from each image (shown ``zoom``x, nearest neighbour)."""
+def crops_gallery(comparison: Comparison, keys: Sequence[str] | None = None, zoom: int = 3) -> list[tuple[str, str]]:
+    """1:1 crops of the same region from each image (shown ``zoom``x, nearest neighbour), as files."""
     box = comparison.box_out
     items = []
     for key in keys or comparison.keys():
-        items.append((compare.crop_1to1(comparison.image(key), box, zoom=zoom), comparison.label(key)))
+        crop = compare.crop_1to1(comparison.image(key), box, zoom=zoom)
+        items.append((comparison.save_view(crop, f"crop-{key.strip('_')}"), comparison.label(key)))
     return items
 
 
-def where_image(comparison: Comparison) -> Image.Image:
-    """The engine's input with the detail window outlined."""
-    return compare.draw_box(
+def where_image(comparison: Comparison) -> str:
+    """The engine's input with the detail window outlined, as a file."""
+    outlined = compare.draw_box(
         comparison.source.image, comparison.box_in, width=max(2, comparison.source.image.width // 150)
     )
+    return comparison.save_view(outlined, "where")
 
 
-def added_maps(comparison: Comparison) -> list[tuple[Image.Image, str]]:
+def added_map(comparison: Comparison, engine_id: str) -> str:
+    """|output - bicubic| x 4 of one result, as a file."""
+    result = comparison.results[engine_id]
+    return comparison.save_view(compare.added_detail_map(result.image, comparison.baseline), f"added-{engine_id}")
+
+
+def added_maps(comparison: Comparison) -> list[tuple[str, str]]:
     return [
-        (
-            compare.added_detail_map(result.image, comparison.baseline),
-            f"{result.engine_name}: |output \u2212 bicubic| \u00d7 4",
-        )
-        for result in comparison.results.values()
+        (added_map(comparison, engine_id), f"{result.engine_name}: |output \u2212 bicubic| \u00d7 4")
+        for engine_id, result in comparison.results.items()
     ]
 
 
@@ -524,24 +572,3 @@ def psnr_table(comparison: Comparison) -> str:
     if truth is None:
         text += "\n\nTurn on **Simulate a blurry source** to measure each result against a ground truth."
     return text
-
-
-def state_summary(comparison: Comparison) -> dict[str, Any]:
-    """A small JSON-able description (for API users and tests)."""
-    return {
-        "engines": list(comparison.results),
-        "box": list(comparison.box_out),
-        "psnr": (
-            {k: compare.psnr(comparison.image(k), comparison.source.truth) for k in comparison.keys() if k != TRUTH_KEY}  # noqa: SIM118
-            if comparison.source.truth is not None
-            else {}
-        ),
-    }
-
-
-def to_json(data: Any) -> str:
-    return json.dumps(data, default=str)
-
-
-def available_engines() -> list[Engine]:
-    return [engine for engine in all_engines() if engine.available().ok]

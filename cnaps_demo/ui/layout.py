@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
-from .. import compare
 from ..engines import all_engines
-from ..errors import JobCancelledError
+from ..errors import CnapsError, JobCancelledError
 from ..explain import credits_html, explanation_html
 from ..presenter import ExampleCache, bundled_examples, warm_in_background
 from ..settings import Settings, get_settings
 from . import handlers as h
+from . import jobs
 from .gpu import on_gpu
 from .params import build_param_groups, params_for
 from .theme import HEAD_SCRIPT, make_css, make_theme
+from .untrusted import UploadGuard, check_web_params
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,19 @@ def _session(request: gr.Request | None) -> str:
     return (getattr(request, "session_hash", None) or "") if request is not None else ""
 
 
+def _example_copies(example_block: gr.Examples | None) -> frozenset[str]:
+    """Paths of the copies Gradio made of the bundled examples (what a click on one sends)."""
+    if example_block is None:
+        return frozenset()
+    found = set()
+    for sample in example_block.dataset.samples:
+        for value in sample:
+            path = value.get("path") if isinstance(value, dict) else None
+            if path:
+                found.add(str(path))
+    return frozenset(found)
+
+
 def launch_kwargs(settings: Settings | None = None) -> dict[str, Any]:
     """What ``demo.launch()`` needs besides the Blocks (Gradio 6 takes theme/CSS here)."""
     settings = settings or get_settings()
@@ -51,6 +65,8 @@ def launch_kwargs(settings: Settings | None = None) -> dict[str, Any]:
         "css": make_css(settings.presenter),
         "head": HEAD_SCRIPT,
         "footer_links": ["api", "gradio"],
+        "max_file_size": settings.max_upload_mb * 1024 * 1024,  # bigger uploads get HTTP 413
+        "enable_monitoring": False,  # /monitoring would tell anyone the traffic of every endpoint
     }
 
 
@@ -61,7 +77,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     by_id = {engine.id: engine for engine in engines}
     gpu_ids = {engine.id for engine in engines if engine.device_need == "gpu"}
     default_id = h.default_engine_id(engines)
-    workdir = h.Workdir(Path(tempfile.mkdtemp(prefix="cnaps-ui-")))
+    # Inside Gradio's cache, so Gradio serves the files as written (see Workdir).
+    workdir = h.Workdir(Path(get_upload_folder()) / "cnaps-results")
     cache = ExampleCache(settings.cache_dir / "presenter") if settings.presenter else None
     stops = h.StopRequests()
     examples = bundled_examples()
@@ -139,7 +156,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                         with gr.Row(equal_height=False):
                             slider = gr.ImageSlider(
                                 label="Drag the handle: left = bicubic, right = the engine",
-                                type="pil",
+                                type="filepath",
                                 format="png",
                                 max_height=640,
                                 elem_id="cnaps-slider",
@@ -148,7 +165,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                             )
                             truth = gr.Image(
                                 label=h.TRUTH_LABEL,
-                                type="pil",
+                                type="filepath",
                                 format="png",
                                 interactive=False,
                                 visible=False,
@@ -166,7 +183,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                     where = gr.Image(
                         label="Where the crops are",
                         buttons=["fullscreen"],  # one icon: leaves room for the label in a narrow column
-                        type="pil",
+                        type="filepath",
                         format="png",
                         interactive=False,
                         elem_id="cnaps-where",
@@ -184,7 +201,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                     added = gr.Image(
                         label="Added vs bicubic \u00d74",
                         buttons=["fullscreen"],
-                        type="pil",
+                        type="filepath",
                         format="png",
                         interactive=False,
                         elem_id="cnaps-added",
@@ -222,7 +239,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 cmp_labels = gr.HTML(h.before_after_html("\u2026", "\u2026"))
                 cmp_slider = gr.ImageSlider(
                     label="Pick any two results above",
-                    type="pil",
+                    type="filepath",
                     format="png",
                     max_height=640,
                     elem_id="cnaps-compare-slider",
@@ -292,7 +309,29 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         run_kwargs = {binding.keyword: binding.component for binding in bindings}
         run_outputs = [slider, labels, summary, truth, png_file, diagram_out, svg_file, where, crops, added]
 
-        def single_run(kind: str, image_value, engine_id, simulate_flag, progress, request, params) -> tuple:
+        queue_view = jobs.GradioQueue(demo)
+        lanes = jobs.Lanes(queue_view, {"cpu": settings.queue_size, "gpu": settings.gpu_queue_size})
+        # Uploads Gradio received, and the example copies it made for the gallery: nothing else.
+        example_files = _example_copies(example_block)
+        guard = UploadGuard(lambda: (demo.upload_file_set, example_files))
+
+        def web_params(engine_obj, params) -> dict:
+            try:
+                return check_web_params(engine_obj, params_for(engine_obj.id, params, bindings), settings.web_models)
+            except CnapsError as error:
+                raise h.ui_error(error) from None
+
+        async def as_job(work, request):
+            """Run ``work(stop_flag)`` so that Stop, cancel and a lost client all end it."""
+            session = _session(request)
+            stop = stops.begin(session)
+            event_id = jobs.current_event_id()
+            try:
+                return await jobs.run_job(lambda: work(stop), stop=stop, alive=lambda: queue_view.alive(event_id))
+            finally:
+                stops.end(session, stop)
+
+        def single_run(kind: str, image_value, engine_id, simulate_flag, progress, stop, params) -> tuple:
             # Not require_available: a presenter cache may hold this engine's result even where it
             # cannot run; run_engine serves that or refuses with the fix.
             chosen = h.find_engine(engine_id)
@@ -306,14 +345,13 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 raise h.ui_error(
                     f"{chosen.display_name} runs on the CPU queue: call api_name='/upscale'.", title="Wrong endpoint"
                 )
-            source = h.load_source(image_value, settings, bool(simulate_flag))
-            session = _session(request)
-            stop = stops.begin(session)
+            checked = web_params(chosen, params)
+            source = h.load_source(image_value, settings, bool(simulate_flag), guard=guard)
             try:
                 result = h.run_engine(
                     source,
                     chosen,
-                    params_for(chosen.id, params, bindings),
+                    checked,
                     settings=settings,
                     progress=h.progress_forwarder(progress, label=chosen.display_name, stop=stop),
                     cache=cache,
@@ -321,23 +359,26 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             except JobCancelledError as stopped:
                 gr.Info(str(stopped), title="Stopped")
                 return tuple(gr.skip() for _ in run_outputs)  # keep what the page already shows
-            finally:
-                stops.end(session, stop)
             comparison = h.build_comparison(source, {chosen.id: result}, workdir)
             return (
-                (comparison.baseline, result.image),
+                (comparison.image_file(h.BASELINE_KEY), comparison.image_file(chosen.id)),
                 h.before_after_html(h.BASELINE_SHORT, result.engine_name),
                 h.summary_markdown(comparison),
-                gr.update(value=source.truth, visible=source.truth is not None),
+                gr.update(
+                    value=comparison.image_file(h.TRUTH_KEY) if source.truth is not None else None,
+                    visible=source.truth is not None,
+                ),
                 comparison.files[chosen.id],
                 h.diagram_html([result]),
                 comparison.svgs[chosen.id],
                 h.where_image(comparison),
                 h.crops_gallery(comparison),
-                compare.added_detail_map(result.image, comparison.baseline),
+                h.added_map(comparison, chosen.id),
             )
 
-        def upscale(
+        gpu_single_run = on_gpu(single_run)  # ZeroGPU wants the function decorated once, up front
+
+        async def upscale(
             image,
             engine="realcugan",
             simulate_blurry_source=False,
@@ -351,9 +392,11 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             ground truth (if simulated), result PNG file, diagram HTML, diagram SVG file,
             detail-window image, detail crops, "what the model added" map.
             """
-            return single_run("cpu", image, engine, simulate_blurry_source, progress, request, params)
+            return await as_job(
+                lambda stop: single_run("cpu", image, engine, simulate_blurry_source, progress, stop, params), request
+            )
 
-        def upscale_gpu(
+        async def upscale_gpu(
             image,
             engine="sd-img2img",
             simulate_blurry_source=False,
@@ -362,7 +405,10 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             **params,
         ):
             """Same as /upscale, for engines that need the GPU (they share one GPU slot)."""
-            return single_run("gpu", image, engine, simulate_blurry_source, progress, request, params)
+            return await as_job(
+                lambda stop: gpu_single_run("gpu", image, engine, simulate_blurry_source, progress, stop, params),
+                request,
+            )
 
         run_cpu.click(
             upscale,
@@ -373,9 +419,10 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             api_name="upscale",
             concurrency_id="cpu",
             concurrency_limit=settings.cpu_concurrency,
+            validator=lanes.validator("cpu"),
         )
         run_gpu.click(
-            on_gpu(upscale_gpu),
+            upscale_gpu,
             inputs=run_inputs,
             inputs_kwargs=run_kwargs,
             outputs=run_outputs,
@@ -383,11 +430,12 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             api_name="upscale_gpu",
             concurrency_id="gpu",
             concurrency_limit=1,
+            validator=lanes.validator("gpu"),
         )
 
         if settings.presenter and example_block is not None:
 
-            def auto_run(
+            async def auto_run(
                 image_value,
                 engine_id,
                 simulate_flag,
@@ -397,7 +445,10 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             ):
                 if engine_id in gpu_ids or not by_id[engine_id].available().ok:
                     return tuple(gr.skip() for _ in run_outputs)
-                return single_run("cpu", image_value, engine_id, simulate_flag, progress, request, params)
+                return await as_job(
+                    lambda stop: single_run("cpu", image_value, engine_id, simulate_flag, progress, stop, params),
+                    request,
+                )
 
             example_block.load_input_event.then(
                 auto_run,
@@ -408,6 +459,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 api_visibility="private",
                 concurrency_id="cpu",
                 concurrency_limit=settings.cpu_concurrency,
+                validator=lanes.validator("cpu"),
             )
 
         # ------------------------------------------------------------- compare events
@@ -424,14 +476,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             cmp_diagrams,
         ]
 
-        def compare_run(
-            image_value,
-            engine_ids,
-            simulate_flag,
-            progress=gr.Progress(),  # noqa: B008
-            request: gr.Request = None,
-            **params,
-        ):
+        def compare_run(image_value, engine_ids, simulate_flag, progress, stop, params) -> tuple:
             if not engine_ids:
                 raise h.ui_error("No engine is ticked. Tick at least one engine to compare.", title="Nothing to run")
             chosen = []
@@ -442,17 +487,16 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 except gr.Error as error:
                     problems.append(str(error.message))
             if problems:
-                raise gr.Error("<br>".join(problems), title="Engine unavailable here")
-            source = h.load_source(image_value, settings, bool(simulate_flag))
+                raise gr.Error("\n".join(problems), title="Engine unavailable here", print_exception=False)
+            checked = {engine_obj.id: web_params(engine_obj, params) for engine_obj in chosen}
+            source = h.load_source(image_value, settings, bool(simulate_flag), guard=guard)
             results = {}
-            session = _session(request)
-            stop = stops.begin(session)
             try:
                 for index, engine_obj in enumerate(chosen):
                     results[engine_obj.id] = h.run_engine(
                         source,
                         engine_obj,
-                        params_for(engine_obj.id, params, bindings),
+                        checked[engine_obj.id],
                         settings=settings,
                         progress=h.progress_forwarder(
                             progress, label=engine_obj.display_name, index=index, count=len(chosen), stop=stop
@@ -462,8 +506,6 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             except JobCancelledError as stopped:
                 gr.Info(str(stopped), title="Stopped")
                 return tuple(gr.skip() for _ in compare_outputs)
-            finally:
-                stops.end(session, stop)
             comparison = h.build_comparison(source, results, workdir)
             left, right = h.BASELINE_KEY, next(iter(results))
             crops = h.crops_gallery(comparison)
@@ -471,7 +513,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 comparison,
                 gr.update(choices=comparison.choices(), value=left),
                 gr.update(choices=comparison.choices(), value=right),
-                (comparison.image(left), comparison.image(right)),
+                (comparison.image_file(left), comparison.image_file(right)),
                 h.before_after_html(comparison.label(left), comparison.label(right)),
                 h.psnr_table(comparison),
                 gr.update(value=crops, columns=min(len(crops), 6)),  # one row: same detail side by side
@@ -481,8 +523,22 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             )
 
         compare_uses_gpu = any(by_id[i].available().ok for i in gpu_ids)
+        compare_work = on_gpu(compare_run) if compare_uses_gpu else compare_run
+
+        async def compare_job(
+            image_value,
+            engine_ids,
+            simulate_flag,
+            progress=gr.Progress(),  # noqa: B008
+            request: gr.Request = None,
+            **params,
+        ):
+            return await as_job(
+                lambda stop: compare_work(image_value, engine_ids, simulate_flag, progress, stop, params), request
+            )
+
         cmp_run.click(
-            on_gpu(compare_run) if compare_uses_gpu else compare_run,
+            compare_job,
             inputs=[image, cmp_engines, simulate],
             inputs_kwargs=run_kwargs,
             outputs=compare_outputs,
@@ -490,6 +546,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             api_visibility="private",
             concurrency_id="gpu" if compare_uses_gpu else "cpu",
             concurrency_limit=1 if compare_uses_gpu else settings.cpu_concurrency,
+            validator=lanes.validator("gpu" if compare_uses_gpu else "cpu"),
         )
 
         def stop_jobs(request: gr.Request = None) -> None:
@@ -508,7 +565,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         def pick_pair(comparison, left, right):
             if comparison is None or not left or not right:
                 return gr.skip(), gr.skip()
-            return (comparison.image(left), comparison.image(right)), h.before_after_html(
+            return (comparison.image_file(left), comparison.image_file(right)), h.before_after_html(
                 comparison.label(left), comparison.label(right)
             )
 
@@ -521,5 +578,6 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             api_visibility="private",
         )
 
-    demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.cpu_concurrency)
+    # Gradio's max_size counts every lane; each event's validator keeps its own lane within its share.
+    demo.queue(max_size=lanes.total, default_concurrency_limit=settings.cpu_concurrency)
     return demo

@@ -1,0 +1,174 @@
+"""Running a job for a web client: one stop flag per job, set by Stop, by cancel and by disconnect.
+
+Every engine calls its progress function once per tile or denoising step, and
+``handlers.progress_forwarder`` raises ``JobCancelledError`` there once the job's flag is set. The
+flag is the only way a job stops, whoever asks:
+
+* the Stop button (``StopRequests.stop`` for the browser session);
+* a gradio_client ``job.cancel()``: Gradio cancels the asyncio task that awaits the job, and
+  ``run_job`` turns that into the flag, then holds the concurrency slot until the worker thread
+  has really stopped (within one step), so the next job never shares the CPU with a ghost;
+* a client that goes away: Gradio marks its event dead, and ``run_job`` polls for that.
+
+Also here: the admission check that gives the CPU and GPU lanes queues of their own.
+The two small reads of Gradio internals (a job's liveness, a lane's queue length) live in
+``GradioQueue`` and nowhere else, so a Gradio upgrade that moves them breaks one class, and the
+tests that drive a real server catch it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gradio as gr
+
+T = TypeVar("T")
+
+BUSY_MESSAGE = "The server is busy: {waiting} jobs are already waiting for the {lane} queue. Try again in a minute."
+# How often a running job checks whether its client is still there.
+ALIVE_POLL_S = 0.25
+
+
+class StopRequests:
+    """The Stop button's flags, per browser session. One instance per app (no module state)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, set[threading.Event]] = {}
+
+    def begin(self, session: str) -> threading.Event:
+        """A new flag for a job of ``session``; pass it to ``progress_forwarder``, then ``end`` it."""
+        flag = threading.Event()
+        with self._lock:
+            self._running.setdefault(session, set()).add(flag)
+        return flag
+
+    def end(self, session: str, flag: threading.Event) -> None:
+        with self._lock:
+            flags = self._running.get(session, set())
+            flags.discard(flag)
+            if not flags:
+                self._running.pop(session, None)
+
+    def stop(self, session: str) -> int:
+        """Flag every running job of ``session``; returns how many there were."""
+        with self._lock:
+            flags = list(self._running.get(session, ()))
+        for flag in flags:
+            flag.set()
+        return len(flags)
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(len(flags) for flags in self._running.values())
+
+
+async def run_job(work: Callable[[], T], *, stop: threading.Event, alive: Callable[[], bool]) -> T:
+    """Run blocking ``work`` in a worker thread; cancellation or a lost client sets ``stop``.
+
+    ``work`` sees Gradio's context (progress bars and toasts work from the thread). On
+    cancellation this waits for ``work`` to return or raise (one tile or step after the flag is
+    set) before letting the cancellation through, so the slot is freed only when the CPU is.
+    """
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    future = loop.run_in_executor(None, context.run, work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=ALIVE_POLL_S)
+            if done:
+                return future.result()
+            if not stop.is_set() and not alive():
+                stop.set()
+    except asyncio.CancelledError:
+        stop.set()
+        await _settle(future)
+        raise
+
+
+async def _settle(future: asyncio.Future[Any]) -> None:
+    """Wait until ``future`` is done, whatever it raises and however often we are cancelled."""
+    while not future.done():
+        try:
+            await asyncio.wait({future})
+        except asyncio.CancelledError:
+            continue
+    if not future.cancelled():
+        future.exception()  # marks an error as retrieved: the cancellation is what the caller reports
+
+
+class GradioQueue:
+    """The two facts about Gradio's queue that jobs need. The only reader of its internals."""
+
+    def __init__(self, demo: gr.Blocks) -> None:
+        self._demo = demo
+
+    def _queue(self) -> Any:
+        return getattr(self._demo, "_queue", None)
+
+    def alive(self, event_id: str | None) -> bool:
+        """False once the client of ``event_id`` has cancelled or disconnected."""
+        queue = self._queue()
+        if queue is None or event_id is None:
+            return True
+        event = queue.event_ids_to_events.get(event_id)
+        return True if event is None else bool(event.alive)
+
+    def waiting(self, lane: str) -> int:
+        """Jobs of ``lane`` (a concurrency id) that wait for a slot."""
+        queue = self._queue()
+        if queue is None:
+            return 0
+        lane_queue = queue.event_queue_per_concurrency_id.get(lane)
+        return len(lane_queue.queue) if lane_queue is not None else 0
+
+
+def current_event_id() -> str | None:
+    """The Gradio event the calling handler serves (None outside an event)."""
+    from gradio.context import LocalContext
+
+    return LocalContext.event_id.get(None)
+
+
+class Lanes:
+    """Separate waiting room per lane ("cpu", "gpu"): a full CPU queue never refuses GPU callers.
+
+    Gradio's own ``max_size`` counts all lanes together, so it is set to the sum, and each
+    event's validator refuses a job whose lane is full, before it is queued.
+    """
+
+    NAMES = {"cpu": "CPU", "gpu": "GPU"}
+
+    def __init__(self, queue: GradioQueue, sizes: dict[str, int]) -> None:
+        self._queue = queue
+        self.sizes = dict(sizes)
+
+    @property
+    def total(self) -> int:
+        return sum(self.sizes.values())
+
+    def refusal(self, lane: str) -> str | None:
+        """The "busy" message when ``lane``'s waiting room is full, else None."""
+        waiting = self._queue.waiting(lane)
+        if waiting >= self.sizes[lane]:
+            return BUSY_MESSAGE.format(waiting=waiting, lane=self.NAMES.get(lane, lane))
+        return None
+
+    def validator(self, lane: str) -> Callable[..., tuple[Any, ...]]:
+        """An event ``validator``: refuses when the lane is full, else passes every input unchanged.
+
+        A refusal is a validation result (HTTP 422), which gradio_client raises with our message.
+        """
+
+        def admit_job(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+            answers = [gr.skip() for _ in range(len(args) + len(kwargs))]  # one answer per input
+            message = self.refusal(lane)
+            if message is not None and answers:
+                answers[0] = gr.validate(False, message)
+            return tuple(answers)
+
+        return admit_job

@@ -1,0 +1,152 @@
+"""What may arrive over the network, decided in one place.
+
+An image value from a web client may only be
+
+* a file this server received as an upload (Gradio's ``/upload`` route records each one), or a
+  bundled example that Gradio copied into its cache for the Examples gallery, named by the exact
+  path the server handed out; or
+* a pasted image as a ``data:`` URL, decoded in memory (it never becomes a file).
+
+Everything else — a bare ``{"path": ...}`` naming a server file, ``..``, a symlink, an http URL, a
+plain string — gets one and the same answer, so the reply never tells whether a server file
+exists. A ``model`` field from the web may only name a model the operator offers (the engine's
+default, the published models, and ``CNAPS_WEB_MODELS``); it is compared as text, so nothing on
+disk is probed for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import stat
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..engines import Engine
+from ..errors import InvalidImageError, InvalidParameterError, NoImageError
+
+NO_IMAGE_MESSAGE = (
+    "There is no image to upscale yet. Upload a PNG, JPEG or WebP illustration (drag it in, "
+    "paste it, or click the upload area), or pick one of the examples."
+)
+NOT_UPLOADED_MESSAGE = "This image was not uploaded to this server, so it cannot be used."
+NOT_UPLOADED_HINT = (
+    "Upload the file first: drag it into the page, or from gradio_client pass handle_file('picture.png')."
+)
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """An input the server may open: a path it received, or bytes decoded in memory."""
+
+    data: str | bytes | Image.Image
+    name: str  # the name the user knows it by (never a server path)
+
+
+class UploadGuard:
+    """Admits an image value from a web client only if it is an upload or a bundled example.
+
+    ``known_files`` returns the collections of paths the server handed out (Gradio's upload set,
+    the example copies); they are read on each call, since uploads arrive all the time.
+    """
+
+    def __init__(self, known_files: Callable[[], Iterable[Collection[str]]]) -> None:
+        self._known_files = known_files
+
+    def admit(self, value: Any) -> Admitted:
+        if value is None or value == "" or value == {}:
+            raise NoImageError(NO_IMAGE_MESSAGE)
+        if hasattr(value, "model_dump"):  # gradio FileData / ImageData
+            value = value.model_dump()
+        if isinstance(value, dict):
+            path, url = value.get("path"), value.get("url") or ""
+            name = _display_name(value.get("orig_name"), path)
+            if path:
+                return Admitted(self._known_path(str(path)), name)
+            if isinstance(url, str) and url.startswith("data:"):
+                return Admitted(_decode_data_url(url), name)
+            if not url:
+                raise NoImageError(NO_IMAGE_MESSAGE)
+        elif isinstance(value, str):
+            return Admitted(self._known_path(value), _display_name(None, value))
+        raise InvalidImageError(NOT_UPLOADED_MESSAGE, hint=NOT_UPLOADED_HINT)
+
+    def _known_path(self, path: str) -> str:
+        # Exact text the server handed out, then a plain regular file (no symlink swapped in).
+        if "\x00" in path or not any(path in files for files in self._known_files()):
+            raise InvalidImageError(NOT_UPLOADED_MESSAGE, hint=NOT_UPLOADED_HINT)
+        try:
+            mode = os.lstat(path).st_mode
+        except (OSError, ValueError):
+            mode = 0
+        if not stat.S_ISREG(mode):
+            raise InvalidImageError(NOT_UPLOADED_MESSAGE, hint=NOT_UPLOADED_HINT)
+        return path
+
+
+class LocalFiles:
+    """The policy for in-process callers (tests, scripts): any local path, bytes or PIL image."""
+
+    def admit(self, value: Any) -> Admitted:
+        if value is None:
+            raise NoImageError(NO_IMAGE_MESSAGE)
+        if isinstance(value, (Image.Image, bytes, bytearray)):
+            return Admitted(value if isinstance(value, Image.Image) else bytes(value), "image")
+        if hasattr(value, "model_dump"):
+            value = value.model_dump()
+        if isinstance(value, dict):
+            path, url = value.get("path"), value.get("url") or ""
+            if path:
+                return Admitted(str(path), _display_name(value.get("orig_name"), path))
+            if isinstance(url, str) and url.startswith("data:"):
+                return Admitted(_decode_data_url(url), _display_name(value.get("orig_name"), None))
+            raise NoImageError(NO_IMAGE_MESSAGE)
+        return Admitted(str(value), _display_name(None, str(value)))
+
+
+def _display_name(orig_name: Any, path: Any) -> str:
+    raw = orig_name if isinstance(orig_name, str) and orig_name else str(path or "image")
+    return Path(raw.replace("\\", "/")).name[:120] or "image"
+
+
+def _decode_data_url(url: str) -> bytes:
+    try:
+        return base64.b64decode(url.split(",", 1)[1], validate=False)
+    except (IndexError, binascii.Error, ValueError):
+        raise InvalidImageError(
+            "The pasted image could not be decoded.", hint="Save it as PNG, JPEG or WebP and upload the file."
+        ) from None
+
+
+# --- model fields ------------------------------------------------------------------
+
+
+def offered_models(engine: Engine, extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """The ``model`` values a web visitor may pick for ``engine``: its default, then the operator's."""
+    from ..hub import PUBLISHED_MODELS
+
+    defaults = [spec.default for spec in engine.params if spec.name == "model"]
+    published = [PUBLISHED_MODELS[engine.id]] if engine.id in PUBLISHED_MODELS else []
+    return tuple(dict.fromkeys([*defaults, *published, *(m for m in extra if m)]))
+
+
+def check_web_params(engine: Engine, params: dict[str, Any], extra_models: Iterable[str] = ()) -> dict[str, Any]:
+    """``params`` with any ``model`` field checked against what the operator offers (text only)."""
+    if not any(spec.name == "model" for spec in engine.params):
+        return params
+    value = params.get("model")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return {**params, "model": None}
+    offered = offered_models(engine, extra_models)
+    text = str(value).strip()
+    if text not in offered:
+        raise InvalidParameterError(
+            f"model={text[:80]!r} is not offered on this page.",
+            hint=f"Choose one of: {', '.join(offered)}. (Whoever runs this server can offer more with CNAPS_WEB_MODELS.)",
+        )
+    return {**params, "model": text}
