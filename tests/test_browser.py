@@ -188,3 +188,24 @@ def test_stop_keeps_the_page_and_the_next_run_works(page, app_url):
     assert page.locator("#cnaps-slider img").count() == 0  # nothing half-done was shown
     page.locator("#cnaps-run").click()
     page.wait_for_function("document.querySelectorAll('#cnaps-slider img').length >= 2", timeout=RUN_TIMEOUT_MS)
+
+
+@pytest.mark.parametrize("viewport", [(1280, 720), (390, 844)])
+def test_a_bundled_example_runs_through_the_upload_guard(browser, app_url, viewport):
+    """Clicking an example sends the copy Gradio made of it: the guard must let exactly that in."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(app_url)
+        page.get_by_text("Chibi face", exact=True).first.click()
+        page.wait_for_selector("#cnaps-input img")
+        page.locator("#cnaps-run").click()
+        page.wait_for_function(
+            "document.querySelectorAll('#cnaps-slider img').length >= 2", timeout=RUN_TIMEOUT_MS
+        )
+        assert page.locator(".toast-body").filter(has_text="not uploaded").count() == 0
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / f"example_{viewport[0]}x{viewport[1]}.png"))
+    finally:
+        context.close()

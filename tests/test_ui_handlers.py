@@ -384,7 +384,7 @@ def test_build_demo_wires_the_public_api_and_the_queues(settings):
     assert public["upscale"].concurrency_id == "cpu" and public["upscale"].concurrency_limit == 2
     assert public["upscale_gpu"].concurrency_id == "gpu" and public["upscale_gpu"].concurrency_limit == 1
     # each lane has its own share of the queue: CPU 5 (CNAPS_QUEUE_SIZE) plus GPU
-    assert demo._queue.max_size == 5 + settings.gpu_queue_size
+    assert demo._queue.max_size == 2 * (5 + settings.gpu_queue_size)  # a backstop behind the lanes
     names = public["upscale"].input_parameter_names
     assert names[:3] == ["image", "engine", "simulate_blurry_source"] and "realcugan_denoise" in names
 

@@ -226,3 +226,17 @@ def test_security_floors_are_declared_and_installed():
     assert Version(floors["gradio"]) >= Version("6.31.0") and Version(floors["pillow"]) >= Version("12.3.0")
     for name, floor in floors.items():
         assert Version(version(name)) >= Version(floor), name
+
+
+def test_simultaneous_admissions_cannot_overfill_a_lane():
+    class EmptyQueue:  # Gradio has queued none of them yet: only the reservations count
+        def waiting(self, lane):
+            return 0
+
+    now = [100.0]
+    lanes = jobs.Lanes(EmptyQueue(), {"cpu": 3, "gpu": 1}, clock=lambda: now[0])
+    answers = [lanes.refusal("cpu") for _ in range(5)]
+    assert answers[:3] == [None, None, None] and all("busy" in a for a in answers[3:])
+    assert lanes.refusal("gpu") is None  # the other lane is untouched
+    now[0] += lanes.RESERVATION_S + 0.1  # by now Gradio's queue counts them itself
+    assert lanes.refusal("cpu") is None

@@ -285,36 +285,6 @@ def progress_forwarder(
     return forward
 
 
-class StopRequests:
-    """The Stop button's flags, per browser session. One instance per app (no module state)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running: dict[str, set[threading.Event]] = {}
-
-    def begin(self, session: str) -> threading.Event:
-        """A new flag for a job of ``session``; pass it to ``progress_forwarder``, then ``end`` it."""
-        flag = threading.Event()
-        with self._lock:
-            self._running.setdefault(session, set()).add(flag)
-        return flag
-
-    def end(self, session: str, flag: threading.Event) -> None:
-        with self._lock:
-            flags = self._running.get(session, set())
-            flags.discard(flag)
-            if not flags:
-                self._running.pop(session, None)
-
-    def stop(self, session: str) -> int:
-        """Flag every running job of ``session``; returns how many there were."""
-        with self._lock:
-            flags = list(self._running.get(session, ()))
-        for flag in flags:
-            flag.set()
-        return len(flags)
-
-
 # --- running ------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -127,6 +128,16 @@ class GradioQueue:
         return len(lane_queue.queue) if lane_queue is not None else 0
 
 
+def release_memory() -> None:
+    """Give freed heap back to the OS (glibc keeps it otherwise), so an idle server shrinks again."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def current_event_id() -> str | None:
     """The Gradio event the calling handler serves (None outside an event)."""
     from gradio.context import LocalContext
@@ -137,25 +148,36 @@ def current_event_id() -> str | None:
 class Lanes:
     """Separate waiting room per lane ("cpu", "gpu"): a full CPU queue never refuses GPU callers.
 
-    Gradio's own ``max_size`` counts all lanes together, so it is set to the sum, and each
-    event's validator refuses a job whose lane is full, before it is queued.
+    Gradio's own ``max_size`` counts all lanes together, so it is only a backstop (twice the sum);
+    each event's validator refuses a job whose lane is full, before it is queued.
     """
 
     NAMES = {"cpu": "CPU", "gpu": "GPU"}
+    # An admitted job counts as waiting until Gradio has surely queued it (validators of
+    # simultaneous requests run in parallel, before any of their jobs is in the queue).
+    RESERVATION_S = 2.0
 
-    def __init__(self, queue: GradioQueue, sizes: dict[str, int]) -> None:
+    def __init__(self, queue: GradioQueue, sizes: dict[str, int], clock: Callable[[], float] = time.monotonic) -> None:
         self._queue = queue
         self.sizes = dict(sizes)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._reserved: dict[str, list[float]] = {lane: [] for lane in sizes}
 
     @property
     def total(self) -> int:
         return sum(self.sizes.values())
 
     def refusal(self, lane: str) -> str | None:
-        """The "busy" message when ``lane``'s waiting room is full, else None."""
-        waiting = self._queue.waiting(lane)
-        if waiting >= self.sizes[lane]:
-            return BUSY_MESSAGE.format(waiting=waiting, lane=self.NAMES.get(lane, lane))
+        """The "busy" message when ``lane``'s waiting room is full, else None (and a place is held)."""
+        with self._lock:
+            now = self._clock()
+            fresh = [t for t in self._reserved[lane] if now - t < self.RESERVATION_S]
+            waiting = self._queue.waiting(lane) + len(fresh)
+            if waiting >= self.sizes[lane]:
+                self._reserved[lane] = fresh
+                return BUSY_MESSAGE.format(waiting=waiting, lane=self.NAMES.get(lane, lane))
+            self._reserved[lane] = [*fresh, now]
         return None
 
     def validator(self, lane: str) -> Callable[..., tuple[Any, ...]]:

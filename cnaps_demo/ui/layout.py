@@ -330,6 +330,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 return await jobs.run_job(lambda: work(stop), stop=stop, alive=lambda: queue_view.alive(event_id))
             finally:
                 stops.end(session, stop)
+                if not stops.running():
+                    jobs.release_memory()
 
         def single_run(kind: str, image_value, engine_id, simulate_flag, progress, stop, params) -> tuple:
             # Not require_available: a presenter cache may hold this engine's result even where it
@@ -578,6 +580,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             api_visibility="private",
         )
 
-    # Gradio's max_size counts every lane; each event's validator keeps its own lane within its share.
-    demo.queue(max_size=lanes.total, default_concurrency_limit=settings.cpu_concurrency)
+    # Gradio's max_size counts every lane together: only a backstop. Each event's validator keeps
+    # its own lane within its share, so a full CPU lane never refuses GPU callers.
+    demo.queue(max_size=2 * lanes.total, default_concurrency_limit=settings.cpu_concurrency)
     return demo
