@@ -240,3 +240,14 @@ def test_simultaneous_admissions_cannot_overfill_a_lane():
     assert lanes.refusal("gpu") is None  # the other lane is untouched
     now[0] += lanes.RESERVATION_S + 0.1  # by now Gradio's queue counts them itself
     assert lanes.refusal("cpu") is None
+
+
+def test_a_started_job_gives_its_place_back():
+    class EmptyQueue:
+        def waiting(self, lane):
+            return 0
+
+    lanes = jobs.Lanes(EmptyQueue(), {"cpu": 1, "gpu": 1}, clock=lambda: 5.0)
+    for _ in range(3):  # one after another: each starts before the next asks
+        assert lanes.refusal("cpu") is None
+        lanes.started("cpu")

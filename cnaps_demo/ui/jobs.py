@@ -180,6 +180,12 @@ class Lanes:
             self._reserved[lane] = [*fresh, now]
         return None
 
+    def started(self, lane: str) -> None:
+        """A job of ``lane`` has left the waiting room: it no longer holds a place there."""
+        with self._lock:
+            if self._reserved[lane]:
+                self._reserved[lane].pop(0)
+
     def validator(self, lane: str) -> Callable[..., tuple[Any, ...]]:
         """An event ``validator``: refuses when the lane is full, else passes every input unchanged.
 

@@ -321,8 +321,9 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             except CnapsError as error:
                 raise h.ui_error(error) from None
 
-        async def as_job(work, request):
+        async def as_job(work, request, lane="cpu"):
             """Run ``work(stop_flag)`` so that Stop, cancel and a lost client all end it."""
+            lanes.started(lane)
             session = _session(request)
             stop = stops.begin(session)
             event_id = jobs.current_event_id()
@@ -410,6 +411,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             return await as_job(
                 lambda stop: gpu_single_run("gpu", image, engine, simulate_blurry_source, progress, stop, params),
                 request,
+                "gpu",
             )
 
         run_cpu.click(
@@ -536,7 +538,9 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             **params,
         ):
             return await as_job(
-                lambda stop: compare_work(image_value, engine_ids, simulate_flag, progress, stop, params), request
+                lambda stop: compare_work(image_value, engine_ids, simulate_flag, progress, stop, params),
+                request,
+                "gpu" if compare_uses_gpu else "cpu",
             )
 
         cmp_run.click(
