@@ -36,10 +36,8 @@ from ..errors import (
 )
 from ..settings import Settings
 from ..stages import ProgressFn
-from .jobs import StopRequests
+from .jobs import StopRequests  # noqa: F401 - re-exported for callers that predate ui.jobs
 from .untrusted import NO_IMAGE_MESSAGE, Admitted
-
-__all__ = ["StopRequests"]  # re-exported for callers that predate ui.jobs
 
 log = logging.getLogger(__name__)
 

@@ -59,22 +59,7 @@ class UploadGuard:
         self._known_files = known_files
 
     def admit(self, value: Any) -> Admitted:
-        if value is None or value == "" or value == {}:
-            raise NoImageError(NO_IMAGE_MESSAGE)
-        if hasattr(value, "model_dump"):  # gradio FileData / ImageData
-            value = value.model_dump()
-        if isinstance(value, dict):
-            path, url = value.get("path"), value.get("url") or ""
-            name = _display_name(value.get("orig_name"), path)
-            if path:
-                return Admitted(self._known_path(str(path)), name)
-            if isinstance(url, str) and url.startswith("data:"):
-                return Admitted(_decode_data_url(url), name)
-            if not url:
-                raise NoImageError(NO_IMAGE_MESSAGE)
-        elif isinstance(value, str):
-            return Admitted(self._known_path(value), _display_name(None, value))
-        raise InvalidImageError(NOT_UPLOADED_MESSAGE, hint=NOT_UPLOADED_HINT)
+        return _admit(value, self._known_path, accept_objects=False)
 
     def _known_path(self, path: str) -> str:
         # Exact text the server handed out, then a plain regular file (no symlink swapped in).
@@ -93,20 +78,29 @@ class LocalFiles:
     """The policy for in-process callers (tests, scripts): any local path, bytes or PIL image."""
 
     def admit(self, value: Any) -> Admitted:
-        if value is None:
+        return _admit(value, str, accept_objects=True)
+
+
+def _admit(value: Any, check_path: Callable[[str], str], *, accept_objects: bool) -> Admitted:
+    """The payload forms both policies read; ``check_path`` decides about any path in it."""
+    if value is None or value == "" or value == {}:
+        raise NoImageError(NO_IMAGE_MESSAGE)
+    if accept_objects and isinstance(value, (Image.Image, bytes, bytearray)):
+        return Admitted(value if isinstance(value, Image.Image) else bytes(value), "image")
+    if hasattr(value, "model_dump"):  # gradio FileData / ImageData
+        value = value.model_dump()
+    if isinstance(value, dict):
+        path, url = value.get("path"), value.get("url") or ""
+        name = _display_name(value.get("orig_name"), path)
+        if path:
+            return Admitted(check_path(str(path)), name)
+        if isinstance(url, str) and url.startswith("data:"):
+            return Admitted(_decode_data_url(url), name)
+        if not url:
             raise NoImageError(NO_IMAGE_MESSAGE)
-        if isinstance(value, (Image.Image, bytes, bytearray)):
-            return Admitted(value if isinstance(value, Image.Image) else bytes(value), "image")
-        if hasattr(value, "model_dump"):
-            value = value.model_dump()
-        if isinstance(value, dict):
-            path, url = value.get("path"), value.get("url") or ""
-            if path:
-                return Admitted(str(path), _display_name(value.get("orig_name"), path))
-            if isinstance(url, str) and url.startswith("data:"):
-                return Admitted(_decode_data_url(url), _display_name(value.get("orig_name"), None))
-            raise NoImageError(NO_IMAGE_MESSAGE)
-        return Admitted(str(value), _display_name(None, str(value)))
+    elif isinstance(value, str) or (accept_objects and isinstance(value, os.PathLike)):
+        return Admitted(check_path(str(value)), _display_name(None, str(value)))
+    raise InvalidImageError(NOT_UPLOADED_MESSAGE, hint=NOT_UPLOADED_HINT)
 
 
 def _display_name(orig_name: Any, path: Any) -> str:
