@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     if args.presenter:
         settings = dataclasses.replace(settings, presenter=True)
-    private_temp_dir()  # uploads and results live there, and go when the server stops
+    private_temp_dir(settings.temp_parent)  # uploads and results live there, and go when the server stops
     stop_on_sigterm()
     demo = build_demo(settings)
     demo.launch(**launch_kwargs(settings))

@@ -1,6 +1,6 @@
 """Draw the bundled example illustrations (CC0, made by this project) with Pillow.
 
-    python assets/make_examples.py            # writes assets/examples/*.png
+    python assets/make_examples.py            # writes cnaps_demo/examples/*.png
 
 Each picture is drawn at 4x and reduced with a Lanczos filter, so it has the clean,
 anti-aliased outlines and flat cel-shaded colours of digital anime-style art: exactly what
@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image, ImageChops, ImageDraw
 
 HERE = Path(__file__).resolve().parent
-OUT_DIR = HERE / "examples"
+OUT_DIR = HERE.parent / "cnaps_demo" / "examples"  # package data: a wheel ships them
 SS = 4  # supersampling factor
 
 INK = (38, 26, 44)  # outline colour: a very dark purple, not pure black

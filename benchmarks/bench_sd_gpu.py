@@ -60,7 +60,7 @@ def build_full_sd15(folder: Path, device: Any) -> Path:
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from cnaps_demo.hub import CONFIG_DIR
+    from cnaps_demo.engines.diffusion.hub import CONFIG_DIR
 
     target = folder / "sd15-random"
     if (target / "model_index.json").is_file():
@@ -99,7 +99,7 @@ def build_full_latent(folder: Path, device: Any) -> Path:
     )
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from cnaps_demo.hub import CONFIG_DIR, LATENT_UPSCALER_CONFIG_DIR
+    from cnaps_demo.engines.diffusion.hub import CONFIG_DIR, LATENT_UPSCALER_CONFIG_DIR
 
     target = folder / "latent-x2-random"
     if (target / "model_index.json").is_file():
@@ -205,16 +205,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from cnaps_demo.devices import resolve_device
     from cnaps_demo.engines.base import RunOptions
-    from cnaps_demo.engines.diffusion import ENGINES, _dtype_kwarg
+    from cnaps_demo.engines import get_engine
+    from cnaps_demo.engines.diffusion import _dtype_kwarg
 
     device = resolve_device(args.device)
     runs = args.runs or (1 if args.tiny else 5)
     warmup = args.warmup if args.warmup is not None else (0 if args.tiny else 2)
     size = args.size or (64 if args.tiny else 512)
     on_gpu = device.type == "cuda" and not args.tiny
-    if device.type == "cpu":
-        os.environ["CNAPS_ALLOW_CPU_DIFFUSION"] = "1"
-    os.environ["CNAPS_TORCH_COMPILE"] = "0"
     dtype = torch.float16 if device.type in ("cuda", "mps") else torch.float32
 
     workdir = args.models or Path(tempfile.mkdtemp(prefix="cnaps-bench-"))
@@ -242,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
     results: dict[str, Any] = {"device": str(device), "tiny": args.tiny, "size": size, "runs": runs}
 
-    img2img = next(e for e in ENGINES if e.id == "sd-img2img")
+    img2img = get_engine("sd-img2img")
     params = img2img.check_params(
         {
             "model": str(sd_dir),
@@ -255,10 +253,9 @@ def main(argv: list[str] | None = None) -> int:
             "pre_upscaler": args.pre_upscaler,
         }
     )
-    options = RunOptions(device=str(device))
-    variants = [("ours", "0")] + ([("ours+compile", "1")] if args.compile else [])
-    for label, compile_flag in variants:
-        os.environ["CNAPS_TORCH_COMPILE"] = compile_flag
+    variants = [("ours", False)] + ([("ours+compile", True)] if args.compile else [])
+    for label, compile_ in variants:
+        options = RunOptions(device=device.type, torch_compile=compile_)
         free(device)
         times, output, peak = timed(
             lambda: img2img.run(image, scale=2, params=params, options=options), device, warmup, runs
@@ -281,7 +278,6 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"    {stage.name:<28} {stage.input_shape!s:>18} -> {stage.output_shape!s:<18} {stage.seconds * 1000:8.1f} ms"
             )
-    os.environ["CNAPS_TORCH_COMPILE"] = "0"
     free(device)
 
     if not args.no_plain:
@@ -322,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         free(device)
 
     if latent_dir is not None:
-        latent = next(e for e in ENGINES if e.id == "sd-latent-x2")
+        latent = get_engine("sd-latent-x2")
         lparams = latent.check_params({"model": str(latent_dir), "steps": 20, "seed": 0})
         times, output, peak = timed(
             lambda: latent.run(image, scale=2, params=lparams, options=options), device, warmup, runs

@@ -1,7 +1,14 @@
-"""``upscale()``: one image in, one engine, one result out (image + stage records)."""
+"""``upscale()``: one image in, one engine, one result out (image + stage records).
+
+This module is where a run's decisions are made, once: the inputs are checked
+(``prepare``), and the device, tile and limits are resolved from one explicit ``Settings``
+into the ``RunOptions`` the engine receives. The web UI and the CLI are thin adapters over
+``prepare``/``upscale`` and ``availability``; engines check nothing twice.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -10,9 +17,11 @@ from typing import Any
 
 from PIL import Image
 
-from . import imaging
-from .engines import RunOptions, get_engine
+from .image import LoadedImage, PixelLimit, encode_png, load_image, merge_alpha, save_png, split_alpha
+from .devices import choose_device
+from .engines import Availability, Engine, RunOptions, get_engine
 from .errors import EngineUnavailableError
+from .settings import Settings, get_settings
 from .stages import ProgressFn, StageRecord, no_progress
 from .version import __version__
 
@@ -43,10 +52,185 @@ class UpscaleResult:
         }
 
     def png_bytes(self) -> bytes:
-        return imaging.encode_png(self.image, self.metadata)
+        return encode_png(self.image, self.metadata)
 
     def save(self, path: str | Path) -> Path:
-        return imaging.save_png(self.image, path, self.metadata)
+        return save_png(self.image, path, self.metadata)
+
+
+def run_options(
+    settings: Settings, *, device: str = "cpu", tile: int = 0, progress: ProgressFn = no_progress
+) -> RunOptions:
+    """The ``RunOptions`` for one run: ``tile`` 0 means ``Settings.tile`` (CNAPS_TILE), on every surface."""
+    return RunOptions(
+        device=device,
+        tile=tile or settings.tile,
+        progress=progress,
+        cpu_threads=settings.cpu_threads,
+        cpu_bf16=settings.cpu_bf16,
+        torch_compile=settings.torch_compile,
+        weights_cache=settings.cache_dir / "weights",
+        hub_cache=settings.hub_cache,
+    )
+
+
+def _device(engine: Engine, requested: str, settings: Settings, *, resolve: bool = True) -> tuple[str, str]:
+    """(device name, problem). ``resolve=False``: only the problem matters, so an ``auto`` that
+    can always fall back to the CPU is not looked into (that would import torch)."""
+    if not engine.uses_torch:
+        return "cpu", ""
+    wanted = (requested or "auto").strip().lower()
+    if wanted == "auto":
+        wanted = (settings.device or "auto").strip().lower()
+    if not resolve and wanted == "auto" and engine.device_need != "gpu":
+        return "cpu", ""
+    return choose_device(
+        requested,
+        configured=settings.device,
+        gpu_only=engine.device_need == "gpu",
+        allow_cpu=settings.allow_cpu_diffusion,
+        cpu_refusal=engine.cpu_refusal(),
+    )
+
+
+def availability(
+    engine: str | Engine,
+    *,
+    device: str = "auto",
+    params: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> Availability:
+    """Can ``engine`` run here with ``params`` on ``device``? Packages, weights and device; loads nothing."""
+    settings = settings or get_settings()
+    chosen = get_engine(engine) if isinstance(engine, str) else engine
+    checked = chosen.check_params(params or {}, settings)
+    name, problem = _device(chosen, device, settings, resolve=False)
+    ok, reason = chosen.available(checked, run_options(settings, device=name))
+    reasons = [text for text in ("" if ok else reason, problem) if text]
+    return Availability(not reasons, " ".join(reasons))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Engine, scale, parameters and how to run, checked: ready for any number of images."""
+
+    engine: Engine
+    scale: int
+    params: dict[str, Any]  # checked, defaults filled
+    options: RunOptions
+    settings: Settings
+    problem: str = ""  # why the engine cannot run here ("" when it can)
+
+    def require_runnable(self) -> Plan:
+        """``self``, or ``EngineUnavailableError`` with the fix when the engine cannot run here."""
+        if self.problem:
+            raise EngineUnavailableError(
+                f"{self.engine.display_name} ({self.engine.id}) cannot run here.", hint=self.problem
+            )
+        return self
+
+    def load(
+        self,
+        image: Any,
+        *,
+        max_pixels: int | None = None,
+        limit_setting: str = "CNAPS_MAX_PIXELS",
+        progress: ProgressFn | None = None,
+    ) -> Request:
+        """Decode and check ``image`` (header first: ``max_pixels``, default ``Settings.max_input_pixels``,
+        named ``limit_setting`` in the hint; then the engine's own size limits)."""
+        limit = PixelLimit(self.settings.max_input_pixels if max_pixels is None else max_pixels, limit_setting)
+        loaded = load_image(image, max_pixels=limit)
+        self.engine.check_size(*loaded.image.size)
+        options = self.options if progress is None else dataclasses.replace(self.options, progress=progress)
+        return Request(self, loaded, options)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One checked image on a checked plan, not started yet."""
+
+    plan: Plan
+    loaded: LoadedImage
+    options: RunOptions
+
+    @property
+    def image(self) -> Image.Image:
+        return self.loaded.image
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.plan.params
+
+    def run(self) -> UpscaleResult:
+        """Run the engine (``EngineUnavailableError`` with the fix if it cannot run here)."""
+        engine, scale = self.plan.require_runnable().engine, self.plan.scale
+        started = time.perf_counter()
+        rgb, alpha = split_alpha(self.loaded.image)
+        output = engine.run(rgb, scale=scale, params=self.plan.params, options=self.options)
+        stages = list(output.stages)
+        result_image = output.image
+        if alpha is not None:
+            alpha_started = time.perf_counter()
+            result_image = merge_alpha(output.image, alpha)
+            stages.append(
+                StageRecord(
+                    f"alpha bicubic x{scale}",
+                    (1, alpha.height, alpha.width),
+                    (1, result_image.height, result_image.width),
+                    time.perf_counter() - alpha_started,
+                )
+            )
+        return UpscaleResult(
+            image=result_image,
+            input_image=self.loaded.image,
+            engine_id=engine.id,
+            engine_name=engine.display_name,
+            scale=scale,
+            params=self.plan.params,
+            stages=stages,
+            seconds=time.perf_counter() - started,
+            notices=self.loaded.notices,
+            device=self.options.device,
+        )
+
+
+def plan(
+    engine: str = "realcugan",
+    *,
+    scale: int | None = None,
+    device: str = "auto",
+    tile: int = 0,
+    progress: ProgressFn = no_progress,
+    settings: Settings | None = None,
+    **params: Any,
+) -> Plan:
+    """Check what does not depend on the image, once: the engine id, the scale, the parameters
+    (and how they combine), the device, and whether the engine can run here (kept in
+    ``Plan.problem``, raised by ``Request.run``, so a cached result can still be served)."""
+    settings = settings or get_settings()
+    chosen = get_engine(engine)
+    scale = chosen.check_scale(scale)
+    checked = chosen.check_params(params, settings)
+    chosen.check_combination(scale, checked)
+    name, problem = _device(chosen, device, settings)
+    options = run_options(settings, device=name, tile=tile, progress=progress)
+    if not problem:
+        ok, reason = chosen.available(checked, options)
+        problem = "" if ok else reason
+    return Plan(chosen, scale, checked, options, settings, problem)
+
+
+def prepare(
+    image: Any,
+    engine: str = "realcugan",
+    *,
+    max_pixels: int | None = None,
+    limit_setting: str = "CNAPS_MAX_PIXELS",
+    **plan_args: Any,
+) -> Request:
+    """``plan(engine, **plan_args).load(image, ...)``: everything checked before any model loads."""
+    return plan(engine, **plan_args).load(image, max_pixels=max_pixels, limit_setting=limit_setting)
 
 
 def upscale(
@@ -58,48 +242,22 @@ def upscale(
     tile: int = 0,
     progress: ProgressFn = no_progress,
     max_pixels: int | None = None,
+    settings: Settings | None = None,
     **params: Any,
 ) -> UpscaleResult:
     """Upscale ``image`` (path, bytes, PIL image or numpy array) with ``engine``.
 
-    Everything is checked before any model loads: the image header, the engine id, the
-    scale, the parameters, and whether the engine can run here.
+    Everything is checked before any model loads (see ``prepare``). ``tile`` 0 means
+    ``CNAPS_TILE``, else the engine's default; ``settings`` defaults to the environment's.
     """
-    chosen = get_engine(engine)
-    scale = chosen.check_scale(scale)
-    checked = chosen.check_params(params)
-    loaded = imaging.load_image(image, max_pixels=max_pixels)
-    ok, reason = chosen.available(device=device, params=checked)
-    if not ok:
-        raise EngineUnavailableError(f"{chosen.display_name} ({chosen.id}) cannot run here.", hint=reason)
-
-    started = time.perf_counter()
-    rgb, alpha = imaging.split_alpha(loaded.image)
-    options = RunOptions(device=device, tile=tile, progress=progress)
-    output = chosen.run(rgb, scale=scale, params=checked, options=options)
-    stages = list(output.stages)
-    if alpha is not None:
-        alpha_started = time.perf_counter()
-        result_image = imaging.merge_alpha(output.image, alpha)
-        stages.append(
-            StageRecord(
-                "alpha bicubic x" + str(scale),
-                (1, alpha.height, alpha.width),
-                (1, result_image.height, result_image.width),
-                time.perf_counter() - alpha_started,
-            )
-        )
-    else:
-        result_image = output.image
-    return UpscaleResult(
-        image=result_image,
-        input_image=loaded.image,
-        engine_id=chosen.id,
-        engine_name=chosen.display_name,
+    return prepare(
+        image,
+        engine,
         scale=scale,
-        params=checked,
-        stages=stages,
-        seconds=time.perf_counter() - started,
-        notices=loaded.notices,
         device=device,
-    )
+        tile=tile,
+        progress=progress,
+        max_pixels=max_pixels,
+        settings=settings,
+        **params,
+    ).run()

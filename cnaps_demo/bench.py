@@ -151,14 +151,14 @@ def _forward_times(spec: dict[str, Any], image) -> list[float]:
     if spec["engine"] == "realcugan":
         loaded = cnn.load_model(cnn.REALCUGAN, cnn.realcugan_model_name("se", scale, "conservative"), device)
         rgb = np.asarray(image, dtype=np.float32) / 255.0
-        rgb = cnn._aligned_input(rgb, cnn.PREPADDING[scale], cnn.ALIGN[scale])
+        rgb = cnn.aligned_input(rgb, cnn.PREPADDING[scale], cnn.ALIGN[scale])
     else:
         loaded = cnn.load_model(cnn.REALESRGAN, f"realesr-animevideov3-x{scale}", device)
         rgb = np.asarray(image, dtype=np.float32) / 255.0
-    x = cnn._to_input(rgb, loaded).contiguous(memory_format=torch.channels_last)
+    x = cnn.to_input(rgb, loaded).contiguous(memory_format=torch.channels_last)
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(spec["runs"])]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(spec["runs"])]
-    with torch.inference_mode(), cnn._autocast(loaded):
+    with torch.inference_mode(), cnn.autocast(loaded):
         for _ in range(3):
             loaded.net(x)
         torch.cuda.synchronize()
@@ -253,7 +253,7 @@ def _ncnn_missing_reason(engine: str) -> str | None:
     """Why the C++ engine cannot be imported here, or None (checked in a subprocess: its
     native libraries may abort the interpreter)."""
     module = NCNN_PACKAGES[engine].replace("-", "_")
-    from . import weights
+    from .engines.cnn import weights
 
     try:
         weights.package_dir(module)
@@ -309,8 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _worker(json.loads(argv[1]))
     args = _parse(argv)
     from .devices import resolve_device
+    from .settings import get_settings
 
-    device = resolve_device(args.device).type
+    device = resolve_device(args.device, configured=get_settings().device).type
     if device not in ("cpu", "cuda"):
         print(f"bench: device {device} is not supported here; use --device cpu or cuda", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Device choice for torch engines: auto picks CUDA, then MPS, then CPU.
+"""Device choice for torch engines, decided here only: auto picks CUDA, then MPS, then CPU.
 
 torch is imported inside functions so that importing the package stays light.
 """
@@ -9,7 +9,6 @@ import os
 import threading
 
 from .errors import DeviceUnavailableError, InvalidParameterError
-from .settings import get_settings
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 _threads_lock = threading.Lock()
@@ -48,38 +47,63 @@ def mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
-def resolve_device(name: str = "auto"):
-    """Return a ``torch.device`` for ``name``; raise a typed error if it is not present.
+def choose_device(
+    requested: str = "auto",
+    *,
+    configured: str = "auto",
+    gpu_only: bool = False,
+    allow_cpu: bool = False,
+    cpu_refusal: str = "",
+) -> tuple[str, str]:
+    """The one device decision: ``(name, problem)``, name one of cpu, cuda, mps.
 
-    ``auto`` follows ``CNAPS_DEVICE`` when that is set, else picks CUDA, then MPS, then CPU.
+    ``auto`` follows ``configured`` (``Settings.device``, from CNAPS_DEVICE) when that is not
+    auto, else picks CUDA, then MPS, then the CPU. An engine with ``gpu_only`` never falls back
+    to the CPU by itself (``cpu_refusal`` says why) unless ``allow_cpu``; asking for ``cpu``
+    explicitly always works. ``problem`` is "" when the device is usable. A name outside
+    :data:`DEVICE_CHOICES` raises at once: it is a bad setting, not a missing device.
     """
-    import torch
-
-    name = (name or "auto").strip().lower()
+    name = (requested or "auto").strip().lower()
     source = "device"
-    if name == "auto":  # CNAPS_DEVICE, when set, says what "auto" means on this machine
-        name, source = get_settings().device or "auto", "the environment variable CNAPS_DEVICE"
+    if name == "auto":
+        name, source = (configured or "auto").strip().lower(), "the environment variable CNAPS_DEVICE"
     if name not in DEVICE_CHOICES:
         raise InvalidParameterError(
             f"{source}={name!r} is not one of {', '.join(DEVICE_CHOICES)}.",
             hint="Pick auto (CUDA, then MPS, then CPU), cpu, cuda or mps.",
         )
-    if name == "auto":
-        if cuda_available():
-            return torch.device("cuda")
-        if mps_available():
-            return torch.device("mps")
-        return torch.device("cpu")
     if name == "cuda" and not cuda_available():
-        raise DeviceUnavailableError(
-            "device='cuda' was requested but torch sees no CUDA GPU.",
-            hint="Use --device auto or cpu, or install a CUDA build of torch on a machine with an NVIDIA GPU.",
+        return name, (
+            "device='cuda' was requested but torch sees no CUDA GPU. Use --device auto or cpu, or install a "
+            "CUDA build of torch on a machine with an NVIDIA GPU."
         )
     if name == "mps" and not mps_available():
-        raise DeviceUnavailableError(
-            "device='mps' was requested but Apple MPS is not available.",
-            hint="Use --device auto or cpu (MPS needs Apple silicon and macOS 12.3+).",
-        )
+        return name, "device='mps' was requested but Apple MPS is not available (it needs Apple silicon, macOS 12.3+)."
+    if name != "auto":
+        return name, ""
+    if cuda_available():
+        return "cuda", ""
+    if mps_available():
+        return "mps", ""
+    if gpu_only and not allow_cpu:
+        return "cpu", cpu_refusal or "This engine needs a GPU."
+    return "cpu", ""
+
+
+def resolve_device(requested: str = "auto", *, configured: str = "auto"):
+    """``torch.device`` for a request, or ``DeviceUnavailableError`` with the fix (scripts, benchmarks)."""
+    name, problem = choose_device(requested, configured=configured)
+    if problem:
+        raise DeviceUnavailableError(problem)
+    return torch_device(name)
+
+
+def torch_device(name: str, cpu_threads: int = 0):
+    """``torch.device(name)`` for a name ``choose_device`` returned; on the CPU, use the cores once."""
+    import torch
+
+    if name == "cpu":
+        configure_cpu_threads(cpu_threads)
     return torch.device(name)
 
 

@@ -1,7 +1,9 @@
-"""Every setting, read from environment variables, in one place.
+"""Every setting, read from environment variables, in one place: the only module that reads them.
 
 ``get_settings()`` reads the environment on each call (cheap), so tests and the CLI can
-change variables without import-order tricks. Nothing here imports torch or gradio.
+change variables without import-order tricks. The ``Settings`` it returns is handed down
+explicitly (``api.prepare`` turns it into ``RunOptions``); engines, the model stores and the
+image contract never read the environment themselves. Nothing here imports torch or gradio.
 """
 
 from __future__ import annotations
@@ -32,11 +34,19 @@ def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+
+def parse_bool(text: str) -> bool:
+    """The one reading of a yes/no word, for variables and parameters alike: 1/true/yes/on."""
+    return text.strip().lower() in TRUE_WORDS
+
+
 def _env_bool(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return parse_bool(raw)
 
 
 def _env_list(name: str) -> tuple[str, ...]:
@@ -44,14 +54,31 @@ def _env_list(name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
 
 
+def _user_cache() -> Path:
+    """``$XDG_CACHE_HOME``, else ``~/.cache``: the base of both caches below."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+
+
+def _first_path(*names: str) -> Path | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return Path(value).expanduser()
+    return None
+
+
 def default_cache_dir() -> Path:
     """``$CNAPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/cnaps-demo``, else ``~/.cache/cnaps-demo``."""
-    explicit = os.environ.get("CNAPS_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "cnaps-demo"
+    return _first_path("CNAPS_CACHE_DIR") or _user_cache() / "cnaps-demo"
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face Hub cache, found the way huggingface_hub finds it."""
+    home = _first_path("HF_HOME")
+    return _first_path("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE") or (
+        home / "hub" if home else _user_cache() / "huggingface" / "hub"
+    )
 
 
 @dataclass(frozen=True)
@@ -74,6 +101,9 @@ class Settings:
     cpu_concurrency: int
     max_upload_mb: int  # largest upload the web server accepts (bigger ones get HTTP 413)
     web_models: tuple[str, ...]  # extra `model` values web visitors may pick (Hub ids or folders)
+    hub_cache: Path  # the Hugging Face cache (HF_HUB_CACHE, HF_HOME, ...)
+    hub_offline: bool  # HF_HUB_OFFLINE: the Hub may not be contacted
+    temp_parent: Path | None  # GRADIO_TEMP_DIR as given: where the server's private temp folder goes
 
 
 def get_settings() -> Settings:
@@ -94,4 +124,7 @@ def get_settings() -> Settings:
         cpu_concurrency=_env_int("CNAPS_CPU_CONCURRENCY", 1, minimum=1),
         max_upload_mb=_env_int("CNAPS_MAX_UPLOAD_MB", 25, minimum=1),
         web_models=_env_list("CNAPS_WEB_MODELS"),
+        hub_cache=hub_cache_dir(),
+        hub_offline=_env_bool("HF_HUB_OFFLINE", False),
+        temp_parent=_first_path("GRADIO_TEMP_DIR"),
     )

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnaps_demo.api import availability
 import cnaps_demo
-from cnaps_demo import imaging
+from cnaps_demo.image import read_png_metadata
 from cnaps_demo.engines import all_engines, get_engine
 from cnaps_demo.errors import (
     EngineUnavailableError,
@@ -35,7 +36,7 @@ def test_registry_lists_every_engine_with_its_facts():
         assert engine.display_name and engine.family in {"classical", "cnn", "diffusion"}
         assert 2 in engine.scales
         assert engine.device_need in {"cpu", "gpu"}
-        ok, reason = engine.available()
+        ok, reason = availability(engine)
         assert isinstance(ok, bool)
         assert ok or reason, f"{engine.id} is unavailable without saying why"
 
@@ -69,7 +70,7 @@ def test_alpha_survives_upscaling_and_png_has_metadata(tmp_path):
     result = cnaps_demo.upscale(rgba, engine="bicubic", scale=2)
     assert result.image.mode == "RGBA" and result.image.size == (96, 80)
     path = result.save(tmp_path / "out.png")
-    meta = imaging.read_png_metadata(path)
+    meta = read_png_metadata(path)
     assert meta["cnaps:engine"] == "bicubic"
     assert json.loads(meta["cnaps:params"]) == {}
     assert any(stage.name.startswith("alpha") for stage in result.stages)
@@ -105,18 +106,19 @@ def test_unavailable_engine_raises_with_the_fix(monkeypatch):
 def test_device_choice_auto_follows_the_setting_and_names_the_fix(monkeypatch):
     from cnaps_demo import devices
     from cnaps_demo.errors import DeviceUnavailableError, InvalidParameterError
+    from cnaps_demo.settings import get_settings
 
     monkeypatch.setattr(devices, "cuda_available", lambda: True)
     monkeypatch.setenv("CNAPS_DEVICE", "cpu")
-    assert devices.resolve_device("auto").type == "cpu"  # CNAPS_DEVICE says what auto means
+    assert devices.resolve_device("auto", configured=get_settings().device).type == "cpu"  # CNAPS_DEVICE says what auto means
     monkeypatch.delenv("CNAPS_DEVICE")
     monkeypatch.setattr(devices, "cuda_available", lambda: False)
     monkeypatch.setattr(devices, "mps_available", lambda: False)
-    assert devices.resolve_device("auto").type == "cpu"
+    assert devices.resolve_device("auto", configured=get_settings().device).type == "cpu"
     with pytest.raises(DeviceUnavailableError, match="--device auto or cpu"):
-        devices.resolve_device("cuda")
+        devices.resolve_device("cuda", configured=get_settings().device)
     with pytest.raises(InvalidParameterError, match="auto"):
-        devices.resolve_device("tpu")
+        devices.resolve_device("tpu", configured=get_settings().device)
     monkeypatch.setenv("CNAPS_DEVICE", "gpu")
     with pytest.raises(InvalidParameterError, match="CNAPS_DEVICE='gpu' is not one of"):
-        devices.resolve_device("auto")
+        devices.resolve_device("auto", configured=get_settings().device)

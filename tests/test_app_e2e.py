@@ -116,10 +116,10 @@ def test_presenter_mode_serves_example_results_from_its_cache(tmp_path):
 
     from cnaps_demo import imaging
     from cnaps_demo.engines import get_engine
-    from cnaps_demo.presenter import cache_key
+    from cnaps_demo.present.result_cache import cache_key
 
     engine = get_engine("realcugan")
-    assert engine.available().ok, engine.available().reason  # embedded: it must run everywhere
+    assert availability(engine).ok, availability(engine).reason  # embedded: it must run everywhere
     process, url, _ = start_app(tmp_path, "--presenter")
     try:
         key = cache_key(imaging.load_image(EXAMPLE).image, "realcugan", engine.check_params({}))
@@ -146,10 +146,10 @@ def test_presenter_serves_a_gpu_result_computed_earlier_on_a_machine_without_one
     import cnaps_demo
     from cnaps_demo import imaging
     from cnaps_demo.engines import get_engine
-    from cnaps_demo.presenter import ExampleCache
+    from cnaps_demo.present.result_cache import ExampleCache
 
     img2img = get_engine("sd-img2img")
-    assert not img2img.available().ok  # no weights, no GPU here: it cannot run
+    assert not availability(img2img).ok  # no weights, no GPU here: it cannot run
     source = imaging.load_image(EXAMPLE).image
     made = cnaps_demo.upscale(source, engine="lanczos")  # stands in for the GPU machine's result
     earlier = dataclasses.replace(

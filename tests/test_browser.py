@@ -109,7 +109,7 @@ def test_upload_run_and_see_before_after_and_diagram(page, app_url, theme):
 
 
 def test_explanation_links_point_at_papers_and_code_and_open_a_new_tab(page, app_url):
-    from cnaps_demo.references import reference_urls
+    from cnaps_demo.present.references import reference_urls
 
     page.goto(app_url)
     page.get_by_role("tab", name="How does it work?").click()

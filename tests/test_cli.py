@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cnaps_demo import imaging
+from cnaps_demo.image import read_png_metadata
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -30,7 +30,7 @@ def test_upscale_one_file_with_realcugan(tmp_path):
     assert result.returncode == 0, result.stderr
     out = Image.open(tmp_path / "out.png")
     assert out.size == (128, 128) and out.format == "PNG"
-    meta = imaging.read_png_metadata(tmp_path / "out.png")
+    meta = read_png_metadata(tmp_path / "out.png")
     assert meta["cnaps:engine"] == "realcugan" and "conservative" in meta["cnaps:params"]
 
 

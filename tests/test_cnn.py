@@ -25,7 +25,7 @@ import cnaps_demo
 from cnaps_demo import weights
 from cnaps_demo.engines import cnn
 from cnaps_demo.errors import InvalidParameterError
-from cnaps_demo.tiling import tile_spans
+from cnaps_demo.image import tile_spans
 
 OUTLINE = (24, 18, 30)
 
@@ -186,24 +186,48 @@ def test_in_place_activations_never_touch_blobs_the_caller_asked_for(fp32):
     import torch
     import torch.nn.functional as F
 
-    loaded = cnn.load_model(cnn.REALESRGAN, "realesr-animevideov3-x2", torch.device("cpu"))
-    prelu = next(op.layer for op in loaded.net.ops if op.layer.type == "PReLU")
-    assert next(op for op in loaded.net.ops if op.layer is prelu).inplace is not None
+    name = "realesr-animevideov3-x2"
+    loaded = cnn.load_model(cnn.REALESRGAN, name, torch.device("cpu"))
+    net = loaded.net
+    prelus = [layer for layer in net.layers if layer.type == "PReLU"]
+    # Every PReLU here reads a convolution output that nothing else reads: all may run in place.
+    assert prelus and net.inplace_layers() == [layer.name for layer in prelus]
+    prelu = prelus[0]
     conv_out, prelu_out = prelu.inputs[0], prelu.outputs[0]
+    tensors = weights.load_converted(weights.model_files(cnn.REALESRGAN, name)).tensors
+    slope = torch.from_numpy(tensors[f"{prelu.name}.slope"])
+    conv_results: list = []  # what the convolutions returned, to see which buffers PReLU wrote into
+    hooks = [
+        module.register_forward_hook(lambda _module, _args, out: conv_results.append(out))
+        for module in net.modules()
+        if isinstance(module, torch.nn.Conv2d)
+    ]
     rgb = np.asarray(cartoon(40, 32, seed=11), dtype=np.float32) / 255.0
-    slope = loaded.net.mods[prelu.name.replace(".", "_")].weight
-    with torch.inference_mode():
-        x = cnn._to_input(rgb, loaded)
-        both = loaded.net.run(x, outputs=[conv_out, prelu_out])
-        assert (both[conv_out] < 0).any(), "the pre-activation blob keeps its negative values"
-        torch.testing.assert_close(both[prelu_out], F.prelu(both[conv_out], slope), rtol=0, atol=0)
-        given = both[conv_out].clone()
-        out = loaded.net.run({loaded.net.inputs[0]: x}, outputs=[prelu_out], overrides={conv_out: given})
-        torch.testing.assert_close(given, both[conv_out], rtol=0, atol=0)
-        torch.testing.assert_close(out[prelu_out], both[prelu_out], rtol=0, atol=0)
-        whole = loaded.net(x)
-        again = loaded.net(x)
-        torch.testing.assert_close(whole, again, rtol=0, atol=0)
+    try:
+        with torch.inference_mode():
+            x = cnn._to_input(rgb, loaded)
+            both = net.run(x, outputs=[conv_out, prelu_out])
+            assert (both[conv_out] < 0).any(), "the pre-activation blob keeps its negative values"
+            torch.testing.assert_close(both[prelu_out], F.prelu(both[conv_out], slope), rtol=0, atol=0)
+            given = both[conv_out].clone()
+            out = net.run({net.inputs[0]: x}, outputs=[prelu_out], overrides={conv_out: given})
+            torch.testing.assert_close(given, both[conv_out], rtol=0, atol=0)
+            torch.testing.assert_close(out[prelu_out], both[prelu_out], rtol=0, atol=0)
+            # Asked for alone, the PReLU does run in place (into the convolution's buffer), same values.
+            conv_results.clear()
+            alone = net.run(x, outputs=[prelu_out])
+            assert alone[prelu_out].data_ptr() == conv_results[0].data_ptr()
+            torch.testing.assert_close(alone[prelu_out], both[prelu_out], rtol=0, atol=0)
+            # The whole graph with every PReLU in place equals it with none in place (all inputs kept).
+            (final,) = net.outputs
+            out_of_place = net.run(x, outputs=[final, *(layer.inputs[0] for layer in prelus)])[final]
+            whole = net(x)
+            again = net(x)
+            torch.testing.assert_close(whole, out_of_place, rtol=0, atol=0)
+            torch.testing.assert_close(whole, again, rtol=0, atol=0)
+    finally:  # the model is cached and shared with other tests
+        for hook in hooks:
+            hook.remove()
 
 
 # --- b. whole pipeline against the C++ engines ------------------------------------------

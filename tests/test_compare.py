@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnaps_demo import compare
+from cnaps_demo.present import compare
 
 
 def flat(size=(64, 48), colour=(200, 120, 80)):

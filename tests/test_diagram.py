@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import cnaps_demo
-from cnaps_demo import diagram
+from cnaps_demo.present import diagram
 from cnaps_demo.stages import StageRecord
 
 SVG = "{http://www.w3.org/2000/svg}"

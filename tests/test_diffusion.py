@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import tiny_sd
 
+from cnaps_demo.api import availability
+from cnaps_demo.engines import get_engine
 from cnaps_demo.engines.base import RunOptions
 from cnaps_demo.engines.diffusion import (
-    ENGINES,
     estimate_cpu_seconds,
     release_pipelines,
     tiling_plan,
@@ -33,8 +33,8 @@ from cnaps_demo.errors import (
     JobCancelledError,
 )
 
-IMG2IMG = next(engine for engine in ENGINES if engine.id == "sd-img2img")
-LATENT = next(engine for engine in ENGINES if engine.id == "sd-latent-x2")
+IMG2IMG = get_engine("sd-img2img")
+LATENT = get_engine("sd-latent-x2")
 CPU = RunOptions(device="cpu")
 
 
@@ -100,7 +100,7 @@ def test_cpu_estimate_is_minutes_for_512_and_grows_with_size():
     assert estimate_cpu_seconds(1024, 1024, None, cores=2) > 3 * small
     assert estimate_cpu_seconds(512, 512, {"pre_upscaler": "lanczos", "guidance": 1.0}, cores=2) < small
     assert estimate_cpu_seconds(512, 512, None, engine="sd-latent-x2", cores=2) > 60
-    assert IMG2IMG.estimate_cpu_seconds(256, 256) > 0
+    assert estimate_cpu_seconds(256, 256, None, engine=IMG2IMG.id) > 0
 
 
 def test_param_names_and_defaults_are_documented():
@@ -122,21 +122,21 @@ def test_param_names_and_defaults_are_documented():
 
 def test_model_default_follows_the_environment(monkeypatch):
     monkeypatch.setenv("CNAPS_SD_MODEL", "someone/anime-sd15")
-    assert IMG2IMG.check_params({})["model"] == "someone/anime-sd15"
+    assert IMG2IMG.check_params({}, get_settings())["model"] == "someone/anime-sd15"
 
 
 # --- availability -----------------------------------------------------------------------------
 
 
 def test_available_with_a_local_folder_and_explicit_cpu(sd_dir):
-    assert IMG2IMG.available(device="cpu", params={"model": str(sd_dir)}).ok
+    assert availability(IMG2IMG, device="cpu", params={"model": str(sd_dir)}).ok
 
 
 def test_missing_default_weights_name_the_download_command():
-    ok, reason = IMG2IMG.available(device="cpu")
+    ok, reason = availability(IMG2IMG, device="cpu")
     assert not ok
     assert "python -m cnaps_demo download sd-img2img --model Lykon/dreamshaper-8" in reason
-    ok, reason = LATENT.available(device="cpu")
+    ok, reason = availability(LATENT, device="cpu")
     assert not ok
     assert "python -m cnaps_demo download sd-latent-x2 --model stabilityai/sd-x2-latent-upscaler" in reason
 
@@ -147,15 +147,15 @@ def test_without_a_gpu_auto_needs_an_opt_in(sd_dir, monkeypatch):
     # A machine without a GPU, also when the tests run on one.
     monkeypatch.setattr(devices, "cuda_available", lambda: False)
     monkeypatch.setattr(devices, "mps_available", lambda: False)
-    ok, reason = IMG2IMG.available(params={"model": str(sd_dir)})
+    ok, reason = availability(IMG2IMG, params={"model": str(sd_dir)})
     assert not ok
     assert "needs a CUDA or Apple GPU" in reason
     assert "--device cpu" in reason and "CNAPS_ALLOW_CPU_DIFFUSION=1" in reason
     assert " min for a 512 px image at 25 steps x 0.3 strength" in reason
-    with pytest.raises(DeviceUnavailableError):
-        IMG2IMG.run(tiny_sd.noise_image(16, 16), scale=2, params=img2img_params(sd_dir), options=RunOptions())
+    with pytest.raises(DeviceUnavailableError):  # what upscale() raises before any model loads
+        cnaps_demo.upscale(tiny_sd.noise_image(16, 16), "sd-img2img", model=str(sd_dir), pre_upscaler="lanczos")
     monkeypatch.setenv("CNAPS_ALLOW_CPU_DIFFUSION", "1")
-    assert IMG2IMG.available(params={"model": str(sd_dir)}).ok
+    assert availability(IMG2IMG, params={"model": str(sd_dir)}).ok
 
 
 # --- img2img ----------------------------------------------------------------------------------
@@ -283,10 +283,11 @@ def test_big_decodes_use_vae_tiling(sd_dir, monkeypatch):
 def test_size_limits_are_checked_before_loading(sd_dir):
     from PIL import Image
 
+    params = {"model": str(sd_dir), "pre_upscaler": "lanczos"}
     with pytest.raises(ImageTooLargeError, match="2048x2048"):
-        IMG2IMG.run(Image.new("RGB", (2049, 2048)), scale=2, params=img2img_params(sd_dir), options=CPU)
+        cnaps_demo.prepare(Image.new("RGB", (2049, 2048)), "sd-img2img", device="cpu", **params)
     with pytest.raises(ImageTooSmallError):
-        IMG2IMG.run(Image.new("RGB", (4, 64)), scale=2, params=img2img_params(sd_dir), options=CPU)
+        cnaps_demo.prepare(Image.new("RGB", (4, 64)), "sd-img2img", device="cpu", **params)
 
 
 # --- latent upscaler ----------------------------------------------------------------------------
@@ -373,16 +374,16 @@ def test_command_line_accepts_a_tiny_model_folder(sd_dir, tmp_path):
 
 def test_presenter_mode_computes_diffusion_ahead_only_with_a_gpu(sd_dir, monkeypatch, tmp_path):
     from cnaps_demo import devices
-    from cnaps_demo.presenter import ExampleCache
+    from cnaps_demo.present.result_cache import ExampleCache
 
     monkeypatch.setenv("CNAPS_SD_MODEL", str(sd_dir))
     monkeypatch.setenv("CNAPS_ALLOW_CPU_DIFFUSION", "1")  # runnable here, but slow on a real model
     monkeypatch.setattr(devices, "cuda_available", lambda: False)
     monkeypatch.setattr(devices, "mps_available", lambda: False)
-    assert IMG2IMG.available().ok
+    assert availability(IMG2IMG).ok
     example = tmp_path / "example.png"
     tiny_sd.noise_image(16, 16).save(example)
-    cache = ExampleCache(tmp_path / "cache")
+    cache = ExampleCache(tmp_path / "cache", get_settings())
     report = cache.warm([example], engines=("sd-img2img",), simulate=(False,), progress=lambda line: None)
     assert report == ["example.png / sd-img2img: skipped (no GPU: too slow to compute ahead)"]
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
@@ -390,7 +391,8 @@ def test_presenter_mode_computes_diffusion_ahead_only_with_a_gpu(sd_dir, monkeyp
     # A GPU machine computes it ahead (the tiny pipeline really runs, on the CPU: CNAPS_DEVICE=cpu).
     monkeypatch.setattr(devices, "cuda_available", lambda: True)
     monkeypatch.setenv("CNAPS_DEVICE", "cpu")
+    cache = ExampleCache(tmp_path / "cache", get_settings())  # a server started with these settings
     report = cache.warm([example], engines=("sd-img2img",), simulate=(False,), progress=lambda line: None)
     assert report[0].startswith("example.png / sd-img2img: computed"), report
-    hit = cache.get(Image.open(example).convert("RGB"), "sd-img2img", IMG2IMG.check_params({}))
+    hit = cache.get(Image.open(example).convert("RGB"), "sd-img2img", IMG2IMG.check_params({}, get_settings()))
     assert hit is not None and hit.image.size == (32, 32)

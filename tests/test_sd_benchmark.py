@@ -28,7 +28,7 @@ def test_repo_configs_build_the_full_size_sd15_architecture():
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from cnaps_demo.hub import CONFIG_DIR, LATENT_UPSCALER_CONFIG_DIR
+    from cnaps_demo.engines.diffusion.hub import CONFIG_DIR, LATENT_UPSCALER_CONFIG_DIR
 
     with torch.device("meta"):  # shapes only: no memory, no time
         unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(CONFIG_DIR, subfolder="unet"))

@@ -13,9 +13,10 @@ from PIL import Image
 
 from cnaps_demo import imaging, upscale
 from cnaps_demo.engines import Availability, Engine, all_engines
-from cnaps_demo.explain import credits_html, explanation_html
-from cnaps_demo.presenter import ExampleCache, bundled_examples
-from cnaps_demo.references import REFERENCES, reference_urls
+from cnaps_demo.present.explain import credits_html, explanation_html
+from cnaps_demo.present.examples import bundled_examples
+from cnaps_demo.present.result_cache import ExampleCache
+from cnaps_demo.present.references import REFERENCES, reference_urls
 from cnaps_demo.settings import get_settings
 from cnaps_demo.ui import handlers as h
 from cnaps_demo.ui.params import api_name_for, params_for

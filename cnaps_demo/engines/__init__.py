@@ -1,4 +1,4 @@
-"""The engine registry: id -> engine. Listing engines never loads weights; a GPU check may import torch."""
+"""The engine registry: id -> engine. Listing engines never loads weights or imports torch."""
 
 from __future__ import annotations
 
@@ -22,11 +22,18 @@ __all__ = [
 
 @cache
 def _registry() -> dict[str, Engine]:
-    from . import classical, cnn, diffusion
+    """Every engine, built once: the one place that knows them all and wires them together."""
+    from .classical import classical_engines
+    from .cnn import RealCuganEngine, RealEsrganAnimeEngine
+    from .diffusion import SDImg2ImgEngine, SDLatentX2Engine
 
+    realcugan = RealCuganEngine()
+    classical = classical_engines()
+    lanczos = next(engine for engine in classical if engine.id == "lanczos")
     engines: dict[str, Engine] = {}
     # Order is the order users see: AI paths first, the baseline last.
-    for engine in (*cnn.ENGINES, *diffusion.ENGINES, *classical.ENGINES):
+    sd_img2img = SDImg2ImgEngine(pre_upscalers={"realcugan": realcugan, "lanczos": lanczos})
+    for engine in (realcugan, RealEsrganAnimeEngine(), sd_img2img, SDLatentX2Engine(), *classical):
         if engine.id in engines:
             raise RuntimeError(f"duplicate engine id {engine.id!r}")
         engines[engine.id] = engine

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
 from PIL import Image
 
 from ..errors import InvalidParameterError
+from ..settings import parse_bool
 from ..stages import ProgressFn, StageRecord, no_progress
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 
 @dataclass(frozen=True)
@@ -47,11 +52,19 @@ class ParamSpec:
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    # A ``Settings`` field whose value replaces ``default`` (e.g. "sd_model" for CNAPS_SD_MODEL).
+    setting: str | None = None
 
-    def check(self, value: Any) -> Any:
-        """Return ``value`` converted to the right type, or raise a message naming the range."""
+    def default_for(self, settings: Settings | None) -> Any:
+        return getattr(settings, self.setting) if settings is not None and self.setting else self.default
+
+    def check(self, value: Any, default: Any = None) -> Any:
+        """Return ``value`` converted to the right type, or raise a message naming the range.
+
+        ``None`` means "not given": ``default`` (``self.default`` unless told).
+        """
         if value is None:
-            return self.default
+            return self.default if default is None else default
         try:
             if self.kind == "int":
                 if isinstance(value, float) and not value.is_integer():
@@ -60,7 +73,7 @@ class ParamSpec:
             elif self.kind == "float":
                 value = float(value)
             elif self.kind == "bool":
-                value = value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes", "on"}
+                value = value if isinstance(value, bool) else parse_bool(str(value))
             elif self.kind == "str":
                 value = str(value)
         except (TypeError, ValueError):
@@ -96,11 +109,19 @@ class EngineOutput:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run, as opposed to what to compute."""
+    """How to run, as opposed to what to compute: resolved once by ``api.prepare`` from ``Settings``.
 
-    device: str = "auto"  # auto | cpu | cuda | mps
+    Engines read these and nothing else (no environment, no ``get_settings``).
+    """
+
+    device: str = "cpu"  # cpu | cuda | mps: already checked to be present
     tile: int = 0  # 0 = the engine's default
     progress: ProgressFn = no_progress
+    cpu_threads: int = 0  # 0 = every available core
+    cpu_bf16: bool = True  # bf16 autocast for the CNNs where the CPU has native bf16
+    torch_compile: bool = False  # compile the diffusion UNet/VAE on CUDA
+    weights_cache: Path | None = None  # converted ncnn weights; None: convert in memory at each load
+    hub_cache: Path | None = None  # the Hugging Face cache; None: huggingface_hub's own default
 
 
 class Engine(ABC):
@@ -113,20 +134,22 @@ class Engine(ABC):
     summary: str = ""  # one sentence: how it works, for the picker
     params: tuple[ParamSpec, ...] = ()
     credits: tuple[Credit, ...] = ()
+    uses_torch = True  # False: runs without a device (no torch import, ``device`` ignored)
 
     @abstractmethod
-    def available(self, device: str | None = None, params: dict[str, Any] | None = None) -> Availability:
-        """Can this engine run here, on ``device`` with ``params`` (e.g. a model folder)?
+    def available(self, params: dict[str, Any], options: RunOptions) -> Availability:
+        """Are this engine's packages and weights here for ``params`` (e.g. a model folder)?
 
-        Must not load weights or touch the network. ``None`` means the defaults.
+        The device is not this method's business (``devices.choose_device`` decides it). Must
+        not load weights or touch the network.
         """
 
     @abstractmethod
     def run(self, image: Image.Image, *, scale: int, params: dict[str, Any], options: RunOptions) -> EngineOutput:
-        """Upscale an RGB image by ``scale``; ``params`` are already checked."""
+        """Upscale an RGB image by ``scale``; scale, ``params`` and size are already checked."""
 
-    def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Fill defaults and validate; unknown names are an error that lists the known ones."""
+    def check_params(self, params: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+        """Fill defaults (``settings`` may replace some) and validate; unknown names list the known ones."""
         known = {spec.name: spec for spec in self.params}
         unknown = sorted(set(params) - set(known))
         if unknown:
@@ -134,7 +157,17 @@ class Engine(ABC):
             raise InvalidParameterError(
                 f"Engine {self.id!r} has no parameter {', '.join(unknown)}.", hint=f"Its parameters are: {allowed}."
             )
-        return {name: spec.check(params.get(name)) for name, spec in known.items()}
+        return {name: spec.check(params.get(name), spec.default_for(settings)) for name, spec in known.items()}
+
+    def check_combination(self, scale: int, params: dict[str, Any]) -> None:
+        """Raise when checked values are each fine but do not go together (override where that happens)."""
+
+    def check_size(self, width: int, height: int) -> None:
+        """Raise ``ImageTooLargeError``/``ImageTooSmallError`` for sizes this engine refuses (default: none)."""
+
+    def cpu_refusal(self) -> str:
+        """Why ``device=auto`` does not fall back to the CPU, for engines with ``device_need == "gpu"``."""
+        return f"{self.display_name} needs a GPU."
 
     def check_scale(self, scale: int | None) -> int:
         if scale is None:
@@ -145,19 +178,3 @@ class Engine(ABC):
                 hint=f"Use one of: {', '.join(map(str, self.scales))}.",
             )
         return int(scale)
-
-    def describe(self) -> dict[str, Any]:
-        ok, reason = self.available()
-        return {
-            "id": self.id,
-            "name": self.display_name,
-            "family": self.family,
-            "scales": list(self.scales),
-            "device": self.device_need,
-            "available": ok,
-            "reason": reason,
-        }
-
-
-def param_names(specs: Sequence[ParamSpec]) -> list[str]:
-    return [spec.name for spec in specs]

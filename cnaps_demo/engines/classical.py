@@ -16,6 +16,7 @@ class ClassicalEngine(Engine):
     family = "classical"
     scales = (2, 3, 4)
     device_need = "cpu"
+    uses_torch = False
     credits = (_PILLOW,)
 
     def __init__(self, engine_id: str, display_name: str, resample: Image.Resampling, summary: str) -> None:
@@ -24,7 +25,7 @@ class ClassicalEngine(Engine):
         self.resample = resample
         self.summary = summary
 
-    def available(self, device: str | None = None, params: dict[str, Any] | None = None) -> Availability:
+    def available(self, params: dict[str, Any], options: RunOptions) -> Availability:
         return Availability(True)
 
     def run(self, image: Image.Image, *, scale: int, params: dict[str, Any], options: RunOptions) -> EngineOutput:
@@ -37,23 +38,17 @@ class ClassicalEngine(Engine):
         return EngineOutput(result, recorder.records)
 
 
-ENGINES = (
-    ClassicalEngine(
-        "nearest",
-        "Nearest neighbour",
-        Image.Resampling.NEAREST,
-        "Copies each pixel into a 2x2 block: blocky, adds nothing.",
-    ),
-    ClassicalEngine(
-        "bicubic",
-        "Bicubic",
-        Image.Resampling.BICUBIC,
-        "Fits smooth cubic curves through neighbouring pixels: soft edges.",
-    ),
-    ClassicalEngine(
+_FILTERS = (
+    ("nearest", "Nearest neighbour", Image.Resampling.NEAREST, "Copies each pixel into a 2x2 block: blocky, adds nothing."),
+    ("bicubic", "Bicubic", Image.Resampling.BICUBIC, "Fits smooth cubic curves through neighbouring pixels: soft edges."),
+    (
         "lanczos",
         "Lanczos",
         Image.Resampling.LANCZOS,
         "A windowed-sinc filter: the sharpest classical resampler, with slight ringing.",
     ),
 )
+
+
+def classical_engines() -> tuple[ClassicalEngine, ...]:
+    return tuple(ClassicalEngine(*row) for row in _FILTERS)

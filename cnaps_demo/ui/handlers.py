@@ -21,9 +21,10 @@ from typing import Any, Protocol
 import gradio as gr
 from PIL import Image
 
-from .. import compare, diagram, imaging
-from ..api import UpscaleResult, upscale
-from ..engines import Engine, all_engines, get_engine
+from ..image import MIN_SIDE, load_image, save_png
+from ..present import compare, diagram
+from ..api import UpscaleResult, availability, prepare
+from ..engines import Engine, get_engine
 from ..errors import (
     CnapsError,
     EngineUnavailableError,
@@ -126,8 +127,8 @@ def short_reason(reason: str, limit: int = 48) -> str:
 FAMILY_WORDS = {"classical": "classical", "cnn": "CNN", "diffusion": "diffusion"}
 
 
-def engine_label(engine: Engine) -> str:
-    ok, reason = engine.available()
+def engine_label(engine: Engine, settings: Settings) -> str:
+    ok, reason = availability(engine, settings=settings)
     family = FAMILY_WORDS.get(engine.family, engine.family)
     gpu = ", GPU" if engine.device_need == "gpu" else ""
     kind = f"{family}{gpu}"
@@ -137,30 +138,30 @@ def engine_label(engine: Engine) -> str:
     return label if ok else f"{label} (unavailable: {short_reason(reason)})"
 
 
-def engine_choices(engines: Sequence[Engine]) -> list[tuple[str, str]]:
-    return [(engine_label(engine), engine.id) for engine in engines]
+def engine_choices(engines: Sequence[Engine], settings: Settings) -> list[tuple[str, str]]:
+    return [(engine_label(engine, settings), engine.id) for engine in engines]
 
 
-def default_engine_id(engines: Sequence[Engine], preferred: str = "realcugan") -> str:
-    by_id = {engine.id: engine for engine in engines}
-    if preferred in by_id and by_id[preferred].available().ok:
-        return preferred
-    for engine in engines:
-        if engine.available().ok and engine.family != "classical":
+def default_engine_id(engines: Sequence[Engine], settings: Settings, preferred: str = "realcugan") -> str:
+    runnable = [engine for engine in engines if availability(engine, settings=settings).ok]
+    for engine in runnable:
+        if engine.id == preferred:
+            return preferred
+    for engine in runnable:
+        if engine.family != "classical":
             return engine.id
-    for engine in engines:
-        if engine.available().ok:
-            return engine.id
+    for engine in runnable:
+        return engine.id
     return engines[0].id
 
 
-def engine_status_markdown(engine_id: str) -> str:
+def engine_status_markdown(engine_id: str, settings: Settings) -> str:
     """One status line under the picker: what it does, or why it cannot run and the fix."""
     try:
         engine = get_engine(engine_id)
     except UnknownEngineError as error:
         return f"**Unknown engine.** {html.escape(str(error))}"
-    ok, reason = engine.available()
+    ok, reason = availability(engine, settings=settings)
     where = "needs a GPU" if engine.device_need == "gpu" else "runs on the CPU (faster on a GPU)"
     if engine.family == "classical":
         where = "runs anywhere, instantly"
@@ -182,9 +183,9 @@ def find_engine(engine_id: str | None) -> Engine:
         raise ui_error(error) from None
 
 
-def require_available(engine_id: str | None) -> Engine:
+def require_available(engine_id: str | None, settings: Settings) -> Engine:
     engine = find_engine(engine_id)
-    ok, reason = engine.available()
+    ok, reason = availability(engine, settings=settings)
     if not ok:
         raise ui_error(EngineUnavailableError(f"{engine.display_name} cannot run here.", hint=reason))
     return engine
@@ -216,10 +217,10 @@ class InputPolicy(Protocol):
 
 
 def load_source(value: Any, settings: Settings, simulate: bool = False, *, guard: InputPolicy) -> Source:
-    """Admit ``value`` through ``guard``, then decode it through ``imaging.load_image`` (UI limit)."""
+    """Admit ``value`` through ``guard``, then decode it through ``image.load_image`` (UI limit)."""
     try:
         admitted = guard.admit(value)
-        loaded = imaging.load_image(
+        loaded = load_image(
             admitted.data,
             max_pixels=settings.ui_max_input_pixels,
             limit_setting="CNAPS_UI_MAX_PIXELS",
@@ -232,7 +233,7 @@ def load_source(value: Any, settings: Settings, simulate: bool = False, *, guard
     if not simulate:
         return Source(loaded.image, loaded.image, None, _stem(name), tuple(notices))
     width, height = loaded.image.size
-    need = 2 * imaging.MIN_SIDE
+    need = 2 * MIN_SIDE
     if min(width, height) < need:
         raise ui_error(
             InvalidImageError(
@@ -332,22 +333,22 @@ def run_engine(
     ``JobCancelledError`` (the Stop button) passes through unchanged.
     """
     try:
-        checked = engine.check_params(params)
+        request = prepare(
+            source.image,
+            engine.id,
+            progress=progress,
+            max_pixels=settings.ui_max_input_pixels,
+            limit_setting="CNAPS_UI_MAX_PIXELS",
+            settings=settings,
+            **params,
+        )
         progress(0, 1, "starting")  # also where a Stop pressed before the start takes effect
         if cache is not None:
-            hit = cache.get(source.image, engine.id, checked)
+            hit = cache.get(source.image, engine.id, request.params)
             if hit is not None:
                 progress(1, 1, "cached result")
                 return hit
-        result = upscale(
-            source.image,
-            engine=engine.id,
-            progress=progress,
-            max_pixels=settings.ui_max_input_pixels,
-            device=settings.device,
-            tile=settings.tile,
-            **checked,
-        )
+        result = request.run()
     except JobCancelledError:
         raise  # not a failure: the caller tells the user and keeps what is on screen
     except CnapsError as error:
@@ -400,7 +401,7 @@ class Comparison:
         assert self.run_dir is not None, "build_comparison gives every comparison a folder"
         safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name)
         target = self.run_dir / f"{safe}-{uuid.uuid4().hex[:8]}.png"
-        return str(imaging.save_png(image, target, {}))
+        return str(save_png(image, target, {}))
 
     def label(self, key: str) -> str:
         if key == BASELINE_KEY:

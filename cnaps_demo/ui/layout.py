@@ -9,10 +9,12 @@ from typing import Any
 import gradio as gr
 from gradio.utils import get_upload_folder
 
+from ..api import availability
 from ..engines import all_engines
 from ..errors import CnapsError, JobCancelledError
-from ..explain import credits_html, explanation_html
-from ..presenter import ExampleCache, bundled_examples, warm_in_background
+from ..present.explain import credits_html, explanation_html
+from ..present.examples import bundled_examples, example_label
+from ..present.result_cache import ExampleCache, warm_in_background
 from ..settings import Settings, get_settings
 from . import handlers as h
 from . import jobs
@@ -28,11 +30,6 @@ INTRO = (
     "Enlarge an illustration 2x and watch how each method fills in the missing pixels: "
     "classical interpolation, a CNN trained on anime, or Stable Diffusion re-drawing it."
 )
-EXAMPLE_LABELS = {
-    "chibi_face.png": "Chibi face",
-    "starry_night.png": "Starry night",
-    "cat_sticker.png": "Cat sticker (transparent)",
-}
 
 
 def _header() -> str:
@@ -76,10 +73,10 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     engines = all_engines()
     by_id = {engine.id: engine for engine in engines}
     gpu_ids = {engine.id for engine in engines if engine.device_need == "gpu"}
-    default_id = h.default_engine_id(engines)
+    default_id = h.default_engine_id(engines, settings)
     # Inside Gradio's cache, so Gradio serves the files as written (see Workdir).
     workdir = h.Workdir(Path(get_upload_folder()) / "cnaps-results")
-    cache = ExampleCache(settings.cache_dir / "presenter") if settings.presenter else None
+    cache = ExampleCache(settings.cache_dir / "presenter", settings) if settings.presenter else None
     stops = h.StopRequests()
     examples = bundled_examples()
     if cache is not None and examples:
@@ -106,7 +103,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                                 examples=[[str(path)] for path in examples],
                                 inputs=[image],
                                 label="Examples (drawn for this demo, CC0)",
-                                example_labels=[EXAMPLE_LABELS.get(path.name, path.stem) for path in examples],
+                                example_labels=[example_label(path) for path in examples],
                                 api_visibility="private",
                             )
                             if examples
@@ -119,14 +116,14 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                             elem_id="cnaps-simulate",
                         )
                         engine = gr.Dropdown(
-                            h.engine_choices(engines),
+                            h.engine_choices(engines, settings),
                             value=default_id,
                             label="Engine",
                             filterable=False,
                             elem_id="cnaps-engine",
                         )
                         status = gr.Markdown(
-                            h.engine_status_markdown(default_id),
+                            h.engine_status_markdown(default_id, settings),
                             elem_classes="cnaps-status",
                             elem_id="cnaps-engine-status",
                         )
@@ -215,13 +212,13 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                     "Runs every ticked engine on the picture and settings from the **Upscale** tab "
                     "(including *Simulate a blurry source*), then lets you put any two side by side."
                 )
-                runnable = [e.id for e in engines if e.available().ok]
+                runnable = [e.id for e in engines if availability(e, settings=settings).ok]
                 preset = [i for i in runnable if by_id[i].family != "classical"][:2] + (
                     ["lanczos"] if "lanczos" in runnable else []
                 )
                 with gr.Row():
                     cmp_engines = gr.CheckboxGroup(
-                        h.engine_choices(engines),
+                        h.engine_choices(engines, settings),
                         value=preset,
                         label="Engines to run",
                         elem_id="cnaps-compare-engines",
@@ -269,14 +266,14 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             # ----------------------------------------------------------------- explain
             with gr.Tab("How does it work?", id="explain"):
                 gr.HTML(explanation_html(), elem_id="cnaps-explain")
-                gr.HTML(credits_html(engines), elem_id="cnaps-credits")
+                gr.HTML(credits_html(engines, lambda engine: availability(engine, settings=settings)), elem_id="cnaps-credits")
 
         # ===================================================================== events
         def on_engine_change(engine_id: str):
             visible = {eid: gr.update(visible=eid == engine_id) for eid in groups}
             is_gpu = engine_id in gpu_ids
             return [
-                h.engine_status_markdown(engine_id),
+                h.engine_status_markdown(engine_id, settings),
                 *visible.values(),
                 gr.update(visible=not is_gpu),
                 gr.update(visible=is_gpu),
@@ -285,7 +282,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         def check_engine(engine_id: str) -> None:
             # Picking an engine is not a failure: warn (the status line keeps the whole fix).
             try:
-                h.require_available(engine_id)
+                h.require_available(engine_id, settings)
             except gr.Error as unavailable:
                 gr.Warning(unavailable.message, title="Engine unavailable here")
 
@@ -447,7 +444,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 request: gr.Request = None,
                 **params,
             ):
-                if engine_id in gpu_ids or not by_id[engine_id].available().ok:
+                if engine_id in gpu_ids or not availability(by_id[engine_id], settings=settings).ok:
                     return tuple(gr.skip() for _ in run_outputs)
                 return await as_job(
                     lambda stop: single_run("cpu", image_value, engine_id, simulate_flag, progress, stop, params),
@@ -487,7 +484,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             problems = []
             for engine_id in engine_ids:
                 try:
-                    chosen.append(h.require_available(engine_id))
+                    chosen.append(h.require_available(engine_id, settings))
                 except gr.Error as error:
                     problems.append(str(error.message))
             if problems:
@@ -526,7 +523,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 h.diagram_html(list(results.values())),
             )
 
-        compare_uses_gpu = any(by_id[i].available().ok for i in gpu_ids)
+        compare_uses_gpu = any(availability(by_id[i], settings=settings).ok for i in gpu_ids)
         compare_work = on_gpu(compare_run) if compare_uses_gpu else compare_run
 
         async def compare_job(

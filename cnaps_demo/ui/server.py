@@ -10,13 +10,13 @@ import tempfile
 from pathlib import Path
 
 
-def private_temp_dir() -> Path:
+def private_temp_dir(parent: Path | None) -> Path:
     """A fresh folder for Gradio's uploads and our result files, deleted at exit.
 
-    Must run before the Blocks are built: Gradio reads ``GRADIO_TEMP_DIR`` when it creates them.
-    An operator's ``GRADIO_TEMP_DIR`` is kept as the parent.
+    Must run before the Blocks are built: Gradio reads ``GRADIO_TEMP_DIR`` when it creates them,
+    so this sets that variable (for Gradio; nothing of ours reads it). ``parent`` is the
+    operator's ``GRADIO_TEMP_DIR`` (``Settings.temp_parent``), kept as the parent.
     """
-    parent = os.environ.get("GRADIO_TEMP_DIR") or None
     if parent:
         Path(parent).mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="cnaps-demo-", dir=parent))

@@ -122,7 +122,7 @@ def _decode_data_url(url: str) -> bytes:
 
 def offered_models(engine: Engine, extra: Iterable[str] = ()) -> tuple[str, ...]:
     """The ``model`` values a web visitor may pick for ``engine``: its default, then the operator's."""
-    from ..hub import PUBLISHED_MODELS
+    from ..engines.diffusion.hub import PUBLISHED_MODELS
 
     defaults = [spec.default for spec in engine.params if spec.name == "model"]
     published = [PUBLISHED_MODELS[engine.id]] if engine.id in PUBLISHED_MODELS else []

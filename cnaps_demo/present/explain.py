@@ -7,8 +7,9 @@ references; engine credits appear only in ``credits_html``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from html import escape
+from typing import Any
 
 from .references import REFERENCES, Reference, get_reference
 
@@ -122,11 +123,14 @@ def explanation_html() -> str:
     return f'<div class="{SECTION_CLASS}">{_TASK}{_PATHS}{_WHY}{_sources()}</div>'
 
 
-def credits_html(engines: Iterable) -> str:
-    """'Engines and licences': who made what actually runs, from each engine's ``credits``."""
+def credits_html(engines: Iterable, available: Callable[[Any], tuple[bool, str]]) -> str:
+    """'Engines and licences': who made what actually runs, from each engine's ``credits``.
+
+    ``available(engine)`` says whether it runs here (``api.availability``, passed in by the UI).
+    """
     rows: list[str] = []
     for engine in engines:
-        ok, reason = engine.available()
+        ok, reason = available(engine)
         status = "ready" if ok else f"unavailable here: {reason}"
         credits: Sequence = getattr(engine, "credits", ())
         credit_items = (

@@ -41,6 +41,7 @@ Nothing heavy is imported at module level: torch, diffusers and transformers loa
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -53,19 +54,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .. import hub
-from ..devices import available_cores
-from ..errors import (
-    DeviceUnavailableError,
+from ...devices import available_cores, torch_device
+from . import hub
+from ...errors import (
     EngineUnavailableError,
     ImageTooLargeError,
     ImageTooSmallError,
     InvalidParameterError,
 )
-from ..settings import get_settings
-from ..stages import ProgressFn, StageRecord, no_progress
-from ..tiling import tile_spans, tiled_apply
-from .base import Availability, Credit, Engine, EngineOutput, ParamSpec, RunOptions
+from ...stages import ProgressFn, StageRecord, no_progress
+from ...image import tile_spans, tiled_apply
+from ..base import Availability, Credit, Engine, EngineOutput, ParamSpec, RunOptions
 
 _log = logging.getLogger(__name__)
 
@@ -263,10 +262,10 @@ def _dtype_for(device: Any) -> Any:
     return torch.float16 if device.type in ("cuda", "mps") else torch.float32
 
 
-def _get_resident(kind: str, model_ref: str, device: Any) -> _Resident:
-    path = hub.resolve_model(model_ref, kind=kind)  # no network; raises with the fix
+def _get_resident(kind: str, model_ref: str, device: Any, options: RunOptions) -> _Resident:
+    path = hub.resolve_model(model_ref, kind=kind, cache_dir=options.hub_cache)  # no network; raises with the fix
     dtype = _dtype_for(device)
-    compile_ = bool(get_settings().torch_compile and device.type == "cuda")
+    compile_ = bool(options.torch_compile and device.type == "cuda")
     key = (kind, str(path), str(device), str(dtype), compile_)
     with _RESIDENT_LOCK:
         resident = _RESIDENT.get(key)
@@ -277,7 +276,7 @@ def _get_resident(kind: str, model_ref: str, device: Any) -> _Resident:
                 import torch
 
                 torch.cuda.empty_cache()
-            resident = _load(kind, path, device, dtype, compile_, key)
+            resident = _load(kind, path, device, dtype, compile_, key, options.hub_cache)
             _RESIDENT[key] = resident
     return resident
 
@@ -295,7 +294,9 @@ def _dtype_kwarg() -> str:
 _DPM_OVERRIDES = {"algorithm_type": "dpmsolver++", "solver_order": 2, "solver_type": "midpoint"}
 
 
-def _load(kind: str, path: Any, device: Any, dtype: Any, compile_: bool, key: tuple[Any, ...]) -> _Resident:
+def _load(
+    kind: str, path: Any, device: Any, dtype: Any, compile_: bool, key: tuple[Any, ...], hub_cache: Any
+) -> _Resident:
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -308,7 +309,7 @@ def _load(kind: str, path: Any, device: Any, dtype: Any, compile_: bool, key: tu
     from transformers import CLIPTextModel, CLIPTokenizer
 
     if path.is_file():  # single-file SD 1.5 checkpoint, offline, with our configs
-        tokenizer = CLIPTokenizer.from_pretrained(str(hub.find_tokenizer(path)))
+        tokenizer = CLIPTokenizer.from_pretrained(str(hub.find_tokenizer(path, cache_dir=hub_cache)))
         pipe = StableDiffusionImg2ImgPipeline.from_single_file(
             str(path),
             config=str(hub.CONFIG_DIR),
@@ -769,16 +770,9 @@ class _DiffusionEngine(Engine):
     job_class: type[_Job] = _Job
     steps_text = ""
 
-    def default_model(self) -> str:
-        return hub.default_model(self.id)
-
     # availability ---------------------------------------------------------------------
-    def available(self, device: str | None = None, params: dict[str, Any] | None = None) -> Availability:
-        """Packages, weights on disk, and a GPU (or the CPU opt-in). No network, no weights loaded.
-
-        ``device`` is the device the caller will pass (None: ``CNAPS_DEVICE``, normally auto);
-        ``params`` may carry ``model`` to check that model instead of the default.
-        """
+    def available(self, params: dict[str, Any], options: RunOptions) -> Availability:
+        """Packages and weights on disk for ``params["model"]``. No network, no weights loaded."""
         missing = [name for name in _PACKAGES if find_spec(name) is None]
         if missing:
             return Availability(
@@ -786,64 +780,14 @@ class _DiffusionEngine(Engine):
                 f"{self.display_name} needs the Python packages {', '.join(missing)}. "
                 f"Install them: pip install {' '.join(missing)}",
             )
-        reasons = []
-        weights = hub.check_available(self.id, (params or {}).get("model") or self.default_model())
-        if not weights:
-            reasons.append(weights.reason)
-        problem = self.device_problem(device)
-        if problem:
-            reasons.append(problem)
-        return Availability(not reasons, " ".join(reasons))
+        return hub.check_available(self.id, params["model"], cache_dir=options.hub_cache)
 
-    def cpu_message(self) -> str:
+    def cpu_refusal(self) -> str:
         eta = _minutes(estimate_cpu_seconds(512, 512, None, engine=self.id))
         return (
             f"{self.display_name} needs a CUDA or Apple GPU; to run slowly on the CPU (about {eta} for a 512 px "
             f"image at {self.steps_text}) pass --device cpu or set CNAPS_ALLOW_CPU_DIFFUSION=1."
         )
-
-    def device_problem(self, device: str | None) -> str | None:
-        requested = (device or get_settings().device or "auto").strip().lower()
-        if requested == "cpu":
-            return None
-        from ..devices import DEVICE_CHOICES, cuda_available, mps_available
-
-        if requested not in DEVICE_CHOICES:
-            return f"device={requested!r} is not one of {', '.join(DEVICE_CHOICES)}."
-        if requested == "cuda":
-            return None if cuda_available() else "device='cuda' was requested but torch sees no CUDA GPU."
-        if requested == "mps":
-            return None if mps_available() else "device='mps' was requested but Apple MPS is not available."
-        if cuda_available() or mps_available() or get_settings().allow_cpu_diffusion:
-            return None
-        return self.cpu_message()
-
-    def pick_device(self, requested: str) -> Any:
-        import torch
-
-        from ..devices import configure_cpu_threads, resolve_device
-
-        settings = get_settings()
-        requested = (requested or "auto").strip().lower()
-        if requested == "auto" and settings.device not in ("", "auto"):
-            requested = settings.device
-        if requested == "auto":
-            if torch.cuda.is_available():
-                return torch.device("cuda")
-            from ..devices import mps_available
-
-            if mps_available():
-                return torch.device("mps")
-            if not settings.allow_cpu_diffusion:
-                raise DeviceUnavailableError(self.cpu_message())
-            requested = "cpu"
-        device = resolve_device(requested)
-        if device.type == "cpu":
-            configure_cpu_threads(settings.cpu_threads)
-        return device
-
-    def estimate_cpu_seconds(self, width: int, height: int, params: dict[str, Any] | None = None) -> float:
-        return estimate_cpu_seconds(width, height, params, engine=self.id)
 
     # running ------------------------------------------------------------------------
     def check_size(self, width: int, height: int) -> None:
@@ -889,15 +833,18 @@ class SDImg2ImgEngine(_DiffusionEngine):
     job_class = _Img2ImgJob
     steps_text = f"{DEFAULT_STEPS} steps x {DEFAULT_STRENGTH} strength"
 
-    @property
-    def params(self) -> tuple[ParamSpec, ...]:  # type: ignore[override]
-        model = get_settings().sd_model
-        return (
+    def __init__(self, pre_upscalers: dict[str, Engine]) -> None:
+        # The engines that may do the first 2x (passed in by the registry, never looked up here).
+        self.pre_upscalers = dict(pre_upscalers)
+
+    params = (
             ParamSpec(
                 "model",
                 "str",
-                model,
-                f"Hub id (default {model}), a local diffusers folder, or a single SD 1.5 .safetensors file.",
+                hub.PUBLISHED_MODELS["sd-img2img"],
+                f"Hub id (default {hub.PUBLISHED_MODELS['sd-img2img']}, or CNAPS_SD_MODEL), a local diffusers "
+                "folder, or a single SD 1.5 .safetensors file.",
+                setting="sd_model",
             ),
             ParamSpec(
                 "strength",
@@ -943,21 +890,19 @@ class SDImg2ImgEngine(_DiffusionEngine):
                 "First 2x enlargement before diffusion (default realcugan; lanczos is faster and softer).",
                 choices=("realcugan", "lanczos"),
             ),
-        )
+    )
 
     def run(self, image: Image.Image, *, scale: int, params: dict[str, Any], options: RunOptions) -> EngineOutput:
         width, height = image.size
-        self.check_size(width, height)
-        scale = self.check_scale(scale)
-        device = self.pick_device(options.device)
+        device = torch_device(options.device, options.cpu_threads)
         tile, overlap = tiling_plan(options.tile)
         out_w, out_h = width * scale, height * scale
         n_tiles = count_tiles(out_w, out_h, tile, overlap)
         _, k = unet_steps(params["steps"], params["strength"])
         total = k * n_tiles
         options.progress(0, total, "loading Stable Diffusion")
-        resident = _get_resident(self.id, params["model"], device)
-        enlarged, pre_record = _pre_enlarge(image, params["pre_upscaler"], options, total)
+        resident = _get_resident(self.id, params["model"], device, options)
+        enlarged, pre_record = _pre_enlarge(image, self.pre_upscalers[params["pre_upscaler"]], options, total)
         import torch
 
         with resident.lock, torch.inference_mode():
@@ -985,9 +930,7 @@ class SDLatentX2Engine(_DiffusionEngine):
     job_class = _LatentJob
     steps_text = f"{LATENT_DEFAULT_STEPS} steps"
 
-    @property
-    def params(self) -> tuple[ParamSpec, ...]:  # type: ignore[override]
-        return (
+    params = (
             ParamSpec(
                 "model",
                 "str",
@@ -1018,19 +961,17 @@ class SDLatentX2Engine(_DiffusionEngine):
             ParamSpec(
                 "seed", "int", 0, "Random seed (default 0): same seed, same picture.", minimum=0, maximum=MAX_SEED
             ),
-        )
+    )
 
     def run(self, image: Image.Image, *, scale: int, params: dict[str, Any], options: RunOptions) -> EngineOutput:
         width, height = image.size
-        self.check_size(width, height)
-        scale = self.check_scale(scale)
-        device = self.pick_device(options.device)
+        device = torch_device(options.device, options.cpu_threads)
         tile, overlap = tiling_plan(options.tile)
         in_tile, in_overlap = tile // 2, overlap // 2
         n_tiles = count_tiles(width, height, in_tile, in_overlap)
         total = int(params["steps"]) * n_tiles
         options.progress(0, total, "loading the latent upscaler")
-        resident = _get_resident(self.id, params["model"], device)
+        resident = _get_resident(self.id, params["model"], device, options)
         import torch
 
         with resident.lock, torch.inference_mode():
@@ -1050,26 +991,13 @@ class SDLatentX2Engine(_DiffusionEngine):
         return EngineOutput(result, job.sums.records(**common))
 
 
-def _pre_upscaler(name: str) -> Engine:
-    from . import get_engine
-
-    try:
-        return get_engine(name)
-    except ImportError:  # registry not importable yet (another engine module missing): Lanczos still works
-        if name != "lanczos":
-            raise
-        from .classical import ENGINES as CLASSICAL
-
-        return next(engine for engine in CLASSICAL if engine.id == "lanczos")
-
-
-def _pre_enlarge(image: Image.Image, name: str, options: RunOptions, total: int) -> tuple[Image.Image, StageRecord]:
-    """2x with another engine (Real-CUGAN or Lanczos), through the registry; one stage record."""
-    engine = _pre_upscaler(name)
-    ok, reason = engine.available()
+def _pre_enlarge(image: Image.Image, engine: Engine, options: RunOptions, total: int) -> tuple[Image.Image, StageRecord]:
+    """2x with another engine (Real-CUGAN or Lanczos); one stage record."""
+    params = engine.check_params({})
+    ok, reason = engine.available(params, options)
     if not ok:
         raise EngineUnavailableError(
-            f"The pre-enlarge engine {name!r} cannot run here: {reason}",
+            f"The pre-enlarge engine {engine.id!r} cannot run here: {reason}",
             hint="Pass pre_upscaler=lanczos to enlarge with Lanczos instead.",
         )
 
@@ -1077,8 +1005,8 @@ def _pre_enlarge(image: Image.Image, name: str, options: RunOptions, total: int)
         options.progress(0, total, f"pre-enlarge: {description}")
 
     started = time.perf_counter()
-    sub_options = RunOptions(device=options.device, tile=0, progress=progress)
-    output = engine.run(image.convert("RGB"), scale=2, params=engine.check_params({}), options=sub_options)
+    sub_options = dataclasses.replace(options, tile=0, progress=progress)
+    output = engine.run(image.convert("RGB"), scale=2, params=params, options=sub_options)
     enlarged = output.image.convert("RGB")
     width, height = image.size
     record = StageRecord(
@@ -1090,5 +1018,3 @@ def _pre_enlarge(image: Image.Image, name: str, options: RunOptions, total: int)
     )
     return enlarged, record
 
-
-ENGINES = (SDImg2ImgEngine(), SDLatentX2Engine())

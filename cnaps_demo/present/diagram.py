@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
 
-from .stages import StageRecord
+from ..stages import StageRecord
 
 # Sizes in SVG user units; the SVG scales to its container, these keep the type big
 # relative to the boxes so it stays legible on a projector.

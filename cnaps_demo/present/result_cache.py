@@ -1,4 +1,4 @@
-"""Presenter mode's example-result cache: results computed ahead, so a talk needs no GPU or network.
+"""The example-result cache: results computed ahead, so a talk needs no GPU or network.
 
 A cache entry is keyed by the exact pixels that went into the engine, the engine id, its
 checked parameters and the scale, so a hit is the same result the engine would give. It
@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -19,23 +17,18 @@ from typing import Any
 
 from PIL import Image
 
-from . import compare, imaging
-from .api import UpscaleResult, upscale
-from .errors import CnapsError
-from .stages import StageRecord
+from ..image import load_image
+from ..api import UpscaleResult, availability, upscale
+from ..errors import CnapsError
+from ..files import atomic_write
+from ..settings import Settings
+from ..stages import StageRecord
+from . import compare
 
 log = logging.getLogger(__name__)
 
 # Diffusion engines are computed ahead only where a GPU is present (minutes per picture on a CPU).
 WARM_ENGINES = ("realcugan", "realesrgan-anime", "bicubic", "sd-img2img", "sd-latent-x2")
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
-
-
-def bundled_examples(directory: Path = EXAMPLES_DIR) -> list[Path]:
-    """The example pictures shipped in ``assets/examples`` (sorted by name)."""
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"})
 
 
 def cache_key(image: Image.Image, engine_id: str, params: dict[str, Any], scale: int = 2) -> str:
@@ -50,8 +43,9 @@ def cache_key(image: Image.Image, engine_id: str, params: dict[str, Any], scale:
 class ExampleCache:
     """Results on disk under ``root``: ``<key>.png`` plus ``<key>.json``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, settings: Settings) -> None:
         self.root = Path(root)
+        self.settings = settings  # how warm() runs the engines
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         return self.root / f"{key}.png", self.root / f"{key}.json"
@@ -62,7 +56,7 @@ class ExampleCache:
             return None
         try:
             record = json.loads(meta.read_text(encoding="utf-8"))
-            output = imaging.load_image(png, max_pixels=1 << 40).image
+            output = load_image(png, max_pixels=1 << 40).image
         except (OSError, ValueError, CnapsError):
             return None
         stages = [
@@ -100,12 +94,8 @@ class ExampleCache:
             "device": result.device,
         }
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
             result.save(png)
-            fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(record, handle, default=str)
-            os.replace(tmp, meta)  # the JSON goes last: a PNG without it is not a hit
+            atomic_write(meta, json.dumps(record, default=str).encode())  # last: a PNG without it is no hit
         except OSError as error:
             log.warning("presenter cache: could not store %s (%s)", key, error)
 
@@ -120,12 +110,12 @@ class ExampleCache:
 
         Returns one line per example/engine ("cached", "computed" or why it was skipped).
         """
-        from .engines import get_engine
+        from ..engines import get_engine
 
         report: list[str] = []
         for path in examples:
             try:
-                original = imaging.load_image(path).image
+                original = load_image(path, max_pixels=self.settings.max_input_pixels).image
             except CnapsError as error:
                 report.append(f"{path.name}: skipped ({error})")
                 continue
@@ -138,21 +128,21 @@ class ExampleCache:
                 except CnapsError as error:
                     report.append(f"{path.name} / {engine_id}: skipped ({error})")
                     continue
-                ok, reason = engine.available()
+                ok, reason = availability(engine, settings=self.settings)
                 if not ok:
                     report.append(f"{path.name} / {engine_id}: skipped (unavailable: {reason})")
                     continue
                 if engine.device_need == "gpu" and not _gpu_present():
                     report.append(f"{path.name} / {engine_id}: skipped (no GPU: too slow to compute ahead)")
                     continue
-                params = engine.check_params({})
+                params = engine.check_params({}, self.settings)
                 for flag, source in sources:
                     label = f"{path.name} / {engine_id}{' / blurry' if flag else ''}"
                     if self.get(source, engine_id, params) is not None:
                         report.append(f"{label}: cached")
                         continue
                     try:
-                        result = upscale(source, engine=engine_id)
+                        result = upscale(source, engine=engine_id, settings=self.settings)
                     except CnapsError as error:
                         report.append(f"{label}: failed ({error})")
                         continue
@@ -163,7 +153,7 @@ class ExampleCache:
 
 
 def _gpu_present() -> bool:
-    from .devices import cuda_available, mps_available
+    from ..devices import cuda_available, mps_available
 
     return cuda_available() or mps_available()
 

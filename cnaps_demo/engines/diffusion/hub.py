@@ -9,7 +9,7 @@ Three kinds of ``model`` reference are accepted everywhere:
 * a local diffusers folder (``model_index.json`` plus ``unet/``, ``vae/``, ``text_encoder/``,
   ``tokenizer/``, ``scheduler/``);
 * a single ``.safetensors`` checkpoint (original SD 1.5 layout), loaded with
-  ``from_single_file`` and the architecture configs kept in ``cnaps_demo/configs/sd15``.
+  ``from_single_file`` and the architecture configs kept in ``configs/sd15`` next to this module.
 
 Nothing here touches the network except :func:`download`. We load safetensors only: a folder
 or file with nothing but pickle weights (``.bin``, ``.ckpt``, ``.pt``, ``.pth``) is refused with
@@ -19,24 +19,21 @@ or file with nothing but pickle weights (``.bin``, ``.ckpt``, ``.pt``, ``.pth``)
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .engines.base import Availability
-from .errors import (
+from ...errors import (
     CnapsError,
     IncompleteSnapshotError,
     InvalidParameterError,
     UnsafeWeightsError,
     WeightsNotFoundError,
 )
-from .paths import path_kind
-from .settings import get_settings
+from ...files import path_kind
+from ..base import Availability
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "sd15"
 """Hand-written SD 1.5 architecture configs (UNet, VAE, CLIP text encoder, scheduler)."""
@@ -72,11 +69,6 @@ _TOKENIZER_EXTRA = ("tokenizer_config.json", "special_tokens_map.json", "tokeniz
 # --- small helpers -----------------------------------------------------------------
 
 
-def default_model(engine_id: str) -> str:
-    check_engine(engine_id)
-    return get_settings().sd_model if engine_id == "sd-img2img" else DEFAULT_LATENT_UPSCALER
-
-
 def check_engine(engine_id: str) -> None:
     if engine_id not in SD_ENGINES:
         raise InvalidParameterError(
@@ -89,27 +81,17 @@ def pinned_revision(model_ref: str) -> str:
     return PINNED_REVISIONS.get(model_ref, "main")
 
 
-def download_hint(engine_id: str, model_ref: str | None = None) -> str:
-    model_ref = model_ref or default_model(engine_id)
+def download_hint(engine_id: str, model_ref: str) -> str:
     return f"python -m cnaps_demo download {engine_id} --model {model_ref}"
 
 
-def hub_cache_dir() -> Path:
-    """The Hub cache, read from the environment on every call (tests point it elsewhere)."""
-    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        value = os.environ.get(name)
-        if value:
-            return Path(value).expanduser()
-    home = os.environ.get("HF_HOME")
-    if home:
-        return Path(home).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "huggingface" / "hub"
+def cache_folder(cache_dir: Path | None) -> Path:
+    """The Hub cache to use: ``cache_dir`` (``Settings.hub_cache``), else huggingface_hub's own."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    from huggingface_hub import constants
 
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return Path(constants.HF_HUB_CACHE)
 
 
 def is_hub_id(model_ref: str) -> bool:
@@ -238,7 +220,7 @@ def _raise_for_report(report: FolderReport, model_ref: str, engine_id: str, *, f
 # --- resolving a model reference --------------------------------------------------
 
 
-def _cached_snapshot(model_ref: str, revision: str) -> Path | None:
+def _cached_snapshot(model_ref: str, revision: str, cache_dir: Path) -> Path | None:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
@@ -248,7 +230,7 @@ def _cached_snapshot(model_ref: str, revision: str) -> Path | None:
         HubIncomplete = LocalEntryNotFoundError  # type: ignore[misc,assignment]
 
     try:
-        return Path(snapshot_download(model_ref, revision=revision, cache_dir=hub_cache_dir(), local_files_only=True))
+        return Path(snapshot_download(model_ref, revision=revision, cache_dir=cache_dir, local_files_only=True))
     except HubIncomplete as error:  # the snapshot folder exists; our own check names the files
         snapshot = getattr(error, "snapshot_path", None)
         return Path(snapshot) if snapshot else None
@@ -256,18 +238,19 @@ def _cached_snapshot(model_ref: str, revision: str) -> Path | None:
         return None
 
 
-def snapshot_path(model_ref: str) -> Path | None:
+def snapshot_path(model_ref: str, *, cache_dir: Path | None) -> Path | None:
     """The cached snapshot folder of a Hub id (pinned revision first, then ``main``), or None."""
+    cache = cache_folder(cache_dir)
     seen: set[str] = set()
     for revision in (pinned_revision(model_ref), "main"):
         if revision in seen:
             continue
         seen.add(revision)
-        found = _cached_snapshot(model_ref, revision)
+        found = _cached_snapshot(model_ref, revision, cache)
         if found is not None and found.is_dir():
             return found
     # A snapshot folder without a ref (e.g. an interrupted first download of a pinned commit).
-    repo_dir = hub_cache_dir() / f"models--{model_ref.replace('/', '--')}" / "snapshots"
+    repo_dir = cache / f"models--{model_ref.replace('/', '--')}" / "snapshots"
     if repo_dir.is_dir():
         candidates = sorted((p for p in repo_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
         if candidates:
@@ -275,14 +258,14 @@ def snapshot_path(model_ref: str) -> Path | None:
     return None
 
 
-def resolve_model(model_ref: str, *, kind: str) -> Path:
+def resolve_model(model_ref: str, *, kind: str, cache_dir: Path | None) -> Path:
     """Local path of ``model_ref`` for engine ``kind`` (an SD engine id); never touches the network.
 
     Returns a diffusers folder (Hub snapshot or local folder) or a single ``.safetensors`` file.
     Raises WeightsNotFoundError, IncompleteSnapshotError or UnsafeWeightsError with the fix.
     """
     check_engine(kind)
-    model_ref = (model_ref or default_model(kind)).strip()
+    model_ref = model_ref.strip()
     local = Path(model_ref).expanduser()
     kind_of_path = path_kind(local)
     if kind_of_path == "invalid":
@@ -293,7 +276,7 @@ def resolve_model(model_ref: str, *, kind: str) -> Path:
         )
     if kind_of_path != "missing":
         if kind_of_path == "file":
-            return _check_single_file(local, kind)
+            return _check_single_file(local, kind, cache_dir)
         report = inspect_folder(local)
         if "model_index.json" in report.missing and not any(local.glob("*/config.json")):
             singles = sorted(local.glob("*.safetensors"))
@@ -310,19 +293,18 @@ def resolve_model(model_ref: str, *, kind: str) -> Path:
             f"model={model_ref!r} is neither an existing file or folder nor a Hub id (owner/name).",
             hint=f"Check the path, or pass a Hub id such as {PUBLISHED_MODELS.get(kind, DEFAULT_LATENT_UPSCALER)}.",
         )
-    found = snapshot_path(model_ref)
+    found = snapshot_path(model_ref, cache_dir=cache_dir)
     if found is None:
-        offline = " HF_HUB_OFFLINE=1 is set, so unset it for the download." if hub_offline() else ""
         raise WeightsNotFoundError(
-            f"The weights of {model_ref} are not in the Hugging Face cache ({hub_cache_dir()}).",
+            f"The weights of {model_ref} are not in the Hugging Face cache ({cache_folder(cache_dir)}).",
             hint=f"Run: {download_hint(kind, model_ref)}{_size_note(model_ref)}, "
-            f"or pass --model with a local diffusers folder or .safetensors file.{offline}",
+            "or pass --model with a local diffusers folder or .safetensors file.",
         )
     _raise_for_report(inspect_folder(found), model_ref, kind, from_hub=True)
     return found
 
 
-def _check_single_file(path: Path, kind: str) -> Path:
+def _check_single_file(path: Path, kind: str, cache_dir: Path | None) -> Path:
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise UnsafeWeightsError(
             f"{path.name} is a pickle-based checkpoint; cnaps-demo loads .safetensors only, "
@@ -339,11 +321,11 @@ def _check_single_file(path: Path, kind: str) -> Path:
             f"Engine {kind} cannot load a single-file checkpoint ({path.name}).",
             hint=f"Pass a diffusers folder or a Hub id such as {DEFAULT_LATENT_UPSCALER}.",
         )
-    find_tokenizer(path)  # raises with the fix if no CLIP vocabulary is on disk
+    find_tokenizer(path, cache_dir=cache_dir)  # raises with the fix if no CLIP vocabulary is on disk
     return path
 
 
-def find_tokenizer(checkpoint: Path | None = None) -> Path:
+def find_tokenizer(checkpoint: Path | None = None, *, cache_dir: Path | None) -> Path:
     """A folder holding the SD 1.5 CLIP tokenizer files, for single-file checkpoints.
 
     Looks next to the checkpoint (``tokenizer/``), then in cached Hub snapshots of the default
@@ -353,7 +335,6 @@ def find_tokenizer(checkpoint: Path | None = None) -> Path:
     if checkpoint is not None:
         candidates += [checkpoint.parent / "tokenizer", checkpoint.parent]
     for repo, sub in (
-        (get_settings().sd_model, "tokenizer"),
         ("Lykon/dreamshaper-8", "tokenizer"),
         ("stable-diffusion-v1-5/stable-diffusion-v1-5", "tokenizer"),
         ("runwayml/stable-diffusion-v1-5", "tokenizer"),
@@ -361,7 +342,7 @@ def find_tokenizer(checkpoint: Path | None = None) -> Path:
     ):
         if not is_hub_id(repo):
             continue
-        folder = _cached_file_folder(repo, f"{sub}/vocab.json" if sub else "vocab.json")
+        folder = _cached_file_folder(repo, f"{sub}/vocab.json" if sub else "vocab.json", cache_dir)
         if folder is not None:
             candidates.append(folder)
     for folder in candidates:
@@ -375,12 +356,12 @@ def find_tokenizer(checkpoint: Path | None = None) -> Path:
     )
 
 
-def _cached_file_folder(repo: str, filename: str) -> Path | None:
+def _cached_file_folder(repo: str, filename: str, cache_dir: Path | None) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 
     for revision in dict.fromkeys((pinned_revision(repo), None)):
         try:
-            found = try_to_load_from_cache(repo, filename, cache_dir=hub_cache_dir(), revision=revision)
+            found = try_to_load_from_cache(repo, filename, cache_dir=cache_dir, revision=revision)
         except (OSError, ValueError):  # malformed cache entries must not break availability checks
             found = None
         if isinstance(found, str):
@@ -388,10 +369,10 @@ def _cached_file_folder(repo: str, filename: str) -> Path | None:
     return None
 
 
-def check_available(engine_id: str, model_ref: str | None = None) -> Availability:
+def check_available(engine_id: str, model_ref: str, *, cache_dir: Path | None) -> Availability:
     """Are the weights of ``model_ref`` on disk for ``engine_id``? Never touches the network."""
     try:
-        resolve_model(model_ref or default_model(engine_id), kind=engine_id)
+        resolve_model(model_ref, kind=engine_id, cache_dir=cache_dir)
     except CnapsError as error:
         return Availability(False, str(error))
     return Availability(True)
@@ -455,21 +436,28 @@ def _quiet_tqdm() -> type:
 
 
 def download(
-    engine_id: str, model_ref: str | None = None, progress: bool = True, *, revision: str | None = None
+    engine_id: str,
+    model_ref: str,
+    progress: bool = True,
+    *,
+    revision: str | None = None,
+    cache_dir: Path | None,
+    offline: bool = False,
 ) -> Path:
     """Fetch only the files ``engine_id`` needs for ``model_ref`` into the Hub cache; return the folder.
 
     Pinned revision per known model (:data:`PINNED_REVISIONS`), ``main`` otherwise; fp16
     safetensors where the repository publishes them, full-precision safetensors otherwise; never
-    pickle files. Honours ``HF_HUB_OFFLINE=1`` (raises, unless everything is already cached).
+    pickle files. ``offline`` (``Settings.hub_offline``, HF_HUB_OFFLINE=1): raises unless
+    everything is already cached.
     """
     check_engine(engine_id)
-    model_ref = (model_ref or default_model(engine_id)).strip()
-    if not is_hub_id(model_ref):
-        return resolve_model(model_ref, kind=engine_id)  # a local path: nothing to fetch, just check it
-    if hub_offline():
+    model_ref = model_ref.strip()
+    if not is_hub_id(model_ref):  # a local path: nothing to fetch, just check it
+        return resolve_model(model_ref, kind=engine_id, cache_dir=cache_dir)
+    if offline:
         try:
-            return resolve_model(model_ref, kind=engine_id)
+            return resolve_model(model_ref, kind=engine_id, cache_dir=cache_dir)
         except CnapsError:
             pass
         raise WeightsNotFoundError(
@@ -498,7 +486,7 @@ def download(
             failures += (error_class,)
 
     revision = revision or pinned_revision(model_ref)
-    cache = hub_cache_dir()
+    cache = cache_folder(cache_dir)
     try:
         files = HfApi().list_repo_files(model_ref, revision=revision)
         patterns = allow_patterns_for(files)
@@ -540,11 +528,3 @@ def download(
     path = Path(folder)
     _raise_for_report(inspect_folder(path), model_ref, engine_id, from_hub=True)
     return path
-
-
-def download_command(engine_id: str, model: str | None = None) -> int:
-    """``python -m cnaps_demo download ENGINE [--model ID]``: returns 0; typed errors propagate."""
-    model_ref = model or default_model(engine_id)
-    path = download(engine_id, model_ref, progress=True)
-    print(f"{model_ref} for {engine_id} is ready in {path}", file=sys.stdout)
-    return 0

@@ -1,8 +1,10 @@
+"""Tiling (cnaps_demo.image.tiling): spans, seamless blending, context, tile counts."""
+
 import numpy as np
 import pytest
 
 from cnaps_demo.errors import InvalidParameterError
-from cnaps_demo.tiling import tile_spans, tiled_apply
+from cnaps_demo.image import count_tiles, tile_spans, tiled_apply
 
 
 def nearest_x2(tile: np.ndarray) -> np.ndarray:
@@ -68,3 +70,30 @@ def test_alpha_channel_passes_through():
 def test_bad_tiling_parameters_are_refused(tile, overlap):
     with pytest.raises(InvalidParameterError):
         tiled_apply(np.zeros((64, 64, 3), np.float32), nearest_x2, scale=2, tile=tile, overlap=overlap)
+
+
+@pytest.mark.parametrize(
+    "height,width,tile,overlap",
+    [(50, 50, 20, 4), (70, 90, 32, 8), (64, 64, 24, 4), (17, 300, 64, 16), (40, 40, 40, 8), (40, 41, 40, 8)],
+)
+def test_count_tiles_matches_what_tiled_apply_cuts(height, width, tile, overlap):
+    calls = []
+
+    def counting(piece):
+        calls.append(piece.shape)
+        return nearest_x2(piece)
+
+    tiled_apply(np.zeros((height, width, 3), np.float32), counting, scale=2, tile=tile, overlap=overlap)
+    assert count_tiles(height, width, tile, overlap) == len(calls)
+    assert count_tiles(height, width, tile, overlap) == len(tile_spans(height, tile, overlap)) * len(
+        tile_spans(width, tile, overlap)
+    )
+
+
+def test_count_tiles_is_one_without_tiling_or_when_a_tile_covers_the_image():
+    assert count_tiles(5000, 3000, 0, 16) == 1
+    assert count_tiles(5000, 3000, -1, 16) == 1
+    assert count_tiles(256, 100, 256, 32) == 1
+    assert count_tiles(257, 100, 256, 32) == 2  # height needs two, width one
+    assert count_tiles(100, 257, 256, 32) == 2  # and the other way round: (height, width) order
+    assert count_tiles(600, 600, 256, 32) == 9

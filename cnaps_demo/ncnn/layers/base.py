@@ -1,0 +1,55 @@
+"""What a layer builder returns (:class:`Built`), and the weight lookup the builders share.
+
+Builders import torch inside their bodies: the registry (and so ``SUPPORTED_LAYERS``) must
+be importable without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import numpy as np
+
+from ...errors import NcnnGraphError
+from ..param import LayerSpec
+
+if TYPE_CHECKING:
+    import torch
+
+# xs (the layer's input tensors, in order) -> its output tensors, in order.
+LayerFn = Callable[[list], list]
+# (xs, scratch) -> outputs, allowed to overwrite xs[0]; scratch is a dict of reusable buffers
+# that lives for one run.
+InplaceFn = Callable[[list, dict], list]
+Weights = Mapping[str, Any]  # name -> numpy array or torch tensor, as read_bin names them
+
+
+@dataclass
+class Built:
+    """One compiled layer."""
+
+    # None for Input and Noop, which the net handles itself (checks inputs / aliases blobs).
+    run: LayerFn | None
+    # The layer's weights, for the net to register so that .to(device, dtype) moves them.
+    module: Any = None  # torch.nn.Module | None
+    # An in-place variant the net may use when nothing else needs the input (see net.py).
+    run_inplace: InplaceFn | None = None
+    # The output is a new tensor no other blob aliases (Split, Noop and Crop hand out views),
+    # so a layer reading it may overwrite it.
+    owns_output: bool = False
+
+
+Builder = Callable[[LayerSpec, Weights], Built]
+
+
+def weight_tensor(weights: Weights, name: str) -> "torch.Tensor":
+    """The named weight as a float32 tensor (a NumPy array's memory may be shared, not copied)."""
+    import torch
+
+    if name not in weights:
+        raise NcnnGraphError(f"weights for {name!r} are missing")
+    value = weights[name]
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone().float()
+    return torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))

@@ -1,0 +1,192 @@
+"""The torch module that runs a parsed ncnn graph: wiring, in-place planning and execution.
+
+Blobs are 4-D ``N x C x H x W`` tensors; an ncnn 1-D blob (a global-pooled vector or an
+InnerProduct output) is kept as ``N x C x 1 x 1`` so that BinaryOp's "1-D vector times
+C x H x W blob" broadcast is ordinary torch broadcasting.
+
+:meth:`NcnnNet.run` works like an ncnn Extractor: ask for any blobs by name, and override
+any blob with a fixed value (its producers are then skipped). Real-CUGAN's tiled runs use
+this to feed whole-image SE vectors (``gap0``..``gap3``) to every tile.
+
+Imported only when a model is built (it imports torch).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import NcnnGraphError
+from .layers import BUILDERS, Built
+from .layers.base import InplaceFn, LayerFn, Weights
+from .param import LayerSpec, global_pool_blobs
+
+
+class _Op:
+    """One layer as executed: its spec, its callable, and its in-place variant when allowed."""
+
+    __slots__ = ("layer", "fn", "inplace")
+
+    def __init__(self, layer: LayerSpec, fn: LayerFn | None) -> None:
+        self.layer = layer
+        self.fn = fn
+        self.inplace: InplaceFn | None = None  # set by _plan_inplace where the graph allows it
+
+
+class NcnnNet(nn.Module):
+    """An ncnn layer DAG as a ``torch.nn.Module``; the weights live in ``self.mods``."""
+
+    def __init__(self, layers: Sequence[LayerSpec], weights: Weights) -> None:
+        super().__init__()
+        self.layers = list(layers)
+        self.mods = nn.ModuleDict()
+        self.inputs: list[str] = []  # the Input layers' blobs, in graph order
+        self._ops: list[_Op] = []
+        self._producer: dict[str, int] = {}  # blob -> index of the layer that writes it
+        built = self._build(weights)
+        self._plan_inplace(built)
+        consumed = {blob for layer in self.layers for blob in layer.inputs}
+        self.outputs = [blob for blob in self._producer if blob not in consumed and blob not in self.inputs]
+        self.pool_blobs = global_pool_blobs(self.layers)
+        self._plans: dict[tuple, tuple] = {}
+
+    # -- construction ---------------------------------------------------------
+
+    def _build(self, weights: Weights) -> list[Built]:
+        """Check the wiring and compile every layer, in graph order."""
+        built: list[Built] = []
+        for index, layer in enumerate(self.layers):
+            builder = BUILDERS.get(layer.type)
+            if builder is None:
+                raise NcnnGraphError(f"layer type {layer.type} ({layer.name}) is not supported by this reader")
+            for blob in layer.inputs:
+                if blob not in self._producer:
+                    raise NcnnGraphError(f"layer {layer.name} reads blob {blob!r} before anything writes it")
+            for blob in layer.outputs:
+                self._producer[blob] = index
+            if layer.type == "Input":
+                self.inputs.extend(layer.outputs)
+            result = builder(layer, weights)
+            if result.module is not None:
+                self.mods[self._key(layer)] = result.module
+            self._ops.append(_Op(layer, result.run))
+            built.append(result)
+        return built
+
+    def _key(self, layer: LayerSpec) -> str:
+        """A ModuleDict key for the layer's weights (no dots, unique)."""
+        key = layer.name.replace(".", "_")
+        while key in self.mods:
+            key += "_"
+        return key
+
+    def _plan_inplace(self, built: list[Built]) -> None:
+        """Let an op overwrite its input where that blob is a fresh result read by nobody else.
+
+        "Fresh" means the producer owns its output (never an alias made by Split/Noop/Crop).
+        run() also checks, per call, that the blob is not one the caller gave or asked for.
+        """
+        readers = Counter(blob for layer in self.layers for blob in layer.inputs)
+        for op, result in zip(self._ops, built):
+            if result.run_inplace is None or len(op.layer.inputs) != 1:
+                continue
+            blob = op.layer.inputs[0]
+            if built[self._producer[blob]].owns_output and readers[blob] == 1:
+                op.inplace = result.run_inplace
+
+    def inplace_layers(self) -> list[str]:
+        """Names of the layers allowed to overwrite their input (when the caller neither gives nor wants it)."""
+        return [op.layer.name for op in self._ops if op.inplace is not None]
+
+    # -- execution ------------------------------------------------------------
+
+    def _plan(self, wanted: tuple[str, ...], fixed: frozenset[str]) -> tuple[list[int], dict[str, int]]:
+        """(indices of the layers to run, in order; blob -> step of its last read), cached per request."""
+        key = (wanted, fixed)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        needed_layers: set[int] = set()
+        stack = [blob for blob in wanted if blob not in fixed]
+        seen: set[str] = set()
+        while stack:
+            blob = stack.pop()
+            if blob in seen:
+                continue
+            seen.add(blob)
+            if blob not in self._producer:
+                raise NcnnGraphError(f"the graph has no blob {blob!r}")
+            index = self._producer[blob]
+            if index in needed_layers:
+                continue
+            needed_layers.add(index)
+            stack.extend(b for b in self._ops[index].layer.inputs if b not in fixed)
+        order = sorted(needed_layers)
+        last_use: dict[str, int] = {}
+        for step, index in enumerate(order):
+            for blob in self._ops[index].layer.inputs:
+                last_use[blob] = step
+        plan = (order, last_use)
+        self._plans[key] = plan
+        return plan
+
+    def run(
+        self,
+        inputs: torch.Tensor | Mapping[str, torch.Tensor],
+        outputs: Iterable[str] | None = None,
+        overrides: Mapping[str, torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Compute the blobs named in ``outputs`` (default: the graph outputs).
+
+        ``inputs`` is a tensor for the single Input blob, or a name -> tensor dict.
+        ``overrides`` fixes blobs to given values; layers that only feed them are skipped.
+        Blobs given or asked for are never overwritten in place.
+        """
+        if not isinstance(inputs, Mapping):
+            if len(self.inputs) != 1:
+                raise NcnnGraphError(f"the graph has inputs {self.inputs}; pass a dict")
+            inputs = {self.inputs[0]: inputs}
+        wanted = tuple(outputs) if outputs is not None else tuple(self.outputs)
+        blobs: dict[str, torch.Tensor] = dict(overrides or {})
+        blobs.update(inputs)
+        order, last_use = self._plan(wanted, frozenset(blobs))
+        keep = set(wanted) | set(blobs)
+        scratch: dict[tuple, torch.Tensor] = {}  # reusable buffers, for this run only
+        for step, index in enumerate(order):
+            op = self._ops[index]
+            layer = op.layer
+            if op.fn is None:
+                self._pass_through(layer, blobs)
+                continue
+            args = [blobs[b] for b in layer.inputs]
+            if op.inplace is not None and layer.inputs[0] not in keep:
+                results = op.inplace(args, scratch)
+            else:
+                results = op.fn(args)
+            for blob in layer.inputs:  # free what no later step reads
+                if last_use.get(blob) == step and blob not in keep:
+                    blobs.pop(blob, None)
+            for blob, value in zip(layer.outputs, results):
+                blobs[blob] = value
+        return {name: blobs[name] for name in wanted}
+
+    @staticmethod
+    def _pass_through(layer: LayerSpec, blobs: dict[str, torch.Tensor]) -> None:
+        """Input: check the caller gave it. Noop: the outputs are the inputs."""
+        if layer.type == "Input":
+            missing = [b for b in layer.outputs if b not in blobs]
+            if missing:
+                raise NcnnGraphError(f"input blob {missing[0]!r} was not given")
+            return
+        for src, dst in zip(layer.inputs, layer.outputs):
+            blobs[dst] = blobs[src]
+
+    def forward(self, x: torch.Tensor, overrides: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        result = self.run(x, overrides=overrides)
+        if len(result) != 1:
+            raise NcnnGraphError(f"the graph has {len(result)} outputs; use run()")
+        return next(iter(result.values()))
+
