@@ -2,10 +2,11 @@
 """GPU benchmark of the diffusion engines, with full-size random weights (same compute as the real models).
 
 Builds the SD 1.5 architecture (UNet, VAE, CLIP text encoder) and the x2 latent upscaler's
-UNet from the configs in ``cnaps_demo/configs/sd15`` with random weights, saves them as fp16
-diffusers folders, and runs the engines through their real loading code. Nothing is
-downloaded (the tokenizer is a small character-level CLIP vocabulary; prompts still pad to 77
-tokens, so the text encoder does the real model's work).
+UNet from the configs in ``cnaps_demo/engines/diffusion/configs/sd15`` with random weights, saves them as fp16
+diffusers folders (put together by the package's own ``assemble_pipeline``), and runs the
+engines through their real loading code. Nothing is downloaded (the tokenizer is the tests'
+small character-level CLIP vocabulary, ``tests/tiny_sd.py``; prompts still pad to 77 tokens,
+so the text encoder does the real model's work).
 
 Jobs, warm (after warm-up runs), median of ``--runs``:
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import statistics
@@ -36,11 +38,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, Python puts benchmarks/ on the path, not the repository root: this makes
+# `cnaps_demo` importable from a checkout that is not pip-installed.
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # tiny_sd: tokenizer writer and tiny models
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be downloaded
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -53,76 +57,83 @@ TARGET_SECONDS, TARGET_RATIO, TARGET_VRAM_GB = 0.35, 0.6, 6.0
 # --- models -------------------------------------------------------------------------------------
 
 
-def build_full_sd15(folder: Path, device: Any) -> Path:
-    """Full-size SD 1.5 img2img folder with random fp16 weights (initialised on ``device``: fast)."""
-    import tiny_sd
+def tiny_sd() -> ModuleType:
+    """The tests' tiny-model builders (``tests/tiny_sd.py``), loaded from their file: tests/ stays off sys.path."""
+    module = sys.modules.get("tiny_sd")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("tiny_sd", ROOT / "tests" / "tiny_sd.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["tiny_sd"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def build_full(kind: str, folder: Path, device: Any) -> Path:
+    """A full-size random fp16 folder for engine ``kind`` (initialised on ``device``: fast).
+
+    ``sd-img2img``: SD 1.5 (UNet, VAE, CLIP text encoder, scheduler from our configs);
+    ``sd-latent-x2``: the x2 latent upscaler's k-diffusion UNet and scheduler, with SD 1.5's VAE and CLIP.
+    """
     import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, PNDMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from cnaps_demo.engines.diffusion.hub import CONFIG_DIR
-
-    target = folder / "sd15-random"
-    if (target / "model_index.json").is_file():
-        return target
-    tokenizer = tiny_sd.tiny_tokenizer(folder / "_tokenizer")
-    torch.manual_seed(0)
-    with torch.device(device):
-        unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(CONFIG_DIR, subfolder="unet"))
-        vae = AutoencoderKL.from_config(AutoencoderKL.load_config(CONFIG_DIR, subfolder="vae"))
-        text_encoder = CLIPTextModel(CLIPTextConfig.from_pretrained(CONFIG_DIR, subfolder="text_encoder"))
-    pipe = StableDiffusionImg2ImgPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=PNDMScheduler.from_pretrained(CONFIG_DIR, subfolder="scheduler"),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.to(torch.float16)
-    pipe.save_pretrained(target, safe_serialization=True, variant="fp16")
-    del pipe, unet, vae, text_encoder
-    return target
-
-
-def build_full_latent(folder: Path, device: Any) -> Path:
-    """Full-size x2 latent upscaler folder (k-diffusion UNet from our config, SD 1.5 VAE/CLIP), random fp16."""
-    import tiny_sd
-    import torch
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionLatentUpscalePipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel
-
+    from cnaps_demo.engines.diffusion import assemble_pipeline
     from cnaps_demo.engines.diffusion.hub import CONFIG_DIR, LATENT_UPSCALER_CONFIG_DIR
 
-    target = folder / "latent-x2-random"
+    latent = kind == "sd-latent-x2"
+    target = folder / ("latent-x2-random" if latent else "sd15-random")
     if (target / "model_index.json").is_file():
         return target
-    tokenizer = tiny_sd.tiny_tokenizer(folder / "_tokenizer")
+    own = LATENT_UPSCALER_CONFIG_DIR if latent else CONFIG_DIR  # the UNet's and the scheduler's configs
+    tokenizer = tiny_sd().tiny_tokenizer(folder / "_tokenizer")
     torch.manual_seed(0)
     with torch.device(device):
-        unet = UNet2DConditionModel.from_config(
-            UNet2DConditionModel.load_config(LATENT_UPSCALER_CONFIG_DIR, subfolder="unet")
-        )
+        unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(own, subfolder="unet"))
         vae = AutoencoderKL.from_config(AutoencoderKL.load_config(CONFIG_DIR, subfolder="vae"))
         text_encoder = CLIPTextModel(CLIPTextConfig.from_pretrained(CONFIG_DIR, subfolder="text_encoder"))
-    pipe = StableDiffusionLatentUpscalePipeline(
+    scheduler_class = EulerDiscreteScheduler if latent else PNDMScheduler
+    pipe = assemble_pipeline(
+        kind,
+        unet=unet,
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
-        unet=unet,
-        scheduler=EulerDiscreteScheduler.from_pretrained(LATENT_UPSCALER_CONFIG_DIR, subfolder="scheduler"),
+        scheduler=scheduler_class.from_pretrained(own, subfolder="scheduler"),
     )
     pipe.to(torch.float16)
     pipe.save_pretrained(target, safe_serialization=True, variant="fp16")
     del pipe, unet, vae, text_encoder
     return target
+
+
+def build_models(args: argparse.Namespace, device: Any, workdir: Path) -> tuple[Path, Path | None]:
+    """(img2img folder, latent upscaler folder or None): tiny with ``--tiny``, else full size."""
+    import torch
+
+    started = time.perf_counter()
+    if args.tiny:
+        sd_dir = tiny_sd().build_img2img_folder(workdir)
+        latent_dir = tiny_sd().build_latent_upscaler_folder(workdir)
+    else:
+        init_device = device if device.type == "cuda" else torch.device("cpu")
+        sd_dir = build_full("sd-img2img", workdir, init_device)
+        latent_dir = None if args.no_latent else build_full("sd-latent-x2", workdir, init_device)
+        free(device)
+    print(f"models ready in {time.perf_counter() - started:.1f} s")
+    return sd_dir, latent_dir
+
+
+def input_image(size: int) -> Any:
+    """A smooth gradient with some noise, ``size`` x ``size``, seeded."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:size, 0:size] / size
+    base = np.stack([x, y, (x + y) / 2], axis=-1) * 200 + rng.normal(0, 12, (size, size, 3))
+    return Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
 
 
 # --- timing -----------------------------------------------------------------------------------------
@@ -181,10 +192,185 @@ def fmt_gb(value: float | None) -> str:
     return f"{value:.2f} GB" if value is not None else "n/a (not CUDA)"
 
 
+def generator(device: Any, seed: int = 0) -> Any:
+    import torch
+
+    return torch.Generator(device if device.type == "cuda" else "cpu").manual_seed(seed)
+
+
 # --- benchmark ------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
+class Bench:
+    """One benchmark session: the device, the input picture, the run counts, and the figures so far."""
+
+    def __init__(self, args: argparse.Namespace, device: Any, size: int) -> None:
+        import torch
+
+        self.args, self.device, self.size = args, device, size
+        self.runs = args.runs or (1 if args.tiny else 5)
+        self.warmup = args.warmup if args.warmup is not None else (0 if args.tiny else 2)
+        self.dtype = torch.float16 if device.type in ("cuda", "mps") else torch.float32
+        self.image = input_image(size)
+        self.results: dict[str, Any] = {"device": str(device), "tiny": args.tiny, "size": size, "runs": self.runs}
+        self.variants = [("ours", False)] + ([("ours+compile", True)] if args.compile else [])
+
+    def timed(self, job: Callable[[], Any]) -> tuple[list[float], Any, float | None]:
+        return timed(job, self.device, self.warmup, self.runs)
+
+    def img2img(self, sd_dir: Path) -> None:
+        """Our sd-img2img, once per variant (plain, and compiled with --compile)."""
+        from cnaps_demo.engines import get_engine
+        from cnaps_demo.engines.base import RunOptions
+
+        engine, size = get_engine("sd-img2img"), self.size
+        params = engine.check_params(
+            {
+                "model": str(sd_dir),
+                "steps": 25,
+                "strength": 0.4,
+                "guidance": 6.0,
+                "prompt": PROMPT,
+                "negative_prompt": NEGATIVE,
+                "seed": 0,
+                "pre_upscaler": self.args.pre_upscaler,
+            }
+        )
+        for label, compile_ in self.variants:
+            options = RunOptions(device=self.device.type, torch_compile=compile_)
+            free(self.device)
+            times, output, peak = self.timed(lambda: engine.run(self.image, scale=2, params=params, options=options))
+            rate, steps = unet_rate(output.stages)
+            median = statistics.median(times)
+            self.results[f"img2img_{label}"] = {
+                "median_s": median,
+                "times_s": times,
+                "unet_it_s": rate,
+                "unet_steps": steps,
+                "peak_vram_gb": peak,
+                "stages": [s.as_dict() for s in output.stages],
+            }
+            print(
+                f"sd-img2img [{label}] {size}->{2 * size}, strength 0.4, 25 steps ({steps} UNet steps, CFG): "
+                f"median {median:.3f} s over {self.runs}, UNet {rate:.2f} it/s, peak VRAM {fmt_gb(peak)}"
+            )
+            for stage in output.stages:
+                print(
+                    f"    {stage.name:<28} {stage.input_shape!s:>18} -> {stage.output_shape!s:<18} "
+                    f"{stage.seconds * 1000:8.1f} ms"
+                )
+        free(self.device)
+
+    def plain_img2img(self, sd_dir: Path) -> None:
+        """The anchor: plain diffusers defaults (fp16 + SDPA, no compile), same scheduler and job."""
+        from diffusers import DPMSolverMultistepScheduler, StableDiffusionImg2ImgPipeline
+        from PIL import Image
+
+        from cnaps_demo.engines.diffusion import dtype_kwarg
+
+        size, device = self.size, self.device
+        pipe = StableDiffusionImg2ImgPipeline.from_pretrained(
+            sd_dir,
+            variant=None if self.args.tiny else "fp16",
+            safety_checker=None,
+            requires_safety_checker=False,
+            **{dtype_kwarg(): self.dtype},
+        ).to(device)
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+
+        def plain_job() -> Any:
+            enlarged = self.image.resize((2 * size, 2 * size), Image.Resampling.LANCZOS)
+            return pipe(
+                PROMPT,
+                image=enlarged,
+                strength=0.4,
+                num_inference_steps=25,
+                guidance_scale=6.0,
+                negative_prompt=NEGATIVE,
+                generator=generator(device),
+            ).images[0]
+
+        times, _, peak = self.timed(plain_job)
+        plain = statistics.median(times)
+        ours = self.results["img2img_ours"]["median_s"]
+        best = min(self.results[f"img2img_{label}"]["median_s"] for label, _ in self.variants)
+        self.results["img2img_plain"] = {"median_s": plain, "times_s": times, "peak_vram_gb": peak}
+        self.results["img2img_ratio"] = best / plain
+        print(
+            f"plain diffusers (fp16 + SDPA, no compile): median {plain:.3f} s, peak VRAM {fmt_gb(peak)}; "
+            f"ours/plain = {ours / plain:.2f}"
+            + (f", best (compile) / plain = {best / plain:.2f}" if self.args.compile else "")
+        )
+        del pipe
+        free(device)
+
+    def latent(self, latent_dir: Path) -> float:
+        """Our sd-latent-x2 (compiled with --compile); returns its median seconds."""
+        from cnaps_demo.engines import get_engine
+        from cnaps_demo.engines.base import RunOptions
+
+        engine, size = get_engine("sd-latent-x2"), self.size
+        params = engine.check_params({"model": str(latent_dir), "steps": 20, "seed": 0})
+        options = RunOptions(device=self.device.type, torch_compile=self.args.compile)
+        times, output, peak = self.timed(lambda: engine.run(self.image, scale=2, params=params, options=options))
+        rate, steps = unet_rate(output.stages)
+        median = statistics.median(times)
+        self.results["latent_x2_ours"] = {"median_s": median, "times_s": times, "unet_it_s": rate, "peak_vram_gb": peak}
+        print(
+            f"sd-latent-x2 [ours] {size}->{2 * size}, 20 steps: median {median:.3f} s, UNet {rate:.2f} it/s, "
+            f"peak VRAM {fmt_gb(peak)}"
+        )
+        free(self.device)
+        return median
+
+    def plain_latent(self, latent_dir: Path, ours: float) -> None:
+        """The anchor for sd-latent-x2: the plain diffusers latent upscale pipeline."""
+        from diffusers import StableDiffusionLatentUpscalePipeline
+
+        from cnaps_demo.engines.diffusion import dtype_kwarg
+
+        device = self.device
+        lpipe = StableDiffusionLatentUpscalePipeline.from_pretrained(
+            latent_dir, variant=None if self.args.tiny else "fp16", **{dtype_kwarg(): self.dtype}
+        ).to(device)
+        lpipe.set_progress_bar_config(disable=True)
+
+        def plain_latent() -> Any:
+            return lpipe(
+                prompt="",
+                image=self.image,
+                num_inference_steps=20,
+                guidance_scale=0,
+                generator=generator(device),
+            ).images[0]
+
+        times, _, peak = self.timed(plain_latent)
+        plain = statistics.median(times)
+        self.results["latent_x2_plain"] = {"median_s": plain, "times_s": times, "peak_vram_gb": peak}
+        print(f"plain diffusers latent upscaler: median {plain:.3f} s; ours/plain = {ours / plain:.2f}")
+        del lpipe
+        free(device)
+
+    def report_targets(self) -> None:
+        """On a CUDA GPU with full-size models: the figures against the targets; elsewhere, say they are not GPU figures."""
+        results = self.results
+        if self.device.type == "cuda" and not self.args.tiny:
+            ours = min(results[f"img2img_{label}"]["median_s"] for label, _ in self.variants)
+            peak = results["img2img_ours"]["peak_vram_gb"]
+            checks = [f"end to end {ours:.3f} s (target <= {TARGET_SECONDS})"]
+            if "img2img_ratio" in results:
+                checks.append(f"ratio {results['img2img_ratio']:.2f} (target <= {TARGET_RATIO})")
+            checks.append(f"peak VRAM {fmt_gb(peak)} (target <= {TARGET_VRAM_GB} GB)")
+            print("targets: " + "; ".join(checks))
+        else:
+            print(
+                f"unmeasured on GPU: these figures come from {self.device.type}"
+                f"{' with tiny models' if self.args.tiny else ''} and only show that the benchmark runs."
+            )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu", "mps"))
     parser.add_argument("--tiny", action="store_true", help="tiny random models (smoke test, e.g. on a CPU)")
@@ -197,180 +383,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-latent", action="store_true", help="skip sd-latent-x2")
     parser.add_argument("--models", type=Path, default=None, help="folder to build (or reuse) the random models in")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    import numpy as np
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     import torch
-    from PIL import Image
 
     from cnaps_demo.devices import resolve_device
-    from cnaps_demo.engines.base import RunOptions
-    from cnaps_demo.engines import get_engine
-    from cnaps_demo.engines.diffusion import _dtype_kwarg
 
     device = resolve_device(args.device)
-    runs = args.runs or (1 if args.tiny else 5)
-    warmup = args.warmup if args.warmup is not None else (0 if args.tiny else 2)
-    size = args.size or (64 if args.tiny else 512)
-    on_gpu = device.type == "cuda" and not args.tiny
-    dtype = torch.float16 if device.type in ("cuda", "mps") else torch.float32
-
     workdir = args.models or Path(tempfile.mkdtemp(prefix="cnaps-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(
         f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else device.type}), "
         f"torch {torch.__version__}, {'tiny' if args.tiny else 'full-size'} random models in {workdir}"
     )
-    started = time.perf_counter()
-    if args.tiny:
-        import tiny_sd
-
-        sd_dir = tiny_sd.build_img2img_folder(workdir)
-        latent_dir = tiny_sd.build_latent_upscaler_folder(workdir)
-    else:
-        init_device = device if device.type == "cuda" else torch.device("cpu")
-        sd_dir = build_full_sd15(workdir, init_device)
-        latent_dir = None if args.no_latent else build_full_latent(workdir, init_device)
-        free(device)
-    print(f"models ready in {time.perf_counter() - started:.1f} s")
-
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:size, 0:size] / size
-    base = np.stack([x, y, (x + y) / 2], axis=-1) * 200 + rng.normal(0, 12, (size, size, 3))
-    image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
-    results: dict[str, Any] = {"device": str(device), "tiny": args.tiny, "size": size, "runs": runs}
-
-    img2img = get_engine("sd-img2img")
-    params = img2img.check_params(
-        {
-            "model": str(sd_dir),
-            "steps": 25,
-            "strength": 0.4,
-            "guidance": 6.0,
-            "prompt": PROMPT,
-            "negative_prompt": NEGATIVE,
-            "seed": 0,
-            "pre_upscaler": args.pre_upscaler,
-        }
-    )
-    variants = [("ours", False)] + ([("ours+compile", True)] if args.compile else [])
-    for label, compile_ in variants:
-        options = RunOptions(device=device.type, torch_compile=compile_)
-        free(device)
-        times, output, peak = timed(
-            lambda: img2img.run(image, scale=2, params=params, options=options), device, warmup, runs
-        )
-        rate, steps = unet_rate(output.stages)
-        median = statistics.median(times)
-        results[f"img2img_{label}"] = {
-            "median_s": median,
-            "times_s": times,
-            "unet_it_s": rate,
-            "unet_steps": steps,
-            "peak_vram_gb": peak,
-            "stages": [s.as_dict() for s in output.stages],
-        }
-        print(
-            f"sd-img2img [{label}] {size}->{2 * size}, strength 0.4, 25 steps ({steps} UNet steps, CFG): "
-            f"median {median:.3f} s over {runs}, UNet {rate:.2f} it/s, peak VRAM {fmt_gb(peak)}"
-        )
-        for stage in output.stages:
-            print(
-                f"    {stage.name:<28} {stage.input_shape!s:>18} -> {stage.output_shape!s:<18} {stage.seconds * 1000:8.1f} ms"
-            )
-    free(device)
-
+    sd_dir, latent_dir = build_models(args, device, workdir)
+    bench = Bench(args, device, args.size or (64 if args.tiny else 512))
+    bench.img2img(sd_dir)
     if not args.no_plain:
-        from diffusers import DPMSolverMultistepScheduler, StableDiffusionImg2ImgPipeline
-
-        variant = None if args.tiny else "fp16"
-        pipe = StableDiffusionImg2ImgPipeline.from_pretrained(
-            sd_dir, variant=variant, safety_checker=None, requires_safety_checker=False, **{_dtype_kwarg(): dtype}
-        ).to(device)
-        pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
-        pipe.set_progress_bar_config(disable=True)
-        gen_device = device if device.type == "cuda" else "cpu"
-
-        def plain_job() -> Any:
-            enlarged = image.resize((2 * size, 2 * size), Image.Resampling.LANCZOS)
-            return pipe(
-                PROMPT,
-                image=enlarged,
-                strength=0.4,
-                num_inference_steps=25,
-                guidance_scale=6.0,
-                negative_prompt=NEGATIVE,
-                generator=torch.Generator(gen_device).manual_seed(0),
-            ).images[0]
-
-        times, _, peak = timed(plain_job, device, warmup, runs)
-        plain = statistics.median(times)
-        ours = results["img2img_ours"]["median_s"]
-        best = min(results[f"img2img_{label}"]["median_s"] for label, _ in variants)
-        results["img2img_plain"] = {"median_s": plain, "times_s": times, "peak_vram_gb": peak}
-        results["img2img_ratio"] = best / plain
-        print(
-            f"plain diffusers (fp16 + SDPA, no compile): median {plain:.3f} s, peak VRAM {fmt_gb(peak)}; "
-            f"ours/plain = {ours / plain:.2f}"
-            + (f", best (compile) / plain = {best / plain:.2f}" if args.compile else "")
-        )
-        del pipe
-        free(device)
-
+        bench.plain_img2img(sd_dir)
     if latent_dir is not None:
-        latent = get_engine("sd-latent-x2")
-        lparams = latent.check_params({"model": str(latent_dir), "steps": 20, "seed": 0})
-        times, output, peak = timed(
-            lambda: latent.run(image, scale=2, params=lparams, options=options), device, warmup, runs
-        )
-        rate, steps = unet_rate(output.stages)
-        median = statistics.median(times)
-        results["latent_x2_ours"] = {"median_s": median, "times_s": times, "unet_it_s": rate, "peak_vram_gb": peak}
-        print(
-            f"sd-latent-x2 [ours] {size}->{2 * size}, 20 steps: median {median:.3f} s, UNet {rate:.2f} it/s, "
-            f"peak VRAM {fmt_gb(peak)}"
-        )
-        free(device)
+        ours = bench.latent(latent_dir)
         if not args.no_plain:
-            from diffusers import StableDiffusionLatentUpscalePipeline
-
-            lpipe = StableDiffusionLatentUpscalePipeline.from_pretrained(
-                latent_dir, variant=None if args.tiny else "fp16", **{_dtype_kwarg(): dtype}
-            ).to(device)
-            lpipe.set_progress_bar_config(disable=True)
-            gen_device = device if device.type == "cuda" else "cpu"
-
-            def plain_latent() -> Any:
-                return lpipe(
-                    prompt="",
-                    image=image,
-                    num_inference_steps=20,
-                    guidance_scale=0,
-                    generator=torch.Generator(gen_device).manual_seed(0),
-                ).images[0]
-
-            times, _, peak = timed(plain_latent, device, warmup, runs)
-            plain = statistics.median(times)
-            results["latent_x2_plain"] = {"median_s": plain, "times_s": times, "peak_vram_gb": peak}
-            print(f"plain diffusers latent upscaler: median {plain:.3f} s; ours/plain = {median / plain:.2f}")
-            del lpipe
-            free(device)
-
-    if on_gpu:
-        ours = min(results[f"img2img_{label}"]["median_s"] for label, _ in variants)
-        peak = results["img2img_ours"]["peak_vram_gb"]
-        checks = [f"end to end {ours:.3f} s (target <= {TARGET_SECONDS})"]
-        if "img2img_ratio" in results:
-            checks.append(f"ratio {results['img2img_ratio']:.2f} (target <= {TARGET_RATIO})")
-        checks.append(f"peak VRAM {fmt_gb(peak)} (target <= {TARGET_VRAM_GB} GB)")
-        print("targets: " + "; ".join(checks))
-    else:
-        print(
-            f"unmeasured on GPU: these figures come from {device.type}"
-            f"{' with tiny models' if args.tiny else ''} and only show that the benchmark runs."
-        )
+            bench.plain_latent(latent_dir, ours)
+    bench.report_targets()
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str))
+        args.json.write_text(json.dumps(bench.results, indent=2, default=str))
         print(f"wrote {args.json}")
     return 0
 

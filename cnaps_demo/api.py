@@ -17,10 +17,10 @@ from typing import Any
 
 from PIL import Image
 
-from .image import LoadedImage, PixelLimit, encode_png, load_image, merge_alpha, save_png, split_alpha
+from .image import LoadedImage, encode_png, load_image, merge_alpha, save_png, split_alpha
 from .devices import choose_device
 from .engines import Availability, Engine, RunOptions, get_engine
-from .errors import EngineUnavailableError
+from .errors import DeviceUnavailableError, EngineUnavailableError
 from .settings import Settings, get_settings
 from .stages import ProgressFn, StageRecord, no_progress
 from .version import __version__
@@ -48,8 +48,14 @@ class UpscaleResult:
             "cnaps:engine": self.engine_id,
             "cnaps:scale": str(self.scale),
             "cnaps:params": json.dumps(self.params, sort_keys=True, default=str),
+            "cnaps:tiles": str(self.tiles),
             "cnaps:version": __version__,
         }
+
+    @property
+    def tiles(self) -> int:
+        """How many tiles the model ran on (1: the whole picture at once)."""
+        return max((int(stage.detail.get("tiles", 1)) for stage in self.stages), default=1)
 
     def png_bytes(self) -> bytes:
         return encode_png(self.image, self.metadata)
@@ -120,13 +126,12 @@ class Plan:
     options: RunOptions
     settings: Settings
     problem: str = ""  # why the engine cannot run here ("" when it can)
+    problem_type: type[EngineUnavailableError] = EngineUnavailableError  # DeviceUnavailableError: the device
 
     def require_runnable(self) -> Plan:
         """``self``, or ``EngineUnavailableError`` with the fix when the engine cannot run here."""
         if self.problem:
-            raise EngineUnavailableError(
-                f"{self.engine.display_name} ({self.engine.id}) cannot run here.", hint=self.problem
-            )
+            raise self.problem_type(f"{self.engine.display_name} ({self.engine.id}) cannot run here.", hint=self.problem)
         return self
 
     def load(
@@ -139,8 +144,8 @@ class Plan:
     ) -> Request:
         """Decode and check ``image`` (header first: ``max_pixels``, default ``Settings.max_input_pixels``,
         named ``limit_setting`` in the hint; then the engine's own size limits)."""
-        limit = PixelLimit(self.settings.max_input_pixels if max_pixels is None else max_pixels, limit_setting)
-        loaded = load_image(image, max_pixels=limit)
+        limit = self.settings.max_input_pixels if max_pixels is None else max_pixels
+        loaded = load_image(image, max_pixels=limit, limit_setting=limit_setting)
         self.engine.check_size(*loaded.image.size)
         options = self.options if progress is None else dataclasses.replace(self.options, progress=progress)
         return Request(self, loaded, options)
@@ -215,10 +220,10 @@ def plan(
     chosen.check_combination(scale, checked)
     name, problem = _device(chosen, device, settings)
     options = run_options(settings, device=name, tile=tile, progress=progress)
-    if not problem:
-        ok, reason = chosen.available(checked, options)
-        problem = "" if ok else reason
-    return Plan(chosen, scale, checked, options, settings, problem)
+    if problem:
+        return Plan(chosen, scale, checked, options, settings, problem, DeviceUnavailableError)
+    ok, reason = chosen.available(checked, options)
+    return Plan(chosen, scale, checked, options, settings, "" if ok else reason)
 
 
 def prepare(

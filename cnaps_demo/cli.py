@@ -188,7 +188,8 @@ def _cmd_engines(args: argparse.Namespace) -> int:
 
 def _cmd_download(args: argparse.Namespace) -> int:
     """Fetch the weights; typed errors propagate to ``main`` (exit 1, or 2 for a bad engine)."""
-    from .engines.diffusion.hub import check_engine, download
+    from .engines.diffusion.download import download
+    from .engines.diffusion.hub import check_engine
     from .settings import get_settings
 
     check_engine(args.engine)

@@ -7,10 +7,15 @@ from html import escape
 from pathlib import Path
 
 import pytest
-from app_process import ROOT, start_app, stop_app
+from app_process import start_app, stop_app
 from PIL import Image
 
-EXAMPLE = ROOT / "assets" / "examples" / "chibi_face.png"
+from cnaps_demo.api import availability
+from cnaps_demo.image import load_image, read_png_metadata
+from cnaps_demo.present.examples import bundled_examples
+from cnaps_demo.settings import get_settings
+
+EXAMPLE = next(path for path in bundled_examples() if path.name == "chibi_face.png")
 # First page must be served within this many seconds of starting `python app.py` on a CPU.
 STARTUP_BUDGET_S = float(os.environ.get("CNAPS_STARTUP_BUDGET_S", "10"))
 
@@ -50,7 +55,6 @@ def test_upscale_an_example_with_realcugan(client):
     from gradio_client import handle_file
 
     import cnaps_demo
-    from cnaps_demo import imaging
 
     source = Image.open(EXAMPLE)
     outputs = client.predict(
@@ -65,7 +69,7 @@ def test_upscale_an_example_with_realcugan(client):
     assert "Bicubic" in labels and "Real-CUGAN" in labels
 
     # the downloadable PNG carries its metadata
-    meta = imaging.read_png_metadata(png)
+    meta = read_png_metadata(png)
     assert meta["cnaps:engine"] == "realcugan" and meta["cnaps:scale"] == "2"
     assert Image.open(png).size == after.size
 
@@ -114,15 +118,17 @@ def test_presenter_mode_serves_example_results_from_its_cache(tmp_path):
     """`--presenter`: results for the bundled examples are computed ahead and then served instantly."""
     from gradio_client import Client, handle_file
 
-    from cnaps_demo import imaging
     from cnaps_demo.engines import get_engine
     from cnaps_demo.present.result_cache import cache_key
 
+    settings = get_settings()
     engine = get_engine("realcugan")
-    assert availability(engine).ok, availability(engine).reason  # embedded: it must run everywhere
+    ready = availability(engine, settings=settings)
+    assert ready.ok, ready.reason  # embedded: it must run everywhere
     process, url, _ = start_app(tmp_path, "--presenter")
     try:
-        key = cache_key(imaging.load_image(EXAMPLE).image, "realcugan", engine.check_params({}))
+        image = load_image(EXAMPLE, max_pixels=settings.max_input_pixels).image
+        key = cache_key(image, "realcugan", engine.check_params({}, settings))
         entry = tmp_path / "cache" / "presenter" / f"{key}.json"
         deadline = time.monotonic() + 300
         while not entry.exists():
@@ -144,18 +150,18 @@ def test_presenter_serves_a_gpu_result_computed_earlier_on_a_machine_without_one
     from gradio_client import Client, handle_file
 
     import cnaps_demo
-    from cnaps_demo import imaging
     from cnaps_demo.engines import get_engine
     from cnaps_demo.present.result_cache import ExampleCache
 
+    settings = get_settings()
     img2img = get_engine("sd-img2img")
-    assert not availability(img2img).ok  # no weights, no GPU here: it cannot run
-    source = imaging.load_image(EXAMPLE).image
+    assert not availability(img2img, settings=settings).ok  # no weights, no GPU here: it cannot run
+    source = load_image(EXAMPLE, max_pixels=settings.max_input_pixels).image
     made = cnaps_demo.upscale(source, engine="lanczos")  # stands in for the GPU machine's result
     earlier = dataclasses.replace(
-        made, engine_id=img2img.id, engine_name=img2img.display_name, params=img2img.check_params({})
+        made, engine_id=img2img.id, engine_name=img2img.display_name, params=img2img.check_params({}, settings)
     )
-    ExampleCache(tmp_path / "cache" / "presenter").put(source, earlier)
+    ExampleCache(tmp_path / "cache" / "presenter", settings).put(source, earlier)
 
     process, url, _ = start_app(tmp_path, "--presenter")
     try:

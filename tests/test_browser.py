@@ -10,8 +10,11 @@ from urllib.parse import urlparse
 
 import pytest
 from app_process import ROOT, start_app, stop_app
+
+from cnaps_demo.present.examples import bundled_examples
+
 ARTIFACTS = ROOT / "tests" / "artifacts"
-EXAMPLE = ROOT / "assets" / "examples" / "chibi_face.png"
+EXAMPLE = next(path for path in bundled_examples() if path.name == "chibi_face.png")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 RUN_TIMEOUT_MS = 180_000

@@ -22,10 +22,11 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 import cnaps_demo
-from cnaps_demo import weights
+from cnaps_demo.engines.cnn import weights
 from cnaps_demo.engines import cnn
 from cnaps_demo.errors import InvalidParameterError
 from cnaps_demo.image import tile_spans
+from cnaps_demo.ncnn import read_bin
 
 OUTLINE = (24, 18, 30)
 
@@ -158,7 +159,7 @@ def test_graph_matches_official_ncnn_runtime(fp32, module, name, scale):
     assert (loaded.compute, loaded.autocast) == ("float32", False)
     rgb = np.asarray(cartoon(76, 60, seed=len(name)), dtype=np.float32) / 255.0
     if module == cnn.REALCUGAN:  # the engine feeds the reflect-padded, aligned picture
-        rgb = cnn._aligned_input(rgb, cnn.PREPADDING[scale], cnn.ALIGN[scale])
+        rgb = cnn.aligned_input(rgb, cnn.PREPADDING[scale], cnn.ALIGN[scale])
     input_blob = loaded.net.inputs[0]
     (output_blob,) = loaded.net.outputs
     blobs = [output_blob, *loaded.pool_blobs]
@@ -167,7 +168,7 @@ def test_graph_matches_official_ncnn_runtime(fp32, module, name, scale):
 
     reference = ncnn_reference(weights.model_files(module, name), rgb.transpose(2, 0, 1), blobs, input_blob)
     with torch.inference_mode():
-        ours = loaded.net.run(cnn._to_input(rgb, loaded), outputs=blobs)
+        ours = loaded.net.run(cnn.to_input(rgb, loaded), outputs=blobs)
 
     ref_out = reference[output_blob]
     our_out = ours[output_blob][0].float().numpy()
@@ -194,8 +195,8 @@ def test_in_place_activations_never_touch_blobs_the_caller_asked_for(fp32):
     assert prelus and net.inplace_layers() == [layer.name for layer in prelus]
     prelu = prelus[0]
     conv_out, prelu_out = prelu.inputs[0], prelu.outputs[0]
-    tensors = weights.load_converted(weights.model_files(cnn.REALESRGAN, name)).tensors
-    slope = torch.from_numpy(tensors[f"{prelu.name}.slope"])
+    shipped = read_bin(net.layers, weights.model_files(cnn.REALESRGAN, name).bin.read_bytes())
+    slope = torch.from_numpy(shipped[f"{prelu.name}.slope"])
     conv_results: list = []  # what the convolutions returned, to see which buffers PReLU wrote into
     hooks = [
         module.register_forward_hook(lambda _module, _args, out: conv_results.append(out))
@@ -205,7 +206,7 @@ def test_in_place_activations_never_touch_blobs_the_caller_asked_for(fp32):
     rgb = np.asarray(cartoon(40, 32, seed=11), dtype=np.float32) / 255.0
     try:
         with torch.inference_mode():
-            x = cnn._to_input(rgb, loaded)
+            x = cnn.to_input(rgb, loaded)
             both = net.run(x, outputs=[conv_out, prelu_out])
             assert (both[conv_out] < 0).any(), "the pre-activation blob keeps its negative values"
             torch.testing.assert_close(both[prelu_out], F.prelu(both[conv_out], slope), rtol=0, atol=0)
@@ -297,7 +298,7 @@ def test_tiled_run_equals_untiled_run_without_seams():
     # Seams: the blend zones (and 4 px either side) must not differ more than the rest.
     diff = np.abs(a - b).max(axis=2).astype(np.float64)
     seam = np.zeros(diff.shape[1], dtype=bool)
-    spans = tile_spans(600, 256, cnn._TILE_OVERLAP)
+    spans = tile_spans(600, 256, cnn.TILE_OVERLAP)
     assert len(spans) == 3
     for (_, end), (start, _) in zip(spans, spans[1:]):
         seam[max(0, 2 * start - 4) : 2 * end + 4] = True

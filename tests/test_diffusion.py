@@ -7,16 +7,14 @@ Each tiny pipeline is saved to a temporary folder once and loaded by the engine 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-
+import cnaps_demo
 import tiny_sd
-
-from cnaps_demo.api import availability
+from cnaps_demo.api import availability, prepare
 from cnaps_demo.engines import get_engine
 from cnaps_demo.engines.base import RunOptions
 from cnaps_demo.engines.diffusion import (
@@ -32,6 +30,7 @@ from cnaps_demo.errors import (
     InvalidParameterError,
     JobCancelledError,
 )
+from cnaps_demo.settings import get_settings
 
 IMG2IMG = get_engine("sd-img2img")
 LATENT = get_engine("sd-latent-x2")
@@ -269,15 +268,21 @@ def test_tiled_run_shows_no_seams_on_a_smooth_gradient(smooth_sd_dir):
 
 
 def test_big_decodes_use_vae_tiling(sd_dir, monkeypatch):
-    from cnaps_demo.engines import diffusion
+    from cnaps_demo.engines.diffusion import job
 
-    monkeypatch.setattr(diffusion, "VAE_TILING_ABOVE", 0)
-    output = IMG2IMG.run(tiny_sd.noise_image(40, 24), scale=2, params=img2img_params(sd_dir), options=CPU)
+    image, params = tiny_sd.noise_image(40, 24), img2img_params(sd_dir)
+    untiled = IMG2IMG.run(image, scale=2, params=params, options=CPU)
+    with monkeypatch.context() as patch:
+        patch.setattr(job, "VAE_TILING_ABOVE", 0)  # the threshold of the documented "decodes above 1536 x 1536"
+        output = IMG2IMG.run(image, scale=2, params=params, options=CPU)
     assert output.image.size == (80, 48)
     decoder = next(stage for stage in output.stages if stage.name == "VAE decoder")
     assert decoder.detail["vae_tiling"] is True and decoder.output_shape == (3, 48, 80)
-    resident = next(r for r in diffusion._RESIDENT.values() if r.kind == "sd-img2img")
-    assert resident.pipe.vae.use_tiling is False  # switched off again after the decode
+    assert not np.array_equal(pixels(output.image), pixels(untiled.image))  # the tiled decode really ran
+    # Switched off again after the decode: the same (resident) pipeline decodes the next job whole, as before.
+    after = IMG2IMG.run(image, scale=2, params=params, options=CPU)
+    assert next(stage for stage in after.stages if stage.name == "VAE decoder").detail["vae_tiling"] is False
+    assert np.array_equal(pixels(after.image), pixels(untiled.image))
 
 
 def test_size_limits_are_checked_before_loading(sd_dir):
@@ -285,9 +290,9 @@ def test_size_limits_are_checked_before_loading(sd_dir):
 
     params = {"model": str(sd_dir), "pre_upscaler": "lanczos"}
     with pytest.raises(ImageTooLargeError, match="2048x2048"):
-        cnaps_demo.prepare(Image.new("RGB", (2049, 2048)), "sd-img2img", device="cpu", **params)
+        prepare(Image.new("RGB", (2049, 2048)), "sd-img2img", device="cpu", **params)
     with pytest.raises(ImageTooSmallError):
-        cnaps_demo.prepare(Image.new("RGB", (4, 64)), "sd-img2img", device="cpu", **params)
+        prepare(Image.new("RGB", (4, 64)), "sd-img2img", device="cpu", **params)
 
 
 # --- latent upscaler ----------------------------------------------------------------------------
@@ -345,8 +350,6 @@ def test_latent_x2_cancel_then_next_job(latent_dir):
 
 
 def test_cli_level_upscale_with_a_local_folder(sd_dir, monkeypatch):
-    import cnaps_demo
-
     # No opt-in variable and the default model is absent: an explicit device="cpu" and
     # model=DIR are what make this run, exactly as on the command line.
     monkeypatch.delenv("CNAPS_ALLOW_CPU_DIFFUSION", raising=False)

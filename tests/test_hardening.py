@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_process import ROOT, start_app, stop_app
+from app_process import start_app, stop_app
 from PIL import Image
 
-EXAMPLE = ROOT / "assets" / "examples" / "chibi_face.png"
+from cnaps_demo.present.examples import bundled_examples
+
+EXAMPLE = next(path for path in bundled_examples() if path.name == "chibi_face.png")
 # A job cancelled or abandoned must let the next one start within this many seconds.
 IDLE_BOUND_S = 8.0
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cnaps_demo.engines.diffusion import hub
 from cnaps_demo.cli import main as cli_main
+from cnaps_demo.engines.diffusion import hub
+from cnaps_demo.engines.diffusion.download import allow_patterns_for, download
 from cnaps_demo.errors import (
     IncompleteSnapshotError,
     InvalidParameterError,
@@ -30,6 +31,8 @@ DREAMSHAPER = "Lykon/dreamshaper-8"
 def hub_cache():
     """The cache the environment names (the fixture below points it at a private folder)."""
     return get_settings().hub_cache
+
+
 COMMAND = "python -m cnaps_demo download sd-img2img --model Lykon/dreamshaper-8"
 MODEL_INDEX = {
     "_class_name": "StableDiffusionPipeline",
@@ -213,18 +216,18 @@ def test_sharded_weights_need_every_shard(tmp_path):
 
 def test_offline_download_raises_a_typed_error():
     with pytest.raises(WeightsNotFoundError) as caught:
-        hub.download("sd-img2img", DREAMSHAPER, cache_dir=hub_cache(), offline=get_settings().hub_offline)
+        download("sd-img2img", DREAMSHAPER, cache_dir=hub_cache(), offline=get_settings().hub_offline)
     assert "HF_HUB_OFFLINE" in str(caught.value)
 
 
 def test_offline_download_of_a_cached_model_returns_it(hf_cache):
     snapshot = fake_snapshot(hf_cache, DREAMSHAPER)
-    assert hub.download("sd-img2img", DREAMSHAPER, cache_dir=hub_cache(), offline=get_settings().hub_offline) == snapshot
+    assert download("sd-img2img", DREAMSHAPER, cache_dir=hub_cache(), offline=get_settings().hub_offline) == snapshot
 
 
 def test_download_of_a_local_folder_checks_it(tmp_path):
     folder = write_layout(tmp_path / "model", FULL_LAYOUT)
-    assert hub.download("sd-img2img", str(folder), cache_dir=hub_cache(), offline=get_settings().hub_offline) == folder
+    assert download("sd-img2img", str(folder), cache_dir=hub_cache(), offline=get_settings().hub_offline) == folder
 
 
 def test_download_fetches_only_the_needed_files_at_the_pinned_revision(hf_cache, monkeypatch, capsys):
@@ -293,7 +296,7 @@ def test_allow_patterns_pick_fp16_where_published_and_skip_the_rest():
         "vae/diffusion_pytorch_model.safetensors",
         "vae/diffusion_pytorch_model.bin",
     ]
-    patterns = hub.allow_patterns_for(listing)
+    patterns = allow_patterns_for(listing)
     assert "unet/diffusion_pytorch_model.fp16.safetensors" in patterns
     assert "text_encoder/model.fp16.safetensors" in patterns
     assert "vae/diffusion_pytorch_model.safetensors" in patterns  # no fp16 published: full precision
@@ -314,12 +317,13 @@ def test_allow_patterns_refuse_pickle_only_components():
         "text_encoder/model.safetensors",
     ]
     with pytest.raises(UnsafeWeightsError, match="unet"):
-        hub.allow_patterns_for(listing)
+        allow_patterns_for(listing)
 
 
 def test_hub_import_and_checks_stay_light():
     code = (
-        "import sys; from cnaps_demo.engines.diffusion import hub; hub.check_available('sd-img2img', 'Lykon/dreamshaper-8', cache_dir=None);"
+        "import sys; from cnaps_demo.engines.diffusion import download, hub;"
+        "hub.check_available('sd-img2img', 'Lykon/dreamshaper-8', cache_dir=None);"
         "print([m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

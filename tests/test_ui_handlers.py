@@ -11,21 +11,29 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnaps_demo import imaging, upscale
-from cnaps_demo.engines import Availability, Engine, all_engines
+from cnaps_demo import upscale
+from cnaps_demo.api import availability
+from cnaps_demo.engines import Availability, Engine, _registry, all_engines, get_engine
+from cnaps_demo.errors import JobCancelledError
+from cnaps_demo.image import load_image, read_png_metadata
 from cnaps_demo.present.explain import credits_html, explanation_html
 from cnaps_demo.present.examples import bundled_examples
 from cnaps_demo.present.result_cache import ExampleCache
 from cnaps_demo.present.references import REFERENCES, reference_urls
 from cnaps_demo.settings import get_settings
-from cnaps_demo.ui import handlers as h
+from cnaps_demo.ui import comparison as cmp
+from cnaps_demo.ui import picker, views
+from cnaps_demo.ui.jobs import StopRequests
+from cnaps_demo.ui.messages import ui_error
 from cnaps_demo.ui.params import api_name_for, params_for
+from cnaps_demo.ui.running import Workdir, progress_forwarder, run_engine
+from cnaps_demo.ui.sources import load_source
 from cnaps_demo.ui.untrusted import LocalFiles
 
 
 def load(value, settings, simulate=False):
     """``load_source`` as an in-process caller uses it (local paths are trusted here)."""
-    return h.load_source(value, settings, simulate, guard=LocalFiles())
+    return load_source(value, settings, simulate, guard=LocalFiles())
 
 
 @pytest.fixture
@@ -45,8 +53,9 @@ class Unavailable(Engine):
     display_name = "Test GPU engine"
     family = "diffusion"
     device_need = "gpu"
+    uses_torch = False  # the reason below is the only one, whatever devices this machine has
 
-    def available(self):
+    def available(self, params, options):
         return Availability(False, "It needs a CUDA GPU. Fix: run it on a machine with an NVIDIA GPU.")
 
     def run(self, image, *, scale, params, options):  # pragma: no cover - never reached
@@ -55,9 +64,9 @@ class Unavailable(Engine):
 
 @pytest.fixture
 def unavailable(monkeypatch):
+    """A registered engine that cannot run here (found by id everywhere, for this test only)."""
     engine = Unavailable()
-    real_get = h.get_engine
-    monkeypatch.setattr(h, "get_engine", lambda engine_id: engine if engine_id == engine.id else real_get(engine_id))
+    monkeypatch.setitem(_registry(), engine.id, engine)  # the registry's own dict: removed again after
     return engine
 
 
@@ -130,9 +139,9 @@ def test_simulation_of_a_tiny_image_explains_itself(settings, tmp_path):
 # --- engines ---------------------------------------------------------------------
 
 
-def test_unavailable_engine_is_refused_with_reason_and_fix(unavailable, caplog):
+def test_unavailable_engine_is_refused_with_reason_and_fix(unavailable, settings, caplog):
     with caplog.at_level("WARNING"), pytest.raises(gr.Error) as caught:
-        h.require_available(unavailable.id)
+        picker.require_available(unavailable.id, settings)
     assert caught.value.title == "Engine unavailable here"
     # the visitor learns what is missing; the operator's fix goes to the server log
     assert "needs a GPU" in caught.value.message and unavailable.display_name in caught.value.message
@@ -140,39 +149,39 @@ def test_unavailable_engine_is_refused_with_reason_and_fix(unavailable, caplog):
     assert "NVIDIA GPU" in caplog.text
 
 
-def test_unknown_engine_lists_the_known_ones():
+def test_unknown_engine_lists_the_known_ones(settings):
     with pytest.raises(gr.Error) as caught:
-        h.require_available("no-such-engine")
+        picker.require_available("no-such-engine", settings)
     assert "bicubic" in caught.value.message
 
 
-def test_picker_labels_and_status_show_unavailability(unavailable):
-    label = h.engine_label(unavailable)
+def test_picker_labels_and_status_show_unavailability(unavailable, settings):
+    label = picker.engine_label(unavailable, settings)
     assert label.startswith("Test GPU engine (diffusion, GPU) (unavailable: ")
     assert "needs a GPU" in label
-    status = h.engine_status_markdown(unavailable.id)
+    status = picker.engine_status_markdown(unavailable.id, settings)
     assert "Unavailable" in status and "needs a GPU" in status
     assert "NVIDIA" not in status  # setup advice is for the operator (server log), not the visitor
-    assert "Ready" in h.engine_status_markdown("bicubic")
+    assert "Ready" in picker.engine_status_markdown("bicubic", settings)
 
 
-def test_every_registered_engine_is_listed():
+def test_every_registered_engine_is_listed(settings):
     engines = all_engines()
-    assert [value for _, value in h.engine_choices(engines)] == [e.id for e in engines]
-    default = h.default_engine_id(engines)
-    assert {e.id: e for e in engines}[default].available().ok
+    assert [value for _, value in picker.engine_choices(engines, settings)] == [e.id for e in engines]
+    default = picker.default_engine_id(engines, settings)
+    assert availability({e.id: e for e in engines}[default], settings=settings).ok
 
 
 def test_invalid_parameter_becomes_a_ui_error(settings, picture):
     source = load(str(picture), settings)
-    engine = h.require_available("realcugan")  # embedded: available on every machine
+    engine = picker.require_available("realcugan", settings)  # embedded: available on every machine
     with pytest.raises(gr.Error) as caught:
-        h.run_engine(source, engine, {"denoise": "max"}, settings=settings, progress=lambda *a: None)
+        run_engine(source, engine, {"denoise": "max"}, settings=settings, progress=lambda *a: None)
     assert caught.value.title == "Invalid setting" and "conservative" in caught.value.message
 
 
 def test_error_text_carries_no_markup_and_no_entities():
-    error = h.ui_error("bad <script>alert(1)</script> isn't")
+    error = ui_error("bad <script>alert(1)</script> isn't")
     assert "<script>" not in error.message and "&lt;" not in error.message and "&#x27;" not in error.message
     assert "script" in error.message and "isn't" in error.message
 
@@ -196,14 +205,14 @@ def test_params_are_read_back_for_the_chosen_engine_only():
 
 def test_progress_is_forwarded_as_a_fraction():
     calls = []
-    forward = h.progress_forwarder(lambda value, desc=None: calls.append((value, desc)), label="E", index=1, count=2)
+    forward = progress_forwarder(lambda value, desc=None: calls.append((value, desc)), label="E", index=1, count=2)
     forward(1, 4, "tile 1/4")
     assert calls == [(pytest.approx(0.625), "E: tile 1/4")]
-    h.progress_forwarder(None)(1, 2, "ignored")  # no progress bar: no error
+    progress_forwarder(None)(1, 2, "ignored")  # no progress bar: no error
 
 
 def test_stop_requests_flag_only_their_own_session():
-    stops = h.StopRequests()
+    stops = StopRequests()
     mine, other = stops.begin("me"), stops.begin("someone else")
     assert stops.stop("me") == 1
     assert mine.is_set() and not other.is_set()
@@ -217,8 +226,8 @@ def test_stop_ends_a_real_run_within_one_tile_and_the_engine_runs_again(settings
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (192, 192, 3), dtype=np.uint8)).save(path)
     tiled = dataclasses.replace(settings, tile=64)
     source = load(str(path), tiled)
-    engine = h.get_engine("realcugan")
-    stops = h.StopRequests()
+    engine = get_engine("realcugan")
+    stops = StopRequests()
     flag = stops.begin("session")
     seen = []
 
@@ -227,42 +236,42 @@ def test_stop_ends_a_real_run_within_one_tile_and_the_engine_runs_again(settings
         if "tile 2/" in desc:
             stops.stop("session")  # the user presses Stop while tile 2 is reported
 
-    with pytest.raises(h.JobCancelledError, match="Stopped at Real-CUGAN tile 3/16"):
-        h.run_engine(source, engine, {}, settings=tiled, progress=h.progress_forwarder(bar, stop=flag))
+    with pytest.raises(JobCancelledError, match="Stopped at Real-CUGAN tile 3/16"):
+        run_engine(source, engine, {}, settings=tiled, progress=progress_forwarder(bar, stop=flag))
     assert not any("tile 3/" in desc for desc in seen)
     stops.end("session", flag)
 
-    again = h.run_engine(
-        source, engine, {}, settings=tiled, progress=h.progress_forwarder(None, stop=stops.begin("session"))
+    again = run_engine(
+        source, engine, {}, settings=tiled, progress=progress_forwarder(None, stop=stops.begin("session"))
     )
     assert again.image.size == (384, 384)
 
 
 def test_a_full_single_run_produces_every_view(settings, picture, tmp_path):
     source = load(str(picture), settings, simulate=True)
-    engine = h.require_available("lanczos")
-    result = h.run_engine(source, engine, {}, settings=settings, progress=lambda *a: None)
-    comparison = h.build_comparison(source, {"lanczos": result}, h.Workdir(tmp_path / "work"))
+    engine = picker.require_available("lanczos", settings)
+    result = run_engine(source, engine, {}, settings=settings, progress=lambda *a: None)
+    comparison = cmp.build_comparison(source, {"lanczos": result}, Workdir(tmp_path / "work"))
     assert comparison.baseline.size == result.image.size == (48, 40)
-    assert imaging.read_png_metadata(comparison.files["lanczos"])["cnaps:engine"] == "lanczos"
+    assert read_png_metadata(comparison.files["lanczos"])["cnaps:engine"] == "lanczos"
     assert "Lanczos" in Path(comparison.svgs["lanczos"]).read_text(encoding="utf-8")
-    crops = h.crops_gallery(comparison)
-    assert [label for _, label in crops] == [h.BASELINE_LABEL, result.engine_name, h.TRUTH_LABEL]
+    crops = views.crops_gallery(comparison)
+    assert [label for _, label in crops] == [cmp.BASELINE_LABEL, result.engine_name, cmp.TRUTH_LABEL]
     assert len({Image.open(path).size for path, _ in crops}) == 1
     assert all(Path(path).parent == comparison.run_dir for path, _ in crops)  # written once, in the run folder
-    summary = h.summary_markdown(comparison)
+    summary = views.summary_markdown(comparison)
     assert "PSNR" in summary and "dB" in summary
-    assert "PSNR vs ground truth" in h.psnr_table(comparison)
+    assert "PSNR vs ground truth" in views.psnr_table(comparison)
 
 
 # --- presenter cache ---------------------------------------------------------------
 
 
-def test_presenter_cache_round_trip(tmp_path, picture):
+def test_presenter_cache_round_trip(tmp_path, picture, settings):
     import cnaps_demo
 
-    cache = ExampleCache(tmp_path / "cache")
-    image = imaging.load_image(picture).image
+    cache = ExampleCache(tmp_path / "cache", settings)
+    image = load_image(picture, max_pixels=settings.max_input_pixels).image
     params = {}
     assert cache.get(image, "bicubic", params) is None
     result = cnaps_demo.upscale(image, engine="bicubic")
@@ -277,24 +286,25 @@ def test_presenter_cache_round_trip(tmp_path, picture):
 
 
 def test_run_engine_uses_the_cache(settings, picture, tmp_path):
-    cache = ExampleCache(tmp_path / "cache")
+    cache = ExampleCache(tmp_path / "cache", settings)
     source = load(str(picture), settings)
-    engine = h.require_available("bicubic")
-    first = h.run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
-    second = h.run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
+    engine = picker.require_available("bicubic", settings)
+    first = run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
+    second = run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
     assert not first.extra.get("cached") and second.extra.get("cached")
 
 
 def test_presenter_cache_is_served_even_where_the_engine_cannot_run(unavailable, settings, picture, tmp_path):
-    cache = ExampleCache(tmp_path / "presenter")
+    cache = ExampleCache(tmp_path / "presenter", settings)
     source = load(str(picture), settings)
-    with pytest.raises(gr.Error):  # nothing cached yet: the engine is refused
-        h.run_engine(source, unavailable, {}, settings=settings, progress=lambda *a: None, cache=cache)
+    with pytest.raises(gr.Error) as refused:  # nothing cached yet: the engine is refused
+        run_engine(source, unavailable, {}, settings=settings, progress=lambda *a: None, cache=cache)
+    assert refused.value.title == "Engine unavailable here"
     # a result computed earlier, where the engine could run (here: made with bicubic, stored under its id)
     made = upscale(source.image, engine="bicubic")
     earlier = dataclasses.replace(made, engine_id=unavailable.id, engine_name=unavailable.display_name, params={})
     cache.put(source.image, earlier)
-    served = h.run_engine(source, unavailable, {}, settings=settings, progress=lambda *a: None, cache=cache)
+    served = run_engine(source, unavailable, {}, settings=settings, progress=lambda *a: None, cache=cache)
     assert served.extra.get("cached") and served.engine_name == unavailable.display_name
     assert served.image.tobytes() == made.image.tobytes()
 
@@ -358,12 +368,12 @@ def test_explanation_covers_the_three_parts():
         assert phrase in text, phrase
 
 
-def test_engine_credits_appear_only_in_the_credits_section():
+def test_engine_credits_appear_only_in_the_credits_section(settings):
     engines = all_engines()
     credit_urls = {credit.url for engine in engines for credit in engine.credits}
     assert credit_urls, "engines must credit what they run"
     explanation = explanation_html()
-    credits = credits_html(engines)
+    credits = credits_html(engines, lambda engine: availability(engine, settings=settings))
     for url in credit_urls:
         assert url not in explanation
         assert url in {link["href"] for link in links_of(credits)}

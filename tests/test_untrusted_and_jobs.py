@@ -103,7 +103,7 @@ def test_an_impossible_file_name_is_a_typed_error():
 def test_a_damaged_model_file_error_is_in_the_family():
     assert issubclass(NcnnGraphError, CnapsError)
     assert "reinstall" in str(NcnnGraphError("bad layer")).lower()
-    from cnaps_demo.engines.ncnn_graph import NcnnGraphError as reexported
+    from cnaps_demo.ncnn import NcnnGraphError as reexported
 
     assert reexported is NcnnGraphError
 

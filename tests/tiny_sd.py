@@ -2,8 +2,9 @@
 
 Nothing is downloaded: the CLIP tokenizer files (vocab.json, merges.txt) are written here from
 a character-level vocabulary, and every model gets random weights from a fixed seed. The
-pipelines are saved with ``save_pretrained`` (safetensors) so the engines load them through
-their real loading code (``model=str(folder)``).
+pipelines are put together by the package's own ``assemble_pipeline`` and saved with
+``save_pretrained`` (safetensors) so the engines load them through their real loading code
+(``model=str(folder)``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 import string
 from pathlib import Path
+
+from cnaps_demo.engines.diffusion import assemble_pipeline
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 
@@ -80,7 +83,7 @@ def build_img2img_folder(folder: Path, seed: int = 0, *, smooth: bool = False) -
     left is the random encoder/decoder convolutions, edge effects included.
     """
     import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
 
     folder = Path(folder)
     tokenizer = tiny_tokenizer(folder / "_tokenizer_src")
@@ -116,15 +119,13 @@ def build_img2img_folder(folder: Path, seed: int = 0, *, smooth: bool = False) -
             vae.quant_conv.bias[4:] = -30.0
         scheduler_config.update(beta_start=1e-6, beta_end=2e-6)  # sigma < 0.04; about 0.007 at t=50
     text_encoder = tiny_text_encoder(tokenizer, seed + 2)
-    pipe = StableDiffusionImg2ImgPipeline(
+    pipe = assemble_pipeline(
+        "sd-img2img",
+        unet=unet,
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
-        unet=unet,
         scheduler=PNDMScheduler(**scheduler_config),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
     )
     target = folder / ("tiny-sd-img2img-smooth" if smooth else "tiny-sd-img2img")
     pipe.save_pretrained(target, safe_serialization=True)
@@ -134,12 +135,7 @@ def build_img2img_folder(folder: Path, seed: int = 0, *, smooth: bool = False) -
 def build_latent_upscaler_folder(folder: Path, seed: int = 0) -> Path:
     """A tiny x2 latent upscaler: k-diffusion UNet (8 -> 5 channels, 160-d time condition)."""
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionLatentUpscalePipeline,
-        UNet2DConditionModel,
-    )
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
 
     folder = Path(folder)
     tokenizer = tiny_tokenizer(folder / "_tokenizer_src")
@@ -179,8 +175,8 @@ def build_latent_upscaler_folder(folder: Path, seed: int = 0) -> Path:
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", prediction_type="sample"
     )
-    pipe = StableDiffusionLatentUpscalePipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler
+    pipe = assemble_pipeline(
+        "sd-latent-x2", unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
     )
     target = folder / "tiny-sd-latent-x2"
     pipe.save_pretrained(target, safe_serialization=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -180,20 +179,3 @@ def psnr(image: Image.Image, reference: Image.Image) -> float:
 
 def format_psnr(value: float) -> str:
     return "identical" if math.isinf(value) else f"{value:.2f} dB"
-
-
-def side_by_side(
-    images: Iterable[Image.Image], gap: int = 8, background: tuple[int, int, int] = (255, 255, 255)
-) -> Image.Image:
-    """Place images left to right on one canvas (for a quick visual check or a slide)."""
-    items = [_rgb(im) for im in images]
-    if not items:
-        raise ValueError("no images")
-    width = sum(im.width for im in items) + gap * (len(items) - 1)
-    height = max(im.height for im in items)
-    canvas = Image.new("RGB", (width, height), background)
-    x = 0
-    for im in items:
-        canvas.paste(im, (x, 0))
-        x += im.width + gap
-    return canvas

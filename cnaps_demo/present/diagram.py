@@ -289,18 +289,7 @@ def render_svg(
             out.append(_draw_box(box, x, y, row_h))
         y += row_h + GAP_Y
 
-    # Arrows between consecutive boxes (wrapping to the next row with an elbow).
-    for i in range(len(positions) - 1):
-        x0, y0, w0, h0 = positions[i]
-        x1, y1, w1, h1 = positions[i + 1]
-        if abs(y0 - y1) < 1:
-            path = f"M{x0 + w0 + 4},{y0 + h0 / 2} L{x1 - 6},{y1 + h1 / 2}"
-        else:
-            mid = y0 + h0 + GAP_Y / 2
-            path = f"M{x0 + w0 / 2},{y0 + h0 + 4} L{x0 + w0 / 2},{mid} L{x1 + w1 / 2},{mid} L{x1 + w1 / 2},{y1 - 6}"
-        out.append(
-            f'<path d="{path}" fill="none" stroke="currentColor" stroke-width="3" marker-end="url(#{uid}-arrow)"/>'
-        )
+    out += _arrows(positions, uid)
 
     legend_y = height - MARGIN - DETAIL_SIZE - 8
     out.append(
@@ -310,6 +299,21 @@ def render_svg(
     )
     out.append("</svg>")
     return "".join(out)
+
+
+def _arrows(positions: list[tuple[float, float, float, float]], uid: str) -> list[str]:
+    """Arrows between consecutive boxes (wrapping to the next row with an elbow)."""
+    paths = []
+    for (x0, y0, w0, h0), (x1, y1, w1, h1) in zip(positions, positions[1:]):
+        if abs(y0 - y1) < 1:
+            path = f"M{x0 + w0 + 4},{y0 + h0 / 2} L{x1 - 6},{y1 + h1 / 2}"
+        else:
+            mid = y0 + h0 + GAP_Y / 2
+            path = f"M{x0 + w0 / 2},{y0 + h0 + 4} L{x0 + w0 / 2},{mid} L{x1 + w1 / 2},{mid} L{x1 + w1 / 2},{y1 - 6}"
+        paths.append(
+            f'<path d="{path}" fill="none" stroke="currentColor" stroke-width="3" marker-end="url(#{uid}-arrow)"/>'
+        )
+    return paths
 
 
 def _draw_box(box: _Box, x: float, y: float, h: float) -> str:

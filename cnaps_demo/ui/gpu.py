@@ -15,14 +15,6 @@ from typing import Any
 GPU_DURATION_S = 120
 
 
-def zero_gpu_available() -> bool:
-    try:
-        import spaces  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def on_gpu(fn: Callable[..., Any], duration: int = GPU_DURATION_S) -> Callable[..., Any]:
     """``spaces.GPU(duration=...)(fn)`` when ``import spaces`` works, else ``fn`` itself."""
     try:

@@ -1,7 +1,7 @@
 """Running a job for a web client: one stop flag per job, set by Stop, by cancel and by disconnect.
 
 Every engine calls its progress function once per tile or denoising step, and
-``handlers.progress_forwarder`` raises ``JobCancelledError`` there once the job's flag is set. The
+``running.progress_forwarder`` raises ``JobCancelledError`` there once the job's flag is set. The
 flag is the only way a job stops, whoever asks:
 
 * the Stop button (``StopRequests.stop`` for the browser session);
@@ -10,7 +10,8 @@ flag is the only way a job stops, whoever asks:
   has really stopped (within one step), so the next job never shares the CPU with a ghost;
 * a client that goes away: Gradio marks its event dead, and ``run_job`` polls for that.
 
-Also here: the admission check that gives the CPU and GPU lanes queues of their own.
+Also here: the admission check that gives the CPU and GPU lanes queues of their own, and
+``JobControl``, which runs each event's work as such a job.
 The two small reads of Gradio internals (a job's liveness, a lane's queue length) live in
 ``GradioQueue`` and nowhere else, so a Gradio upgrade that moves them breaks one class, and the
 tests that drive a real server catch it.
@@ -200,3 +201,34 @@ class Lanes:
             return tuple(answers)
 
         return admit_job
+
+
+def session_of(request: gr.Request | None) -> str:
+    """The browser session a job belongs to (the Stop button stops only its own session's jobs)."""
+    return (getattr(request, "session_hash", None) or "") if request is not None else ""
+
+
+class JobControl:
+    """One app's jobs: its queue view, its lanes and its Stop flags, used by every run event."""
+
+    def __init__(self, queue: GradioQueue, lanes: Lanes, stops: StopRequests) -> None:
+        self.queue = queue
+        self.lanes = lanes
+        self.stops = stops
+
+    async def run(self, work: Callable[[threading.Event], T], request: gr.Request | None, lane: str = "cpu") -> T:
+        """Run ``work(stop_flag)`` in ``lane`` so that Stop, cancel and a lost client all end it."""
+        self.lanes.started(lane)
+        session = session_of(request)
+        stop = self.stops.begin(session)
+        event_id = current_event_id()
+        try:
+            return await run_job(lambda: work(stop), stop=stop, alive=lambda: self.queue.alive(event_id))
+        finally:
+            self.stops.end(session, stop)
+            if not self.stops.running():
+                release_memory()
+
+    def stop(self, request: gr.Request | None) -> int:
+        """Flag every running job of the caller's session; returns how many there were."""
+        return self.stops.stop(session_of(request))

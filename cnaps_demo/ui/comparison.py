@@ -1,0 +1,106 @@
+"""One source and its results side by side: the bicubic baseline, the detail window, the files.
+
+A ``Comparison`` is what every view of a run is drawn from (``views``); it writes each picture it
+hands out once, under a fresh name, in its own run folder (``running.Workdir``).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from ..api import UpscaleResult
+from ..image import save_png
+from ..present import compare, diagram
+from .running import Workdir
+from .sources import Source
+
+BASELINE_KEY = "__bicubic__"
+TRUTH_KEY = "__truth__"
+BASELINE_LABEL = "Bicubic 2x (classical baseline)"
+BASELINE_SHORT = "Bicubic 2x (classical)"
+TRUTH_LABEL = "Ground truth (your original)"
+
+
+def crop_window(size: tuple[int, int]) -> int:
+    """Side of the detail window on the input grid: a quarter of the short side, 32-96 px."""
+    return max(8, min(96, max(32, min(size) // 4), min(size)))
+
+
+@dataclass
+class Comparison:
+    """Everything the comparison views need, derived from one source and some results."""
+
+    source: Source
+    baseline: Image.Image  # bicubic of the source, at the output size
+    results: dict[str, UpscaleResult]
+    box_in: compare.Box  # detail window on the input grid
+    scale: int
+    run_dir: Path | None = None  # where this comparison's files are written, once each
+    files: dict[str, str] = field(default_factory=dict)  # engine id -> PNG path
+    svgs: dict[str, str] = field(default_factory=dict)  # engine id -> SVG path
+    views: dict[str, str] = field(default_factory=dict)  # image key -> PNG path shown on the page
+
+    @property
+    def box_out(self) -> compare.Box:
+        return compare.scale_box(self.box_in, self.scale)
+
+    def image(self, key: str) -> Image.Image:
+        if key == BASELINE_KEY:
+            return self.baseline
+        if key == TRUTH_KEY and self.source.truth is not None:
+            return self.source.truth
+        return self.results[key].image
+
+    def image_file(self, key: str) -> str:
+        """A PNG file of ``image(key)`` for the page (a result's own PNG where there is one)."""
+        if key in self.files:
+            return self.files[key]
+        if key not in self.views:
+            self.views[key] = self.save_view(self.image(key), key.strip("_"))
+        return self.views[key]
+
+    def save_view(self, image: Image.Image, name: str) -> str:
+        """Write a derived picture (crop, map) once under a fresh name in this run's folder."""
+        assert self.run_dir is not None, "build_comparison gives every comparison a folder"
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name)
+        target = self.run_dir / f"{safe}-{uuid.uuid4().hex[:8]}.png"
+        return str(save_png(image, target, {}))
+
+    def label(self, key: str) -> str:
+        if key == BASELINE_KEY:
+            return BASELINE_LABEL
+        if key == TRUTH_KEY:
+            return TRUTH_LABEL
+        return self.results[key].engine_name
+
+    def keys(self) -> list[str]:
+        keys = [BASELINE_KEY, *self.results]
+        if self.source.truth is not None:
+            keys.append(TRUTH_KEY)
+        return keys
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [(self.label(k), k) for k in self.keys()]
+
+
+def build_comparison(source: Source, results: dict[str, UpscaleResult], workdir: Workdir) -> Comparison:
+    """The comparison of ``results`` (at least one), with each result's PNG and SVG written."""
+    first = next(iter(results.values()))
+    scale = first.scale
+    baseline = compare.bicubic_baseline(source.image, first.image.size)
+    box_in = compare.edge_richest_box(source.image, crop_window(source.image.size))
+    run_dir = workdir.new_run_dir()
+    comparison = Comparison(source, baseline, results, box_in, scale, run_dir)
+    for engine_id, result in results.items():
+        png = run_dir / f"{source.stem}-{engine_id}-x{result.scale}.png"
+        result.save(png)
+        comparison.files[engine_id] = str(png)
+        svg = run_dir / f"{source.stem}-{engine_id}-pipeline.svg"
+        svg.write_text(diagram.render_result(result, standalone=True), encoding="utf-8")
+        comparison.svgs[engine_id] = str(svg)
+    return comparison

@@ -1,0 +1,336 @@
+"""The tabs of the page: each builder creates one tab's components and returns them in a dataclass.
+
+Builders only lay out (no events: ``wiring`` attaches those). They must run inside the
+``gr.Blocks`` and ``gr.Tabs`` of ``layout.build_demo``, in the order of the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..api import availability
+from ..engines import Engine
+from ..present.examples import example_label
+from ..present.explain import credits_html, explanation_html
+from ..settings import Settings
+from .comparison import BASELINE_SHORT, TRUTH_LABEL
+from .params import ParamBinding, build_param_groups
+from .picker import compare_preset, engine_choices, engine_status_markdown
+from .views import before_after_html, diagram_html
+
+
+@dataclass
+class InputPanel:
+    """Left column of the Upscale tab: the picture, the engine and its settings, the buttons."""
+
+    image: gr.Image
+    examples: gr.Examples | None  # the bundled examples (None when the package has none)
+    simulate: gr.Checkbox
+    engine: gr.Dropdown
+    status: gr.Markdown
+    groups: dict[str, Any]  # engine id -> its group of settings controls
+    bindings: list[ParamBinding]
+    run_cpu: gr.Button
+    run_gpu: gr.Button
+    stop: gr.Button
+
+
+@dataclass
+class ResultPanel:
+    """Right column of the Upscale tab: before/after slider, ground truth, summary, downloads."""
+
+    labels: gr.HTML
+    slider: gr.ImageSlider
+    truth: gr.Image
+    summary: gr.Markdown
+    png_file: gr.File
+    svg_file: gr.File
+
+
+@dataclass
+class DetailPanel:
+    """Under the Upscale tab's columns: the pipeline diagram and the close-up crops."""
+
+    diagram: gr.HTML
+    where: gr.Image
+    crops: gr.Gallery
+    added: gr.Image
+
+
+@dataclass
+class UpscaleTab:
+    inputs: InputPanel
+    result: ResultPanel
+    detail: DetailPanel
+
+    def run_inputs(self) -> list[Any]:
+        """The positional inputs of /upscale and /upscale_gpu (image, engine, simulate)."""
+        return [self.inputs.image, self.inputs.engine, self.inputs.simulate]
+
+    def run_kwargs(self) -> dict[str, Any]:
+        """The keyword inputs: every engine setting control, by its API name."""
+        return {binding.keyword: binding.component for binding in self.inputs.bindings}
+
+    def run_outputs(self) -> list[Any]:
+        """The outputs of a run, in the order of ``views.SingleRunView``."""
+        result, detail = self.result, self.detail
+        return [
+            result.slider,
+            result.labels,
+            result.summary,
+            result.truth,
+            result.png_file,
+            detail.diagram,
+            result.svg_file,
+            detail.where,
+            detail.crops,
+            detail.added,
+        ]
+
+
+@dataclass
+class CompareTab:
+    engines: gr.CheckboxGroup
+    run: gr.Button
+    stop: gr.Button
+    state: gr.State
+    left: gr.Dropdown
+    right: gr.Dropdown
+    labels: gr.HTML
+    slider: gr.ImageSlider
+    table: gr.Markdown
+    crops: gr.Gallery
+    maps: gr.Gallery
+    files: gr.File
+    diagrams: gr.HTML
+
+    def outputs(self) -> list[Any]:
+        """The outputs of a Compare run, in the order of ``views.CompareView``."""
+        return [
+            self.state,
+            self.left,
+            self.right,
+            self.slider,
+            self.labels,
+            self.table,
+            self.crops,
+            self.maps,
+            self.files,
+            self.diagrams,
+        ]
+
+
+# --- Upscale -------------------------------------------------------------------------
+
+
+def build_upscale_tab(
+    engines: Sequence[Engine], settings: Settings, default_id: str, examples: Sequence[Path]
+) -> UpscaleTab:
+    with gr.Tab("Upscale", id="upscale"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                inputs = _input_panel(engines, settings, default_id, examples)
+            with gr.Column(scale=3, min_width=420):
+                result = _result_panel()
+        detail = _detail_panel()
+    return UpscaleTab(inputs, result, detail)
+
+
+def _input_panel(
+    engines: Sequence[Engine], settings: Settings, default_id: str, examples: Sequence[Path]
+) -> InputPanel:
+    gpu_default = any(engine.id == default_id and engine.device_need == "gpu" for engine in engines)
+    image = gr.Image(
+        label="Your illustration (drop, paste or click to upload)",
+        type="filepath",
+        sources=["upload", "clipboard"],
+        image_mode=None,
+        format="png",
+        height=300,
+        elem_id="cnaps-input",
+    )
+    example_block = (
+        gr.Examples(
+            examples=[[str(path)] for path in examples],
+            inputs=[image],
+            label="Examples (drawn for this demo, CC0)",
+            example_labels=[example_label(path) for path in examples],
+            api_visibility="private",
+        )
+        if examples
+        else None
+    )
+    simulate = gr.Checkbox(
+        label="Simulate a blurry source",
+        info="Shrink the picture 2x with a slight blur and JPEG (quality 60) first; "
+        "the original then serves as ground truth for PSNR.",
+        elem_id="cnaps-simulate",
+    )
+    engine = gr.Dropdown(
+        engine_choices(engines, settings), value=default_id, label="Engine", filterable=False, elem_id="cnaps-engine"
+    )
+    status = gr.Markdown(
+        engine_status_markdown(default_id, settings), elem_classes="cnaps-status", elem_id="cnaps-engine-status"
+    )
+    with gr.Accordion("Engine settings", open=True):
+        groups, bindings = build_param_groups(list(engines), default_id)
+    run_cpu = gr.Button(
+        "Upscale 2x \u25b6", variant="primary", size="lg", visible=not gpu_default, elem_id="cnaps-run"
+    )
+    run_gpu = gr.Button(
+        "Upscale 2x on the GPU \u25b6", variant="primary", size="lg", visible=gpu_default, elem_id="cnaps-run-gpu"
+    )
+    stop = gr.Button("Stop", variant="stop", size="sm", elem_id="cnaps-stop")
+    return InputPanel(image, example_block, simulate, engine, status, groups, bindings, run_cpu, run_gpu, stop)
+
+
+def _result_panel() -> ResultPanel:
+    labels = gr.HTML(before_after_html(BASELINE_SHORT, "the engine"), label="Before/after labels", elem_id="cnaps-ba")
+    with gr.Row(equal_height=False):
+        slider = gr.ImageSlider(
+            label="Drag the handle: left = bicubic, right = the engine",
+            type="filepath",
+            format="png",
+            max_height=640,
+            elem_id="cnaps-slider",
+            scale=3,
+            show_label=False,
+        )
+        truth = gr.Image(
+            label=TRUTH_LABEL,
+            type="filepath",
+            format="png",
+            interactive=False,
+            visible=False,
+            elem_id="cnaps-truth",
+            scale=2,
+        )
+    summary = gr.Markdown(label="Summary", elem_classes="cnaps-status", elem_id="cnaps-summary")
+    with gr.Row():
+        png_file = gr.File(label="Result PNG (with metadata)", elem_id="cnaps-png")
+        svg_file = gr.File(label="Pipeline diagram (SVG)", elem_id="cnaps-svg")
+    return ResultPanel(labels, slider, truth, summary, png_file, svg_file)
+
+
+def _detail_panel() -> DetailPanel:
+    gr.Markdown("## What happened inside: the pipeline, stage by stage")
+    diagram = gr.HTML(diagram_html([]), label="Pipeline diagram", elem_id="cnaps-diagram")
+    gr.Markdown("## Up close: the same pixels from each image")
+    with gr.Row(equal_height=False):
+        where = gr.Image(
+            label="Where the crops are",
+            buttons=["fullscreen"],  # one icon: leaves room for the label in a narrow column
+            type="filepath",
+            format="png",
+            interactive=False,
+            elem_id="cnaps-where",
+            scale=1,
+        )
+        crops = gr.Gallery(
+            label="1:1 crops (each pixel shown 3x)",
+            columns=3,
+            format="png",
+            object_fit="contain",
+            height="auto",
+            elem_id="cnaps-crops",
+            scale=3,
+        )
+        added = gr.Image(
+            label="Added vs bicubic \u00d74",
+            buttons=["fullscreen"],
+            type="filepath",
+            format="png",
+            interactive=False,
+            elem_id="cnaps-added",
+            scale=1,
+            elem_classes="cnaps-pixelated",
+        )
+    return DetailPanel(diagram, where, crops, added)
+
+
+# --- Compare -------------------------------------------------------------------------
+
+
+def build_compare_tab(engines: Sequence[Engine], settings: Settings) -> CompareTab:
+    with gr.Tab("Compare engines", id="compare"):
+        gr.Markdown(
+            "Runs every ticked engine on the picture and settings from the **Upscale** tab "
+            "(including *Simulate a blurry source*), then lets you put any two side by side."
+        )
+        with gr.Row():
+            ticked = gr.CheckboxGroup(
+                engine_choices(engines, settings),
+                value=compare_preset(engines, settings),
+                label="Engines to run",
+                elem_id="cnaps-compare-engines",
+                scale=4,
+            )
+            with gr.Column(scale=1, min_width=160):
+                run = gr.Button("Run all ticked \u25b6", variant="primary", size="lg", elem_id="cnaps-compare-run")
+                stop = gr.Button("Stop", variant="stop", size="sm", elem_id="cnaps-compare-stop")
+        state = gr.State(None)
+        with gr.Row():
+            left = gr.Dropdown(label="Left of the slider", choices=[], elem_id="cnaps-compare-left")
+            right = gr.Dropdown(label="Right of the slider", choices=[], elem_id="cnaps-compare-right")
+        labels = gr.HTML(before_after_html("\u2026", "\u2026"))
+        slider = gr.ImageSlider(
+            label="Pick any two results above",
+            type="filepath",
+            format="png",
+            max_height=640,
+            elem_id="cnaps-compare-slider",
+        )
+        table = gr.Markdown(elem_classes="cnaps-status", elem_id="cnaps-compare-table")
+        crops, maps = _compare_galleries()
+        files = gr.File(
+            label="Every result as PNG (with metadata)", file_count="multiple", elem_id="cnaps-compare-files"
+        )
+        diagrams = gr.HTML(diagram_html([]), elem_id="cnaps-compare-diagrams")
+    return CompareTab(ticked, run, stop, state, left, right, labels, slider, table, crops, maps, files, diagrams)
+
+
+def _compare_galleries() -> tuple[gr.Gallery, gr.Gallery]:
+    crops = gr.Gallery(
+        label="The same detail from every result, 1:1 (each pixel shown 3x)",
+        columns=4,
+        format="png",
+        object_fit="contain",
+        height=300,
+        elem_id="cnaps-compare-crops",
+    )
+    maps = gr.Gallery(
+        label="What each model added over bicubic (|output \u2212 bicubic| \u00d7 4)",
+        columns=4,
+        format="png",
+        object_fit="contain",
+        height=300,
+        elem_id="cnaps-compare-maps",
+    )
+    return crops, maps
+
+
+# --- How does it work? ---------------------------------------------------------------
+
+
+def build_explain_tab(engines: Sequence[Engine], settings: Settings) -> None:
+    with gr.Tab("How does it work?", id="explain"):
+        gr.HTML(explanation_html(), elem_id="cnaps-explain")
+        gr.HTML(credits_html(engines, lambda engine: availability(engine, settings=settings)), elem_id="cnaps-credits")
+
+
+def example_copies(example_block: gr.Examples | None) -> frozenset[str]:
+    """Paths of the copies Gradio made of the bundled examples (what a click on one sends)."""
+    if example_block is None:
+        return frozenset()
+    found = set()
+    for sample in example_block.dataset.samples:
+        for value in sample:
+            path = value.get("path") if isinstance(value, dict) else None
+            if path:
+                found.add(str(path))
+    return frozenset(found)

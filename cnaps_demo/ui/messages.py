@@ -1,0 +1,89 @@
+"""What a web visitor reads when something goes wrong: library errors become ``gr.Error`` here.
+
+Only this module turns ``CnapsError`` into ``gr.Error``. The message keeps the library's "what
+went wrong + how to fix it" text, made fit for the web (``web_text``: no server paths, no markup);
+setup advice meant for whoever runs the server goes to the log instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import gradio as gr
+
+from ..errors import (
+    CnapsError,
+    EngineUnavailableError,
+    ImageTooLargeError,
+    InvalidImageError,
+    InvalidParameterError,
+    JobCancelledError,
+    NoImageError,
+    UnknownEngineError,
+)
+
+log = logging.getLogger(__name__)
+
+OPERATOR_NOTE = "Whoever runs this server can set it up; the server log says how."
+
+# An absolute path of two or more parts (not "1/255", not a URL's path): the server's own business.
+_SERVER_PATH = re.compile(r"(?<![\w.~:/])/(?:[^\s'\"()<>,;/]+/)+([^\s'\"()<>,;/]*)")
+
+
+def _title_for(error: CnapsError) -> str:
+    if isinstance(error, NoImageError):
+        return "No image"
+    if isinstance(error, ImageTooLargeError):
+        return "Image too large"
+    if isinstance(error, InvalidImageError):
+        return "Cannot use this image"
+    if isinstance(error, EngineUnavailableError):
+        return "Engine unavailable here"
+    if isinstance(error, (InvalidParameterError, UnknownEngineError)):
+        return "Invalid setting"
+    if isinstance(error, JobCancelledError):
+        return "Stopped"
+    return "Upscaling failed"
+
+
+def web_text(text: str) -> str:
+    """``text`` fit for a web visitor: server paths cut to their last part, no markup characters.
+
+    Gradio shows toast text through an HTML sanitiser; angle brackets are swapped for look-alike
+    quotes (escaping them would show entities such as ``&#x27;`` instead).
+    """
+    text = _SERVER_PATH.sub(lambda match: match.group(1) or "a server folder", text)
+    return text.replace("<", "\u2039").replace(">", "\u203a")
+
+
+def short_reason(reason: str, limit: int = 48) -> str:
+    """A few words for a picker label; the status line shows the whole reason and its fix."""
+    text = reason.lower()
+    parts = []
+    if "pip install" in text or "package" in text:
+        parts.append("missing Python package")
+    if "weights" in text or "download" in text:
+        parts.append("weights not downloaded")
+    if "gpu" in text or "cuda" in text:
+        parts.append("needs a GPU")
+    if parts:
+        return " + ".join(parts)
+    first = re.split(r"(?<=[.;:])\s", reason.strip(), maxsplit=1)[0].rstrip(".;:")
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "\u2026"
+
+
+def public_message(error: CnapsError) -> str:
+    """What a web visitor reads: the problem and what *they* can do. Setup advice goes to the log."""
+    if isinstance(error, EngineUnavailableError) and not isinstance(error, JobCancelledError):
+        log.warning("engine unavailable: %s", error)  # the operator's fix, without a traceback
+        why = short_reason(error.hint or "")
+        return web_text(f"{error.message.rstrip('.')} ({why}). {OPERATOR_NOTE}")
+    return web_text(str(error))
+
+
+def ui_error(error: CnapsError | str, title: str | None = None) -> gr.Error:
+    """A ``gr.Error`` carrying the message and its fix. Expected errors print no traceback."""
+    if isinstance(error, CnapsError):
+        return gr.Error(public_message(error), title=title or _title_for(error), print_exception=False)
+    return gr.Error(web_text(str(error)), title=title or "Error", print_exception=False)

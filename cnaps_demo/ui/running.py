@@ -1,0 +1,120 @@
+"""Running one engine for the page: progress (and Stop) forwarding, the presenter cache, the result folder."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ..api import UpscaleResult, prepare
+from ..engines import Engine
+from ..errors import CnapsError, JobCancelledError
+from ..present.result_cache import ExampleCache
+from ..settings import Settings
+from ..stages import ProgressFn
+from .messages import ui_error
+from .sources import Source
+
+log = logging.getLogger(__name__)
+
+
+def progress_forwarder(
+    progress: Any, *, label: str = "", index: int = 0, count: int = 1, stop: threading.Event | None = None
+) -> ProgressFn:
+    """A ``ProgressFn`` for ``upscale()`` that reports into a ``gr.Progress`` (or any callable).
+
+    When ``stop`` is set (the Stop button), the next progress step raises ``JobCancelledError``:
+    engines call it once per tile or denoising step, so a job stops within one step.
+    """
+
+    def forward(done: int, total: int, description: str) -> None:
+        if stop is not None and stop.is_set():
+            raise JobCancelledError(
+                f"Stopped at {description or 'the current step'}.", hint="Press the Upscale button to run again."
+            )
+        if progress is None:
+            return
+        fraction = (done / total) if total else 0.0
+        overall = (index + max(0.0, min(1.0, fraction))) / max(1, count)
+        text = f"{label}: {description}" if label else description
+        try:
+            progress(overall, desc=text)
+        except Exception as error:  # noqa: BLE001 - a progress bar must never break a run
+            log.debug("progress update failed: %s", error)
+
+    return forward
+
+
+def run_engine(
+    source: Source,
+    engine: Engine,
+    params: dict[str, Any],
+    *,
+    settings: Settings,
+    progress: ProgressFn,
+    cache: ExampleCache | None = None,
+) -> UpscaleResult:
+    """Run one engine (or take the presenter cache's copy); library errors become gr.Error.
+
+    A cached result is served even when the engine cannot run here any more (a talk on a laptop
+    without the GPU the results were computed on); otherwise ``Request.run`` refuses with the fix.
+    ``JobCancelledError`` (the Stop button) passes through unchanged.
+    """
+    try:
+        request = prepare(
+            source.image,
+            engine.id,
+            progress=progress,
+            max_pixels=settings.ui_max_input_pixels,
+            limit_setting="CNAPS_UI_MAX_PIXELS",
+            settings=settings,
+            **params,
+        )
+        progress(0, 1, "starting")  # also where a Stop pressed before the start takes effect
+        if cache is not None:
+            hit = cache.get(source.image, engine.id, request.params)
+            if hit is not None:
+                progress(1, 1, "cached result")
+                return hit
+        result = request.run()
+    except JobCancelledError:
+        raise  # not a failure: the caller tells the user and keeps what is on screen
+    except CnapsError as error:
+        raise ui_error(error) from None
+    if cache is not None:
+        cache.put(source.image, result)
+    return result
+
+
+class Workdir:
+    """Per-app folder for every file the page shows or offers; folders older than ``max_age`` go.
+
+    It lives inside Gradio's cache folder, so Gradio serves these files as they are instead of
+    copying them (Gradio names its copies by content and rewrites them in place, which corrupts a
+    download of one identical result while another job writes it). Each run gets a fresh folder
+    and each file is written once, before its path is handed out.
+    """
+
+    def __init__(self, root: Path, max_age: float = 3600.0) -> None:
+        self.root = Path(root)
+        self.max_age = max_age
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def new_run_dir(self) -> Path:
+        self.prune()
+        path = self.root / uuid.uuid4().hex[:12]
+        path.mkdir(parents=True)
+        return path
+
+    def prune(self) -> None:
+        cutoff = time.time() - self.max_age
+        for child in self.root.iterdir():
+            try:
+                if child.is_dir() and child.stat().st_mtime < cutoff:
+                    shutil.rmtree(child, ignore_errors=True)
+            except OSError:
+                pass

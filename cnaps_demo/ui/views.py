@@ -1,0 +1,203 @@
+"""What the page shows of a ``Comparison``: labels, summary, diagram, crops, maps, the PSNR table.
+
+``single_view`` and ``compare_view`` give the values of every output of the Upscale and Compare
+runs, as named tuples whose order is the order of the outputs (``components`` lists them so).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import gradio as gr
+from PIL import Image
+
+from ..api import UpscaleResult
+from ..present import compare, diagram
+from .comparison import BASELINE_KEY, BASELINE_LABEL, BASELINE_SHORT, TRUTH_KEY, Comparison
+
+
+class SingleRunView(NamedTuple):
+    """The outputs of one Upscale run, in the order of ``components.UpscaleTab.run_outputs``."""
+
+    slider: Any  # (bicubic file, result file)
+    labels: str
+    summary: str
+    truth: Any
+    png_file: str
+    diagram: str
+    svg_file: str
+    where: str
+    crops: list[tuple[str, str]]
+    added: str
+
+
+class CompareView(NamedTuple):
+    """The outputs of one Compare run, in the order of ``components.CompareTab.outputs``."""
+
+    state: Comparison
+    left: Any
+    right: Any
+    slider: Any
+    labels: str
+    table: str
+    crops: Any
+    maps: list[tuple[str, str]]
+    files: list[str]
+    diagrams: str
+
+
+def before_after_html(left: str, right: str) -> str:
+    return (
+        '<div class="cnaps-ba">'
+        f'<span class="cnaps-before">\u25c0 Before: {html.escape(left)}</span>'
+        f'<span class="cnaps-after">After: {html.escape(right)} \u25b6</span></div>'
+    )
+
+
+def diagram_html(results: Sequence[UpscaleResult]) -> str:
+    if not results:
+        return '<div class="cnaps-diagram-wrap"><p class="cnaps-empty">Run an engine to see its pipeline.</p></div>'
+    svgs = "".join(diagram.render_result(result) for result in results)
+    return f'<div class="cnaps-diagram-wrap">{svgs}</div>'
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    if not params:
+        return ""
+    parts = []
+    for key, value in params.items():
+        text = " ".join(str(value).split()).replace("`", "'")
+        if len(text) > 40:
+            text = text[:39] + "\u2026"
+        parts.append(f"`{html.escape(key)}={html.escape(text)}`")
+    return " ".join(parts)
+
+
+def summary_markdown(comparison: Comparison) -> str:
+    source = comparison.source
+    lines = []
+    for result in comparison.results.values():
+        cached = " (cached result)" if result.extra.get("cached") else ""
+        lines.append(
+            f"**{html.escape(result.engine_name)}**: {source.image.width}\u00d7{source.image.height} \u2192 "
+            f"{result.image.width}\u00d7{result.image.height} in {diagram.format_seconds(result.seconds)}{cached}. "
+            + _params_text(result.params)
+        )
+    if source.truth is not None:
+        scores = [
+            f"{BASELINE_LABEL.split(' (')[0]}: **{compare.format_psnr(compare.psnr(comparison.baseline, source.truth))}**"
+        ]
+        for result in comparison.results.values():
+            scores.append(
+                f"{html.escape(result.engine_name)}: **{compare.format_psnr(compare.psnr(result.image, source.truth))}**"
+            )
+        lines.append("PSNR against the ground truth (higher = closer to the real pixels): " + " \u00b7 ".join(scores))
+    for notice in source.notices:
+        lines.append(f"*Note:* {html.escape(notice)}")
+    return "\n\n".join(lines)
+
+
+def crops_gallery(comparison: Comparison, keys: Sequence[str] | None = None, zoom: int = 3) -> list[tuple[str, str]]:
+    """1:1 crops of the same region from each image (shown ``zoom``x, nearest neighbour), as files."""
+    box = comparison.box_out
+    items = []
+    for key in keys or comparison.keys():
+        crop = compare.crop_1to1(comparison.image(key), box, zoom=zoom)
+        items.append((comparison.save_view(crop, f"crop-{key.strip('_')}"), comparison.label(key)))
+    return items
+
+
+def where_image(comparison: Comparison) -> str:
+    """The engine's input with the detail window outlined, as a file."""
+    outlined = compare.draw_box(
+        comparison.source.image, comparison.box_in, width=max(2, comparison.source.image.width // 150)
+    )
+    return comparison.save_view(outlined, "where")
+
+
+def added_map(comparison: Comparison, engine_id: str) -> str:
+    """|output - bicubic| x 4 of one result, as a file."""
+    result = comparison.results[engine_id]
+    return comparison.save_view(compare.added_detail_map(result.image, comparison.baseline), f"added-{engine_id}")
+
+
+def added_maps(comparison: Comparison) -> list[tuple[str, str]]:
+    return [
+        (added_map(comparison, engine_id), f"{result.engine_name}: |output \u2212 bicubic| \u00d7 4")
+        for engine_id, result in comparison.results.items()
+    ]
+
+
+def psnr_table(comparison: Comparison) -> str:
+    truth = comparison.source.truth
+    header = (
+        "| Result | Time | PSNR vs ground truth |\n|---|---|---|\n"
+        if truth is not None
+        else "| Result | Time |\n|---|---|\n"
+    )
+    rows = []
+
+    def row(label: str, seconds: str, image: Image.Image) -> str:
+        if truth is None:
+            return f"| {label} | {seconds} |"
+        return f"| {label} | {seconds} | {compare.format_psnr(compare.psnr(image, truth))} |"
+
+    rows.append(row(BASELINE_LABEL, "\u2014", comparison.baseline))
+    for result in comparison.results.values():
+        cached = " (cached)" if result.extra.get("cached") else ""
+        rows.append(row(html.escape(result.engine_name), diagram.format_seconds(result.seconds) + cached, result.image))
+    text = header + "\n".join(rows)
+    if truth is None:
+        text += "\n\nTurn on **Simulate a blurry source** to measure each result against a ground truth."
+    return text
+
+
+def pair_view(comparison: Comparison, left: str, right: str) -> tuple[tuple[str, str], str]:
+    """The slider pair and its labels for two image keys of ``comparison``."""
+    return (comparison.image_file(left), comparison.image_file(right)), before_after_html(
+        comparison.label(left), comparison.label(right)
+    )
+
+
+def single_view(comparison: Comparison, engine_id: str) -> SingleRunView:
+    """Every output of an Upscale run of ``engine_id``."""
+    result = comparison.results[engine_id]
+    has_truth = comparison.source.truth is not None
+    return SingleRunView(
+        slider=(comparison.image_file(BASELINE_KEY), comparison.image_file(engine_id)),
+        labels=before_after_html(BASELINE_SHORT, result.engine_name),
+        summary=summary_markdown(comparison),
+        truth=gr.update(value=comparison.image_file(TRUTH_KEY) if has_truth else None, visible=has_truth),
+        png_file=comparison.files[engine_id],
+        diagram=diagram_html([result]),
+        svg_file=comparison.svgs[engine_id],
+        where=where_image(comparison),
+        crops=crops_gallery(comparison),
+        added=added_map(comparison, engine_id),
+    )
+
+
+def compare_view(comparison: Comparison) -> CompareView:
+    """Every output of a Compare run: bicubic left of the slider, the first result right of it."""
+    left, right = BASELINE_KEY, next(iter(comparison.results))
+    crops = crops_gallery(comparison)
+    slider, labels = pair_view(comparison, left, right)
+    return CompareView(
+        state=comparison,
+        left=gr.update(choices=comparison.choices(), value=left),
+        right=gr.update(choices=comparison.choices(), value=right),
+        slider=slider,
+        labels=labels,
+        table=psnr_table(comparison),
+        crops=gr.update(value=crops, columns=min(len(crops), 6)),  # one row: same detail side by side
+        maps=added_maps(comparison),
+        files=list(comparison.files.values()),
+        diagrams=diagram_html(list(comparison.results.values())),
+    )
+
+
+def unchanged(view: type[SingleRunView] | type[CompareView]) -> tuple:
+    """``gr.skip()`` for every output of ``view``: the page keeps what it shows (a stopped run)."""
+    return tuple(gr.skip() for _ in view._fields)
