@@ -111,12 +111,20 @@ def lock(x0, x1, top, tip, bend=0.0):
 # --- 1. chibi face -------------------------------------------------------------
 
 
-def chibi_face() -> Image.Image:
-    size = (384, 384)
-    pen = Pen(size, (255, 231, 238))
-    hair, hair_dark, hair_light = (104, 72, 158), (74, 48, 120), (150, 122, 205)
-    skin, skin_shadow = (255, 228, 210), (243, 190, 178)
+CHIBI_HAIR, CHIBI_HAIR_DARK, CHIBI_HAIR_LIGHT = (104, 72, 158), (74, 48, 120), (150, 122, 205)
+CHIBI_SKIN, CHIBI_SKIN_SHADOW = (255, 228, 210), (243, 190, 178)
 
+
+def chibi_face() -> Image.Image:
+    pen = Pen((384, 384), (255, 231, 238))
+    # Back to front: each step paints over the ones before it.
+    for step in (_chibi_background, _chibi_body, _chibi_face, _chibi_fringe, _chibi_eyes, _chibi_details):
+        step(pen)
+    return pen.finish()
+
+
+def _chibi_background(pen: Pen) -> None:
+    hair_dark = CHIBI_HAIR_DARK
     # background: polka dots and two sparkles
     for y in range(-10, 400, 48):
         for x in range(-10 + (y // 48 % 2) * 24, 400, 48):
@@ -137,14 +145,20 @@ def chibi_face() -> Image.Image:
         width=3.5,
     )
 
+
+
+def _chibi_body(pen: Pen) -> None:
     # body: sailor uniform
     pen.polygon([(96, 384), (120, 318), (264, 318), (288, 384)], fill=(250, 250, 252), outline=INK, width=3.5)
     pen.polygon([(120, 318), (192, 372), (264, 318), (248, 384), (136, 384)], fill=(58, 86, 170), outline=INK, width=3)
     pen.line([(132, 340), (192, 384), (252, 340)], fill=WHITE, width=2.5)
     pen.polygon([(176, 352), (208, 352), (218, 384), (166, 384)], fill=(226, 58, 84), outline=INK, width=3)
     # neck
-    pen.rect((172, 282, 212, 326), fill=skin_shadow, outline=INK, width=3, radius=6)
+    pen.rect((172, 282, 212, 326), fill=CHIBI_SKIN_SHADOW, outline=INK, width=3, radius=6)
 
+
+def _chibi_face(pen: Pen) -> None:
+    skin, skin_shadow = CHIBI_SKIN, CHIBI_SKIN_SHADOW
     # face
     face = (88, 92, 296, 304)
     pen.ellipse(face, fill=skin, outline=INK, width=4)
@@ -153,6 +167,10 @@ def chibi_face() -> Image.Image:
         curve((80, 200), (192, 250), (304, 200), 20) + [(304, 80), (80, 80)], (92, 96, 292, 300), skin_shadow
     )
 
+
+
+def _chibi_fringe(pen: Pen) -> None:
+    hair, hair_dark, hair_light = CHIBI_HAIR, CHIBI_HAIR_DARK, CHIBI_HAIR_LIGHT
     # fringe: one shape whose lower edge is a row of pointed locks
     top_arc = curve((60, 230), (192, -120), (324, 230), 30)
     # (notch, tip) pairs from right to left; each lock is two gently curved edges
@@ -196,7 +214,9 @@ def chibi_face() -> Image.Image:
             width=2,
         )
 
-    # eyes
+
+
+def _chibi_eyes(pen: Pen) -> None:
     for cx, flip in ((142, 1), (242, -1)):
         pen.ellipse((cx - 30, 188, cx + 30, 262), fill=WHITE, outline=INK, width=3)
         pen.ellipse((cx - 24, 194, cx + 24, 262), fill=(70, 150, 214), outline=INK, width=2.5)
@@ -212,6 +232,9 @@ def chibi_face() -> Image.Image:
         # eyebrow
         pen.line(curve((cx - 22, 170), (cx, 160), (cx + 22, 168), 10), width=3)
 
+
+
+def _chibi_details(pen: Pen) -> None:
     # blush with hatching
     for cx in (118, 266):
         pen.ellipse((cx - 22, 258, cx + 22, 276), fill=(255, 170, 180), outline=None)
@@ -226,7 +249,6 @@ def chibi_face() -> Image.Image:
     # star hair clip
     pen.polygon(star_points(266, 112, 24, 10, rotation=-80), fill=(255, 214, 64), outline=INK, width=3)
     pen.ellipse((262, 108, 270, 116), fill=(255, 246, 190), outline=None)
-    return pen.finish()
 
 
 # --- 2. starry night -----------------------------------------------------------

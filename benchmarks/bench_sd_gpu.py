@@ -8,6 +8,9 @@ engines through their real loading code. Nothing is downloaded (the tokenizer is
 small character-level CLIP vocabulary, ``tests/tiny_sd.py``; prompts still pad to 77 tokens,
 so the text encoder does the real model's work).
 
+Over 400 lines because it is one self-contained script that a lent GPU machine runs as it is:
+the random-model builders, the timed runs (ours and plain diffusers) and the report.
+
 Jobs, warm (after warm-up runs), median of ``--runs``:
 
 * ``sd-img2img`` 512 x 512 -> 1024 x 1024, strength 0.4, 25 steps (10 UNet steps), CFG 6.0,

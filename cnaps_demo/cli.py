@@ -23,27 +23,37 @@ _FLAG_TYPES = {"int": int, "float": float}
 _METAVARS = {"int": "N", "float": "X", "str": "TEXT", "bool": "yes|no"}
 
 
-def param_flags() -> dict[str, tuple[ParamSpec, list[str]]]:
-    """Every engine parameter once, by name: (its first spec, the ids of the engines that take it)."""
-    flags: dict[str, tuple[ParamSpec, list[str]]] = {}
+def param_flags() -> dict[str, list[tuple[str, ParamSpec]]]:
+    """Every engine parameter once, by name: the (engine id, spec) pairs that take it."""
+    flags: dict[str, list[tuple[str, ParamSpec]]] = {}
     for engine in all_engines():
         for spec in engine.params:
-            flags.setdefault(spec.name, (spec, []))[1].append(engine.id)
+            flags.setdefault(spec.name, []).append((engine.id, spec))
     return flags
+
+
+def _flag_help(specs: list[tuple[str, ParamSpec]]) -> str:
+    """Each engine's own help and range, engines with the same text named together."""
+    texts: dict[str, list[str]] = {}
+    for engine_id, spec in specs:
+        text = f"{spec.help} {spec.range_text() if spec.kind != 'choice' else ''}".strip()
+        texts.setdefault(text, []).append(engine_id)
+    return " ".join(f"[{', '.join(ids)}] {text}" for text, ids in texts.items()).replace("%", "%%")
 
 
 def _add_param_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("engine parameters (each applies to the engines named in its help)")
-    for name, (spec, engine_ids) in param_flags().items():
-        metavar = "{" + ",".join(map(str, spec.choices)) + "}" if spec.kind == "choice" else _METAVARS[spec.kind]
-        text = f"[{', '.join(engine_ids)}] {spec.help} {spec.range_text() if spec.kind != 'choice' else ''}"
+    for name, specs in param_flags().items():
+        spec = specs[0][1]
+        choices = dict.fromkeys(str(c) for _, each in specs for c in each.choices)  # every engine's, in order
+        metavar = "{" + ",".join(choices) + "}" if spec.kind == "choice" else _METAVARS[spec.kind]
         group.add_argument(
             "--" + name.replace("_", "-"),
             dest=f"param_{name}",
             type=_FLAG_TYPES.get(spec.kind, str),
             default=None,
             metavar=metavar,
-            help=text.strip().replace("%", "%%"),
+            help=_flag_help(specs),
         )
 
 
