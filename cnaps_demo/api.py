@@ -80,15 +80,9 @@ def run_options(
     )
 
 
-def _device(engine: Engine, requested: str, settings: Settings, *, resolve: bool = True) -> tuple[str, str]:
-    """(device name, problem). ``resolve=False``: only the problem matters, so an ``auto`` that
-    can always fall back to the CPU is not looked into (that would import torch)."""
+def _device(engine: Engine, requested: str, settings: Settings, *, probe: bool = True) -> tuple[str, str]:
+    """(device name, problem) for ``engine``, decided by ``devices.choose_device``."""
     if not engine.uses_torch:
-        return "cpu", ""
-    wanted = (requested or "auto").strip().lower()
-    if wanted == "auto":
-        wanted = (settings.device or "auto").strip().lower()
-    if not resolve and wanted == "auto" and engine.device_need != "gpu":
         return "cpu", ""
     return choose_device(
         requested,
@@ -96,6 +90,7 @@ def _device(engine: Engine, requested: str, settings: Settings, *, resolve: bool
         gpu_only=engine.device_need == "gpu",
         allow_cpu=settings.allow_cpu_diffusion,
         cpu_refusal=engine.cpu_refusal(),
+        probe=probe,
     )
 
 
@@ -110,7 +105,7 @@ def availability(
     settings = settings or get_settings()
     chosen = get_engine(engine) if isinstance(engine, str) else engine
     checked = chosen.check_params(params or {}, settings)
-    name, problem = _device(chosen, device, settings, resolve=False)
+    name, problem = _device(chosen, device, settings, probe=False)
     ok, reason = chosen.available(checked, run_options(settings, device=name))
     reasons = [text for text in ("" if ok else reason, problem) if text]
     return Availability(not reasons, " ".join(reasons))
@@ -238,31 +233,12 @@ def prepare(
     return plan(engine, **plan_args).load(image, max_pixels=max_pixels, limit_setting=limit_setting)
 
 
-def upscale(
-    image: Any,
-    engine: str = "realcugan",
-    *,
-    scale: int | None = None,
-    device: str = "auto",
-    tile: int = 0,
-    progress: ProgressFn = no_progress,
-    max_pixels: int | None = None,
-    settings: Settings | None = None,
-    **params: Any,
-) -> UpscaleResult:
+def upscale(image: Any, engine: str = "realcugan", **options: Any) -> UpscaleResult:
     """Upscale ``image`` (path, bytes, PIL image or numpy array) with ``engine``.
 
-    Everything is checked before any model loads (see ``prepare``). ``tile`` 0 means
-    ``CNAPS_TILE``, else the engine's default; ``settings`` defaults to the environment's.
+    Keywords as for ``prepare``/``plan``: ``scale``, ``device``, ``tile`` (0 means
+    ``CNAPS_TILE``, else the engine's default), ``progress``, ``max_pixels``, ``settings``
+    (default: the environment's), and the engine's own parameters. Everything is checked
+    before any model loads.
     """
-    return prepare(
-        image,
-        engine,
-        scale=scale,
-        device=device,
-        tile=tile,
-        progress=progress,
-        max_pixels=max_pixels,
-        settings=settings,
-        **params,
-    ).run()
+    return prepare(image, engine, **options).run()

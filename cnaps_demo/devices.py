@@ -54,6 +54,7 @@ def choose_device(
     gpu_only: bool = False,
     allow_cpu: bool = False,
     cpu_refusal: str = "",
+    probe: bool = True,
 ) -> tuple[str, str]:
     """The one device decision: ``(name, problem)``, name one of cpu, cuda, mps.
 
@@ -62,6 +63,8 @@ def choose_device(
     to the CPU by itself (``cpu_refusal`` says why) unless ``allow_cpu``; asking for ``cpu``
     explicitly always works. ``problem`` is "" when the device is usable. A name outside
     :data:`DEVICE_CHOICES` raises at once: it is a bad setting, not a missing device.
+    ``probe=False`` is for callers that want only the problem: an ``auto`` that can always fall
+    back to the CPU is then not looked into (that would import torch) and names "cpu".
     """
     name = (requested or "auto").strip().lower()
     source = "device"
@@ -81,6 +84,8 @@ def choose_device(
         return name, "device='mps' was requested but Apple MPS is not available (it needs Apple silicon, macOS 12.3+)."
     if name != "auto":
         return name, ""
+    if not probe and not gpu_only:
+        return "cpu", ""
     if cuda_available():
         return "cuda", ""
     if mps_available():
