@@ -122,3 +122,11 @@ def test_device_choice_auto_follows_the_setting_and_names_the_fix(monkeypatch):
     monkeypatch.setenv("CNAPS_DEVICE", "gpu")
     with pytest.raises(InvalidParameterError, match="CNAPS_DEVICE='gpu' is not one of"):
         devices.resolve_device("auto", configured=get_settings().device)
+
+
+def test_a_too_large_picture_names_the_limit_the_caller_applied():
+    from PIL import Image
+
+    with pytest.raises(cnaps_demo.errors.ImageTooLargeError) as caught:
+        cnaps_demo.prepare(Image.new("RGB", (20, 20)), "bicubic", max_pixels=100, limit_setting="CNAPS_UI_MAX_PIXELS")
+    assert "CNAPS_UI_MAX_PIXELS" in str(caught.value) and "10 x 10" in str(caught.value)
