@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from cnaps_demo.settings import get_settings
-    from cnaps_demo.ui import build_demo, launch_kwargs
+    from cnaps_demo.ui import build_demo, launch_kwargs, start_background_work
     from cnaps_demo.ui.server import private_temp_dir, stop_on_sigterm
 
     settings = get_settings()
@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> None:
     private_temp_dir(settings.temp_parent)  # uploads and results live there, and go when the server stops
     stop_on_sigterm()
     demo = build_demo(settings)
-    demo.launch(**launch_kwargs(settings))
+    demo.launch(prevent_thread_lock=True, **launch_kwargs(settings))
+    start_background_work(settings)  # after the first page can be served: it must not delay it
+    demo.block_thread()
 
 
 if __name__ == "__main__":

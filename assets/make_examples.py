@@ -4,17 +4,20 @@
 
 Each picture is drawn at 4x and reduced with a Lanczos filter, so it has the clean,
 anti-aliased outlines and flat cel-shaded colours of digital anime-style art: exactly what
-upscalers are judged on. The output is deterministic (no randomness without a fixed seed).
+upscalers are judged on. Two more are degraded copies (shrunk, blurred, JPEG quality 40-45),
+the soft low-resolution pictures where a learned upscaler visibly beats bicubic. The output is
+deterministic (no randomness without a fixed seed): running it again gives the same bytes.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import random
 from pathlib import Path
 
-from PIL import Image, ImageChops, ImageDraw
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE.parent / "cnaps_demo" / "examples"  # package data: a wheel ships them
@@ -146,7 +149,6 @@ def _chibi_background(pen: Pen) -> None:
     )
 
 
-
 def _chibi_body(pen: Pen) -> None:
     # body: sailor uniform
     pen.polygon([(96, 384), (120, 318), (264, 318), (288, 384)], fill=(250, 250, 252), outline=INK, width=3.5)
@@ -166,7 +168,6 @@ def _chibi_face(pen: Pen) -> None:
     pen.polygon_in_ellipse(
         curve((80, 200), (192, 250), (304, 200), 20) + [(304, 80), (80, 80)], (92, 96, 292, 300), skin_shadow
     )
-
 
 
 def _chibi_fringe(pen: Pen) -> None:
@@ -215,7 +216,6 @@ def _chibi_fringe(pen: Pen) -> None:
         )
 
 
-
 def _chibi_eyes(pen: Pen) -> None:
     for cx, flip in ((142, 1), (242, -1)):
         pen.ellipse((cx - 30, 188, cx + 30, 262), fill=WHITE, outline=INK, width=3)
@@ -231,7 +231,6 @@ def _chibi_eyes(pen: Pen) -> None:
         pen.line([(flick_x, 200), (flick_x + 10 * flip, 192)], width=4)
         # eyebrow
         pen.line(curve((cx - 22, 170), (cx, 160), (cx + 22, 168), 10), width=3)
-
 
 
 def _chibi_details(pen: Pen) -> None:
@@ -362,10 +361,25 @@ def cat_sticker() -> Image.Image:
     return pen.finish()
 
 
+# --- 4. degraded copies: what people really upload --------------------------------------------
+# Two drawings shrunk, softened and saved as a low-quality JPEG, then stored as PNG so that the
+# damage is kept exactly. Bicubic enlarges the blur and the JPEG blocks with them; a CNN trained
+# on such damage redraws clean lines, so the difference shows at full view.
+
+
+def degrade(image: Image.Image, size: tuple[int, int], blur: float, quality: int) -> Image.Image:
+    small = image.convert("RGB").resize(size, Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(blur))
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=quality, subsampling=2)  # 4:2:0, like most cameras and sites
+    return Image.open(buffer).convert("RGB")
+
+
 EXAMPLES = {
     "chibi_face.png": chibi_face,
     "starry_night.png": starry_night,
     "cat_sticker.png": cat_sticker,
+    "chibi_face_blurry.png": lambda: degrade(chibi_face(), (256, 256), blur=1.0, quality=45),
+    "starry_night_jpeg.png": lambda: degrade(starry_night(), (320, 200), blur=0.6, quality=40),
 }
 
 

@@ -17,7 +17,11 @@ Jobs, warm (after warm-up runs), median of ``--runs``:
   Lanczos pre-enlarge (Real-CUGAN needs its own weights; ``--pre-upscaler realcugan`` to include it);
 * the same job with plain diffusers defaults (``StableDiffusionImg2ImgPipeline`` in fp16 with
   its default SDPA attention, no compile, same scheduler) as the anchor, and the ratio;
-* ``sd-latent-x2`` 512 -> 1024 at 20 steps (and its plain diffusers anchor).
+* ``sd-latent-x2`` 512 -> 1024 at 20 steps (and its plain diffusers anchor);
+* ``sd-img2img`` with the tile ControlNet (a full-size random SD 1.5 ControlNet, the shape of
+  ``lllyasviel/control_v11f1e_sd15_tile``), the engine's default path;
+* the filmstrip preview's cost per UNet step (the same job with and without a frame callback;
+  target <= 5 ms a step on a GPU) and the colour fix (``cnaps_demo.colour``) on the result.
 
 Targets on an H100: sd-img2img <= 0.35 s end to end, <= 0.6x plain, peak VRAM <= 6 GB.
 
@@ -111,21 +115,42 @@ def build_full(kind: str, folder: Path, device: Any) -> Path:
     return target
 
 
-def build_models(args: argparse.Namespace, device: Any, workdir: Path) -> tuple[Path, Path | None]:
-    """(img2img folder, latent upscaler folder or None): tiny with ``--tiny``, else full size."""
+def build_controlnet(folder: Path, device: Any) -> Path:
+    """A full-size random SD 1.5 ControlNet (fp16), shaped from our UNet config (ControlNet 1.1 tile's shape)."""
+    import torch
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    from cnaps_demo.engines.diffusion.hub import CONFIG_DIR
+
+    target = folder / "controlnet-random"
+    if (target / "config.json").is_file():
+        return target
+    torch.manual_seed(1)
+    with torch.device(device):
+        unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(CONFIG_DIR, subfolder="unet"))
+        model = ControlNetModel.from_unet(unet)
+    model.to(torch.float16).save_pretrained(target, safe_serialization=True, variant="fp16")
+    del unet, model
+    return target
+
+
+def build_models(args: argparse.Namespace, device: Any, workdir: Path) -> tuple[Path, Path | None, Path | None]:
+    """(img2img folder, latent upscaler folder or None, ControlNet folder or None): tiny with ``--tiny``."""
     import torch
 
     started = time.perf_counter()
     if args.tiny:
         sd_dir = tiny_sd().build_img2img_folder(workdir)
         latent_dir = tiny_sd().build_latent_upscaler_folder(workdir)
+        cn_dir = None if args.no_controlnet else tiny_sd().build_controlnet_folder(workdir)
     else:
         init_device = device if device.type == "cuda" else torch.device("cpu")
         sd_dir = build_full("sd-img2img", workdir, init_device)
         latent_dir = None if args.no_latent else build_full("sd-latent-x2", workdir, init_device)
+        cn_dir = None if args.no_controlnet else build_controlnet(workdir, init_device)
         free(device)
     print(f"models ready in {time.perf_counter() - started:.1f} s")
-    return sd_dir, latent_dir
+    return sd_dir, latent_dir, cn_dir
 
 
 def input_image(size: int) -> Any:
@@ -237,6 +262,7 @@ class Bench:
                 "negative_prompt": NEGATIVE,
                 "seed": 0,
                 "pre_upscaler": self.args.pre_upscaler,
+                "controlnet": "none",  # the plain diffusers anchor is plain img2img; ControlNet: controlnet()
             }
         )
         for label, compile_ in self.variants:
@@ -355,6 +381,75 @@ class Bench:
         del lpipe
         free(device)
 
+    def img2img_params(self, sd_dir: Path, controlnet: Path | str) -> dict[str, Any]:
+        from cnaps_demo.engines import get_engine
+
+        values = {"model": str(sd_dir), "steps": 25, "strength": 0.4, "guidance": 6.0, "prompt": PROMPT}
+        values.update(negative_prompt=NEGATIVE, seed=0, pre_upscaler=self.args.pre_upscaler)
+        values["controlnet"] = str(controlnet)
+        return get_engine("sd-img2img").check_params(values)
+
+    def controlnet(self, sd_dir: Path, cn_dir: Path) -> Any:
+        """sd-img2img with the tile ControlNet (the engine's default path); returns the last output."""
+        from cnaps_demo.engines import get_engine
+        from cnaps_demo.engines.base import RunOptions
+
+        engine, params = get_engine("sd-img2img"), self.img2img_params(sd_dir, cn_dir)
+        options = RunOptions(device=self.device.type, torch_compile=self.args.compile)
+        free(self.device)
+        times, output, peak = self.timed(lambda: engine.run(self.image, scale=2, params=params, options=options))
+        rate, steps = unet_rate(output.stages)
+        median = statistics.median(times)
+        control = next((s for s in output.stages if s.name.startswith("ControlNet")), None)
+        self.results["img2img_controlnet"] = {
+            "median_s": median, "times_s": times, "unet_it_s": rate, "peak_vram_gb": peak,
+            "controlnet_s": control.seconds if control else None,
+        }
+        print(
+            f"sd-img2img + ControlNet tile [ours] {self.size}->{2 * self.size}, strength 0.4, {steps} UNet steps: "
+            f"median {median:.3f} s, UNet {rate:.2f} it/s, "
+            f"ControlNet {control.seconds * 1000 if control else 0:.1f} ms in all, peak VRAM {fmt_gb(peak)}"
+        )
+        return output
+
+    def filmstrip_cost(self, sd_dir: Path) -> None:
+        """The preview's cost: the same job with and without a frame callback, per UNet step."""
+        from cnaps_demo.engines import get_engine
+        from cnaps_demo.engines.base import RunOptions
+
+        engine, params = get_engine("sd-img2img"), self.img2img_params(sd_dir, "none")
+        frames: list[Any] = []
+        plain = RunOptions(device=self.device.type)
+        with_frames = RunOptions(device=self.device.type, frames=frames.append)
+        free(self.device)
+        off, output, _ = self.timed(lambda: engine.run(self.image, scale=2, params=params, options=plain))
+        def framed() -> Any:
+            frames.clear()
+            return engine.run(self.image, scale=2, params=params, options=with_frames)
+
+        on, _, _ = self.timed(framed)
+        _, steps = unet_rate(output.stages)
+        per_step = (statistics.median(on) - statistics.median(off)) / max(1, steps or 1)
+        self.results["filmstrip_ms_per_step"] = per_step * 1000
+        print(
+            f"filmstrip preview: {per_step * 1000:.2f} ms per UNet step ({len(frames)} frames; "
+            f"off {statistics.median(off):.3f} s, on {statistics.median(on):.3f} s; target <= 5 ms on a GPU)"
+        )
+        free(self.device)
+
+    def colour_fix(self, output: Any) -> None:
+        """cnaps_demo.colour's fix on a diffusion result (skipped where that module is absent)."""
+        try:
+            from cnaps_demo import colour
+        except ImportError:
+            print("colour fix: cnaps_demo.colour not present; skipped")
+            return
+        for method in getattr(colour, "METHODS", ("wavelet",)):
+            times, _, _ = self.timed(lambda: colour.colour_fix(output.image, self.image, method))
+            self.results[f"colour_fix_{method}_s"] = statistics.median(times)
+            size = f"{output.image.width}x{output.image.height}"
+            print(f"colour fix ({method}) on {size}: {statistics.median(times) * 1000:.1f} ms")
+
     def report_targets(self) -> None:
         """On a CUDA GPU with full-size models: the figures against the targets; elsewhere, say they are not GPU figures."""
         results = self.results
@@ -384,6 +479,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pre-upscaler", default="lanczos", choices=("lanczos", "realcugan"))
     parser.add_argument("--no-plain", action="store_true", help="skip the plain diffusers anchors")
     parser.add_argument("--no-latent", action="store_true", help="skip sd-latent-x2")
+    parser.add_argument("--no-controlnet", action="store_true", help="skip sd-img2img with the tile ControlNet")
     parser.add_argument("--models", type=Path, default=None, help="folder to build (or reuse) the random models in")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     return parser.parse_args(argv)
@@ -402,11 +498,14 @@ def main(argv: list[str] | None = None) -> int:
         f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else device.type}), "
         f"torch {torch.__version__}, {'tiny' if args.tiny else 'full-size'} random models in {workdir}"
     )
-    sd_dir, latent_dir = build_models(args, device, workdir)
+    sd_dir, latent_dir, cn_dir = build_models(args, device, workdir)
     bench = Bench(args, device, args.size or (64 if args.tiny else 512))
     bench.img2img(sd_dir)
     if not args.no_plain:
         bench.plain_img2img(sd_dir)
+    if cn_dir is not None:
+        bench.colour_fix(bench.controlnet(sd_dir, cn_dir))
+    bench.filmstrip_cost(sd_dir)
     if latent_dir is not None:
         ours = bench.latent(latent_dir)
         if not args.no_plain:

@@ -12,15 +12,17 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from . import colour, fidelity
 from .image import LoadedImage, encode_png, load_image, merge_alpha, save_png, split_alpha
 from .devices import choose_device
 from .engines import Availability, Engine, RunOptions, get_engine
-from .errors import DeviceUnavailableError, EngineUnavailableError
+from .errors import DeviceUnavailableError, EngineUnavailableError, InvalidParameterError
 from .settings import Settings, get_settings
 from .stages import ProgressFn, StageRecord, no_progress
 from .version import __version__
@@ -39,6 +41,19 @@ class UpscaleResult:
     notices: tuple[str, ...] = ()
     device: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
+    truth: Image.Image | None = None  # the original picture, when the caller has one (scale x the input)
+    colour_fix: str = "off"  # the colour fix method that ran ("wavelet", "gaussian"), or "off"
+    # frames=True on a diffusion engine: one Frame per UNet step (.step, .image, .timestep, .sigma);
+    # the last one is the result's picture.
+    frames: list[Any] = field(default_factory=list)
+    png_text: dict[str, str] = field(default_factory=dict)  # the engine's own PNG text (A1111 "parameters")
+
+    @cached_property
+    def fidelity(self) -> dict[str, Any]:
+        """How faithful the result is (``cnaps_demo.fidelity``): ``lr_psnr`` (dB), ``sharpness`` (x bicubic),
+        ``colour_shift`` (/255, with ``colour_shift_rgb``); plus ``psnr`` and ``ssim`` when ``truth`` was given.
+        Computed on first use."""
+        return fidelity.fidelity(self.image, self.input_image, self.truth)
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -49,7 +64,9 @@ class UpscaleResult:
             "cnaps:scale": str(self.scale),
             "cnaps:params": json.dumps(self.params, sort_keys=True, default=str),
             "cnaps:tiles": str(self.tiles),
+            "cnaps:colour_fix": self.colour_fix,
             "cnaps:version": __version__,
+            **self.png_text,
         }
 
     @property
@@ -122,6 +139,8 @@ class Plan:
     settings: Settings
     problem: str = ""  # why the engine cannot run here ("" when it can)
     problem_type: type[EngineUnavailableError] = EngineUnavailableError  # DeviceUnavailableError: the device
+    colour_fix: str = "off"  # colour.resolve(): "wavelet", "gaussian" or "off"
+    frames: Any = False  # True, or a callable given each Frame as it is made: keep the denoising frames
 
     def require_runnable(self) -> Plan:
         """``self``, or ``EngineUnavailableError`` with the fix when the engine cannot run here."""
@@ -136,14 +155,31 @@ class Plan:
         max_pixels: int | None = None,
         limit_setting: str = "CNAPS_MAX_PIXELS",
         progress: ProgressFn | None = None,
+        truth: Any = None,
+        frames: Any = None,
     ) -> Request:
         """Decode and check ``image`` (header first: ``max_pixels``, default ``Settings.max_input_pixels``,
-        named ``limit_setting`` in the hint; then the engine's own size limits)."""
+        named ``limit_setting`` in the hint; then the engine's own size limits). ``truth``, the original
+        picture (exactly ``scale`` x the input's size), adds PSNR and SSIM to ``result.fidelity``."""
         limit = self.settings.max_input_pixels if max_pixels is None else max_pixels
         loaded = load_image(image, max_pixels=limit, limit_setting=limit_setting)
         self.engine.check_size(*loaded.image.size)
+        original = None if truth is None else _load_truth(truth, loaded.image.size, self.scale, limit)
         options = self.options if progress is None else dataclasses.replace(self.options, progress=progress)
-        return Request(self, loaded, options)
+        wanted = self.frames if frames is None else frames
+        return Request(self, loaded, options, original, wanted)
+
+
+def _load_truth(truth: Any, size: tuple[int, int], scale: int, limit: int) -> Image.Image:
+    """The original picture, checked to be exactly ``scale`` x ``size`` (what the result will be)."""
+    image = load_image(truth, max_pixels=limit * scale * scale, limit_setting="CNAPS_MAX_PIXELS").image
+    wanted = (size[0] * scale, size[1] * scale)
+    if image.size != wanted:
+        raise InvalidParameterError(
+            f"The original picture (truth) is {image.width}x{image.height}; the result will be {wanted[0]}x{wanted[1]}.",
+            hint=f"Give the original the input was shrunk from, cropped to exactly {scale}x the input's size.",
+        )
+    return image
 
 
 @dataclass(frozen=True)
@@ -153,6 +189,8 @@ class Request:
     plan: Plan
     loaded: LoadedImage
     options: RunOptions
+    truth: Image.Image | None = None
+    frames: Any = False  # True or a callable: collect the denoising frames (see ``Plan.frames``)
 
     @property
     def image(self) -> Image.Image:
@@ -167,12 +205,20 @@ class Request:
         engine, scale = self.plan.require_runnable().engine, self.plan.scale
         started = time.perf_counter()
         rgb, alpha = split_alpha(self.loaded.image)
-        output = engine.run(rgb, scale=scale, params=self.plan.params, options=self.options)
+        frames: list[Any] = []
+        options = self.options
+        if self.frames:
+            options = dataclasses.replace(options, frames=_collector(frames, self.frames))
+        output = engine.run(rgb, scale=scale, params=self.plan.params, options=options)
         stages = list(output.stages)
         result_image = output.image
+        if self.plan.colour_fix != "off":
+            result_image = _colour_fix_stage(result_image, rgb, self.plan.colour_fix, stages)
+        if frames and result_image is not output.image:  # the strip ends on the picture the caller gets
+            frames[-1] = dataclasses.replace(frames[-1], image=result_image)
         if alpha is not None:
             alpha_started = time.perf_counter()
-            result_image = merge_alpha(output.image, alpha)
+            result_image = merge_alpha(result_image, alpha)
             stages.append(
                 StageRecord(
                     f"alpha bicubic x{scale}",
@@ -192,7 +238,32 @@ class Request:
             seconds=time.perf_counter() - started,
             notices=self.loaded.notices,
             device=self.options.device,
+            truth=self.truth,
+            colour_fix=self.plan.colour_fix,
+            frames=frames,
+            png_text=dict(output.png_text),
         )
+
+
+def _collector(frames: list[Any], wanted: Any) -> Any:
+    """A frame callback that keeps each frame in ``frames`` and hands it on to ``wanted`` if callable."""
+
+    def keep(frame: Any) -> None:
+        frames.append(frame)
+        if callable(wanted):
+            wanted(frame)
+
+    return keep
+
+
+def _colour_fix_stage(image: Image.Image, source: Image.Image, method: str, stages: list[StageRecord]) -> Image.Image:
+    """``colour.colour_fix`` as a recorded stage, so the diagram shows it."""
+    started = time.perf_counter()
+    fixed = colour.colour_fix(image, source, method)
+    shape = (3, image.height, image.width)
+    detail = {"method": method, "colours from": f"bicubic {image.width}x{image.height} of the input"}
+    stages.append(StageRecord(f"colour fix ({method})", shape, shape, time.perf_counter() - started, detail))
+    return fixed
 
 
 def plan(
@@ -203,22 +274,28 @@ def plan(
     tile: int = 0,
     progress: ProgressFn = no_progress,
     settings: Settings | None = None,
+    colour_fix: bool | str | None = None,
+    frames: Any = False,
     **params: Any,
 ) -> Plan:
     """Check what does not depend on the image, once: the engine id, the scale, the parameters
     (and how they combine), the device, and whether the engine can run here (kept in
-    ``Plan.problem``, raised by ``Request.run``, so a cached result can still be served)."""
+    ``Plan.problem``, raised by ``Request.run``, so a cached result can still be served).
+    ``colour_fix``: None is the engine family's default (``colour.DEFAULT_ON``), True/False force
+    it, or a method name ("wavelet", "gaussian"). ``frames``: True keeps a diffusion engine's
+    denoising frames in ``result.frames``; a callable also gets each one as it is made (streaming)."""
     settings = settings or get_settings()
     chosen = get_engine(engine)
     scale = chosen.check_scale(scale)
     checked = chosen.check_params(params, settings)
     chosen.check_combination(scale, checked)
+    fix = colour.resolve(colour_fix, chosen.family)
     name, problem = _device(chosen, device, settings)
     options = run_options(settings, device=name, tile=tile, progress=progress)
     if problem:
-        return Plan(chosen, scale, checked, options, settings, problem, DeviceUnavailableError)
+        return Plan(chosen, scale, checked, options, settings, problem, DeviceUnavailableError, fix, frames)
     ok, reason = chosen.available(checked, options)
-    return Plan(chosen, scale, checked, options, settings, "" if ok else reason)
+    return Plan(chosen, scale, checked, options, settings, "" if ok else reason, colour_fix=fix, frames=frames)
 
 
 def prepare(
@@ -227,10 +304,11 @@ def prepare(
     *,
     max_pixels: int | None = None,
     limit_setting: str = "CNAPS_MAX_PIXELS",
+    truth: Any = None,
     **plan_args: Any,
 ) -> Request:
     """``plan(engine, **plan_args).load(image, ...)``: everything checked before any model loads."""
-    return plan(engine, **plan_args).load(image, max_pixels=max_pixels, limit_setting=limit_setting)
+    return plan(engine, **plan_args).load(image, max_pixels=max_pixels, limit_setting=limit_setting, truth=truth)
 
 
 def upscale(image: Any, engine: str = "realcugan", **options: Any) -> UpscaleResult:
@@ -238,7 +316,9 @@ def upscale(image: Any, engine: str = "realcugan", **options: Any) -> UpscaleRes
 
     Keywords as for ``prepare``/``plan``: ``scale``, ``device``, ``tile`` (0 means
     ``CNAPS_TILE``, else the engine's default), ``progress``, ``max_pixels``, ``settings``
-    (default: the environment's), and the engine's own parameters. Everything is checked
-    before any model loads.
+    (default: the environment's), ``truth`` (the original picture: adds PSNR and SSIM to
+    ``result.fidelity``), ``colour_fix`` (None: the engine family's default), ``frames`` (True:
+    ``result.frames``, the denoising filmstrip of a diffusion engine), and the engine's own
+    parameters. Everything is checked before any model loads.
     """
     return prepare(image, engine, **options).run()

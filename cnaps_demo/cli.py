@@ -1,4 +1,4 @@
-"""Command line: ``python -m cnaps_demo {upscale,engines,download,bench}``.
+"""Command line: ``python -m cnaps_demo {upscale,engines,download,evaluate,bench}``.
 
 A thin adapter over ``api.plan`` and the engine registry: the engine flags are generated from
 the engines' parameter specs, everything that does not depend on a file is checked once by
@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 from .devices import DEVICE_CHOICES
 from .engines import ParamSpec, all_engines, get_engine
-from .errors import CnapsError, InvalidParameterError, UnknownEngineError
+from .errors import CnapsError, InvalidParameterError, UnknownEngineError, WeightsNotFoundError
+from .fidelity import summary_line
 from .files import path_kind
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -72,6 +73,15 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--tile", type=int, default=0, help="tile size in pixels (0: the engine's default)")
     up.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="auto: CNAPS_DEVICE, else CUDA, MPS, CPU")
     up.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    up.add_argument(
+        "--colour-fix", action=argparse.BooleanOptionalAction, default=None,
+        help="take the output's colours from the input (keeps the model's detail); default: on for the "
+        "diffusion engines, off for the CNNs (measured: README, 'Colour fix')",
+    )
+    up.add_argument(
+        "--frames", default=None, metavar="DIR",
+        help="diffusion engines: write the denoising filmstrip (one PNG per UNet step and an animated WebP) to DIR",
+    )
     _add_param_flags(up)
 
     commands.add_parser("engines", help="list engines, whether each runs here, and why not")
@@ -79,6 +89,23 @@ def _build_parser() -> argparse.ArgumentParser:
     down = commands.add_parser("download", help="fetch model weights into the Hugging Face cache")
     down.add_argument("engine", help="engine id, e.g. sd-img2img")
     down.add_argument("--model", default=None, help="Hub id (default: the engine's model)")
+    down.add_argument(
+        "--controlnet", default=None,
+        help="sd-img2img: the ControlNet to fetch too (default: the engine's tile ControlNet; none: skip it)",
+    )
+
+    ev = commands.add_parser("evaluate", help="score engines on pictures with a known original; table and plot")
+    ev.add_argument("--engines", nargs="+", default=None, metavar="ID", help="engine ids (default: every engine that runs here)")
+    ev.add_argument(
+        "--images", default=None, metavar="DIR",
+        help="folder of originals (degraded here), or with truth/ and input/ folders (default: the bundled set)",
+    )
+    ev.add_argument("-o", "--output", default="evaluation", metavar="OUT", help="folder for evaluation.md/.csv/.png")
+    ev.add_argument(
+        "--colour-fix", default="default", choices=("default", "on", "off", "both"),
+        help="score the AI engines with the colour fix as by default, on, off, or both (two rows each)",
+    )
+    ev.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="auto: CNAPS_DEVICE, else CUDA, MPS, CPU")
 
     # Only listed here for --help: main() hands `bench ...` to cnaps_demo.bench before parsing,
     # because argparse.REMAINDER does not capture options such as --large.
@@ -132,7 +159,11 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     params = {name: getattr(args, f"param_{name}") for name in param_flags()}
     params = {name: value for name, value in params.items() if value is not None}
     # Everything that doesn't depend on a file is checked once, up front, before touching any image.
-    checked = plan(args.engine, scale=args.scale, device=args.device, tile=args.tile, **params).require_runnable()
+    frames = bool(args.frames)
+    checked = plan(
+        args.engine, scale=args.scale, device=args.device, tile=args.tile, frames=frames,
+        colour_fix=args.colour_fix, **params
+    ).require_runnable()
     engine, scale = checked.engine, checked.scale
 
     files, problems = _collect_inputs(args.inputs)
@@ -174,9 +205,15 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                 failed += 1
                 continue
         result.save(target)
+        if frames and result.frames:
+            from .engines.diffusion.filmstrip import write_frames
+
+            strip = write_frames(result.frames, Path(args.frames) / target.stem)
+            tqdm.write(f"{source}: {len(result.frames)} denoising frames -> {strip.parent}", file=sys.stdout)
         for notice in result.notices:
             tqdm.write(f"note: {source}: {notice}", file=sys.stderr)
         tqdm.write(f"{source} -> {target} ({result.image.width}x{result.image.height}, {result.seconds:.2f} s)", file=sys.stdout)
+        tqdm.write(f"  fidelity: {summary_line(result.fidelity)}", file=sys.stdout)
     if failed:
         print(f"{failed} input(s) failed; see the lines above.", file=sys.stderr)
     return 1 if failed else 0
@@ -204,9 +241,42 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
     check_engine(args.engine)
     settings = get_settings()
-    model = args.model or get_engine(args.engine).check_params({}, settings)["model"]
-    path = download(args.engine, model, progress=True, cache_dir=settings.hub_cache, offline=settings.hub_offline)
+    if not settings.allow_downloads:
+        raise WeightsNotFoundError(
+            "Downloads are switched off on this machine (CNAPS_ALLOW_DOWNLOADS=0).",
+            hint="Unset CNAPS_ALLOW_DOWNLOADS (or set it to 1) to fetch weights, "
+            "or copy them into the Hugging Face cache.",
+        )
+    defaults = get_engine(args.engine).check_params({}, settings)
+    model = args.model or defaults["model"]
+    where = {"cache_dir": settings.hub_cache, "offline": settings.hub_offline, "endpoint": settings.hub_endpoint}
+    path = download(args.engine, model, progress=True, **where)
     print(f"{model} for {args.engine} is ready in {path}", file=sys.stdout)
+    if args.engine == "sd-img2img":
+        from .engines.diffusion.download import download_controlnet
+
+        controlnet = args.controlnet if args.controlnet is not None else defaults["controlnet"]
+        folder = download_controlnet(controlnet, True, **where)
+        if folder is not None:
+            print(f"ControlNet {controlnet} for {args.engine} is ready in {folder}", file=sys.stdout)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .evaluate import evaluate
+
+    engines = [part for item in args.engines for part in item.split(",") if part] if args.engines else None
+    with tqdm(total=1, desc="evaluate", unit="run", disable=None) as bar:
+        evaluation = evaluate(
+            engines, args.images, colour_fix=args.colour_fix, device=args.device, progress=_tqdm_progress(bar)
+        )
+    for engine_id, reason in evaluation.skipped:
+        print(f"note: skipped {engine_id}: {reason}", file=sys.stderr)
+    print(evaluation.markdown(), file=sys.stdout)
+    for kind, path in evaluation.write(args.output).items():
+        print(f"{kind}: {path}", file=sys.stdout)
     return 0
 
 
@@ -221,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "upscale": _cmd_upscale,
         "engines": _cmd_engines,
         "download": _cmd_download,
+        "evaluate": _cmd_evaluate,
     }[args.command]
     try:
         return handler(args)

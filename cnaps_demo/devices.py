@@ -6,6 +6,7 @@ torch is imported inside functions so that importing the package stays light.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 from .errors import DeviceUnavailableError, InvalidParameterError
@@ -34,13 +35,26 @@ def configure_cpu_threads(requested: int = 0) -> None:
         _threads_set = True
 
 
+def _no_nvidia_driver() -> bool:
+    """True when this is surely a machine without CUDA, known without importing torch (seconds on a
+    small CPU, and the first page should not wait for it): Linux with no NVIDIA kernel driver, and
+    neither torch nor ZeroGPU's ``spaces`` (which provides CUDA later, to the job) loaded."""
+    if sys.platform != "linux" or "torch" in sys.modules or "spaces" in sys.modules:
+        return False
+    return not any(os.path.exists(path) for path in ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/dxg"))
+
+
 def cuda_available() -> bool:
+    if _no_nvidia_driver():
+        return False
     import torch
 
     return torch.cuda.is_available()
 
 
 def mps_available() -> bool:
+    if sys.platform != "darwin":
+        return False
     import torch
 
     backend = getattr(torch.backends, "mps", None)

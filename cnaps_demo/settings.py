@@ -93,6 +93,7 @@ class Settings:
     cpu_threads: int  # 0 = all available cores
     cpu_bf16: bool  # bf16 autocast for CNNs on CPUs that support it
     sd_model: str
+    sd_controlnet: str  # the ControlNet sd-img2img runs beside its UNet ("none": plain img2img)
     allow_cpu_diffusion: bool
     torch_compile: bool
     presenter: bool
@@ -103,6 +104,8 @@ class Settings:
     web_models: tuple[str, ...]  # extra `model` values web visitors may pick (Hub ids or folders)
     hub_cache: Path  # the Hugging Face cache (HF_HUB_CACHE, HF_HOME, ...)
     hub_offline: bool  # HF_HUB_OFFLINE: the Hub may not be contacted
+    hub_endpoint: str | None  # HF_ENDPOINT: the Hub's address (None: huggingface.co)
+    allow_downloads: bool  # CNAPS_ALLOW_DOWNLOADS=0: this server never fetches weights (preload them)
     temp_parent: Path | None  # GRADIO_TEMP_DIR as given: where the server's private temp folder goes
 
 
@@ -116,6 +119,7 @@ def get_settings() -> Settings:
         cpu_threads=_env_int("CNAPS_CPU_THREADS", 0),
         cpu_bf16=_env_bool("CNAPS_CPU_BF16", True),
         sd_model=os.environ.get("CNAPS_SD_MODEL", "Lykon/dreamshaper-8"),
+        sd_controlnet=os.environ.get("CNAPS_SD_CONTROLNET", "lllyasviel/control_v11f1e_sd15_tile"),
         allow_cpu_diffusion=_env_bool("CNAPS_ALLOW_CPU_DIFFUSION", False),
         torch_compile=_env_bool("CNAPS_TORCH_COMPILE", False),
         presenter=_env_bool("CNAPS_PRESENTER", False),
@@ -126,5 +130,7 @@ def get_settings() -> Settings:
         web_models=_env_list("CNAPS_WEB_MODELS"),
         hub_cache=hub_cache_dir(),
         hub_offline=_env_bool("HF_HUB_OFFLINE", False),
+        hub_endpoint=os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or None,
+        allow_downloads=_env_bool("CNAPS_ALLOW_DOWNLOADS", True),
         temp_parent=_first_path("GRADIO_TEMP_DIR"),
     )

@@ -21,6 +21,9 @@ class StageRecord:
     seconds: float
     # Extra facts worth drawing (e.g. {"steps": 8, "strength": 0.3, "scheduler": "DPM++"}).
     detail: dict[str, Any] = field(default_factory=dict)
+    # Optional small picture of what this stage produced (a PIL image, about 160 px a side at most),
+    # e.g. the SD latent previewed as RGB; the diagram draws it. Not compared, not in as_dict().
+    preview: Any = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -35,13 +38,14 @@ class StageRecord:
 class StageRecorder:
     """Collects stage records; ``with recorder.stage(name, in_shape) as out:`` times a block.
 
-    Set ``out.shape`` (and optionally ``out.detail``) inside the block.
+    Set ``out.shape`` (and optionally ``out.detail``, ``out.preview``) inside the block.
     """
 
     class _Open:
         def __init__(self) -> None:
             self.shape: Shape = ()
             self.detail: dict[str, Any] = {}
+            self.preview: Any = None  # optional small PIL image of the stage's result
 
     def __init__(self) -> None:
         self.records: list[StageRecord] = []
@@ -53,7 +57,14 @@ class StageRecorder:
         start = time.perf_counter()
         yield handle
         self.records.append(
-            StageRecord(name, tuple(input_shape), tuple(handle.shape), time.perf_counter() - start, handle.detail)
+            StageRecord(
+                name,
+                tuple(input_shape),
+                tuple(handle.shape),
+                time.perf_counter() - start,
+                handle.detail,
+                handle.preview,
+            )
         )
 
     def add(self, record: StageRecord) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -22,3 +23,23 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("CNAPS_CACHE_DIR", None)
     else:
         os.environ["CNAPS_CACHE_DIR"] = previous
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright (one per test session)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: run `bash scripts/setup-dev.sh` (it installs Debian's chromium and "
+            "chromium-driver) or `apt-get install chromium chromium-driver`."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

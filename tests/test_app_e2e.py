@@ -129,7 +129,7 @@ def test_presenter_mode_serves_example_results_from_its_cache(tmp_path):
     try:
         image = load_image(EXAMPLE, max_pixels=settings.max_input_pixels).image
         key = cache_key(image, "realcugan", engine.check_params({}, settings))
-        entry = tmp_path / "cache" / "presenter" / f"{key}.json"
+        entry = tmp_path / "cache" / "examples" / f"{key}.json"
         deadline = time.monotonic() + 300
         while not entry.exists():
             assert time.monotonic() < deadline, "the presenter cache was not filled in time"
@@ -161,7 +161,7 @@ def test_presenter_serves_a_gpu_result_computed_earlier_on_a_machine_without_one
     earlier = dataclasses.replace(
         made, engine_id=img2img.id, engine_name=img2img.display_name, params=img2img.check_params({}, settings)
     )
-    ExampleCache(tmp_path / "cache" / "presenter", settings).put(source, earlier)
+    ExampleCache(tmp_path / "cache" / "examples", settings).put(source, earlier)
 
     process, url, _ = start_app(tmp_path, "--presenter")
     try:

@@ -44,6 +44,7 @@ def _offline_private_hub(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
     monkeypatch.delenv("CNAPS_ALLOW_CPU_DIFFUSION", raising=False)
     monkeypatch.delenv("CNAPS_SD_MODEL", raising=False)
+    monkeypatch.setenv("CNAPS_SD_CONTROLNET", "none")  # plain img2img here; tests/test_controlnet.py has the ControlNet
     monkeypatch.delenv("CNAPS_DEVICE", raising=False)
     monkeypatch.delenv("CNAPS_TORCH_COMPILE", raising=False)
 
@@ -66,9 +67,9 @@ def latent_dir(tmp_path_factory):
 
 
 def img2img_params(sd_dir, **overrides):
-    # 4 scheduler steps at strength 0.5 -> 2 UNet steps.
-    values = {"model": str(sd_dir), "steps": 4, "strength": 0.5, "pre_upscaler": "lanczos", **overrides}
-    return IMG2IMG.check_params(values)
+    # 4 scheduler steps at strength 0.5 -> 2 UNet steps; no ControlNet (tests/test_controlnet.py has it).
+    values = {"model": str(sd_dir), "steps": 4, "strength": 0.5, "pre_upscaler": "lanczos", "controlnet": "none"}
+    return IMG2IMG.check_params({**values, **overrides})
 
 
 def pixels(image):
@@ -104,17 +105,25 @@ def test_cpu_estimate_is_minutes_for_512_and_grows_with_size():
 
 def test_param_names_and_defaults_are_documented():
     names = [spec.name for spec in IMG2IMG.params]
-    assert names == ["model", "strength", "steps", "guidance", "prompt", "negative_prompt", "seed", "pre_upscaler"]
+    assert names == [
+        "model", "strength", "steps", "guidance", "prompt", "negative_prompt", "seed", "pre_upscaler",
+        "controlnet", "controlnet_scale",
+    ]
     defaults = IMG2IMG.check_params({})
     assert defaults["model"] == "Lykon/dreamshaper-8"
-    assert (defaults["strength"], defaults["steps"], defaults["guidance"], defaults["seed"]) == (0.3, 25, 6.0, 0)
+    # strength 0.4: the middle of the 0.35-0.5 that SD upscalers use with the tile ControlNet (issue 11)
+    assert (defaults["strength"], defaults["steps"], defaults["guidance"], defaults["seed"]) == (0.4, 25, 6.0, 0)
+    assert defaults["controlnet"] == "lllyasviel/control_v11f1e_sd15_tile" and defaults["controlnet_scale"] == 1.0
     assert defaults["pre_upscaler"] == "realcugan"
     assert defaults["prompt"] == "anime illustration, clean line art, sharp details, high quality"
     assert defaults["negative_prompt"] == "blurry, lowres, jpeg artifacts, noise, watermark, text"
     latent = LATENT.check_params({})
     assert latent["model"] == "stabilityai/sd-x2-latent-upscaler"
     assert (latent["steps"], latent["guidance"], latent["prompt"]) == (20, 0.0, "")
-    for bad in ({"strength": 1.5}, {"strength": 0.01}, {"steps": 0}, {"guidance": 0.5}, {"pre_upscaler": "nearest"}):
+    for bad in (
+        {"strength": 1.5}, {"strength": 0.01}, {"steps": 0}, {"guidance": 0.5}, {"pre_upscaler": "nearest"},
+        {"controlnet_scale": 2.5},
+    ):
         with pytest.raises(InvalidParameterError):
             IMG2IMG.check_params(bad)
 
@@ -150,9 +159,11 @@ def test_without_a_gpu_auto_needs_an_opt_in(sd_dir, monkeypatch):
     assert not ok
     assert "needs a CUDA or Apple GPU" in reason
     assert "--device cpu" in reason and "CNAPS_ALLOW_CPU_DIFFUSION=1" in reason
-    assert " min for a 512 px image at 25 steps x 0.3 strength" in reason
+    assert " min for a 512 px image at 25 steps x 0.4 strength" in reason
     with pytest.raises(DeviceUnavailableError):  # what upscale() raises before any model loads
-        cnaps_demo.upscale(tiny_sd.noise_image(16, 16), "sd-img2img", model=str(sd_dir), pre_upscaler="lanczos")
+        cnaps_demo.upscale(
+            tiny_sd.noise_image(16, 16), "sd-img2img", model=str(sd_dir), pre_upscaler="lanczos", controlnet="none"
+        )
     monkeypatch.setenv("CNAPS_ALLOW_CPU_DIFFUSION", "1")
     assert availability(IMG2IMG, params={"model": str(sd_dir)}).ok
 
@@ -246,7 +257,7 @@ def test_tiled_run_shows_no_seams_on_a_smooth_gradient(smooth_sd_dir):
     # strength 0.05 of 20 steps: one UNet step at a low noise level; the "smooth" tiny model keeps
     # a smooth input smooth, so what is left to see is how tiles meet.
     params = IMG2IMG.check_params(
-        {"model": str(smooth_sd_dir), "steps": 20, "strength": 0.05, "pre_upscaler": "lanczos"}
+        {"model": str(smooth_sd_dir), "steps": 20, "strength": 0.05, "pre_upscaler": "lanczos", "controlnet": "none"}
     )
     events = []
     tiled = IMG2IMG.run(
@@ -265,6 +276,31 @@ def test_tiled_run_shows_no_seams_on_a_smooth_gradient(smooth_sd_dir):
     for border in (64, 128):
         nearby = whole_jumps[border - 5 : border + 4].max()
         assert tiled_jumps[border - 2 : border + 1].max() <= nearby + 2 / 255, border
+
+
+def test_two_tile_run_has_no_seam_step_larger_than_inside_the_tiles(smooth_sd_dir):
+    """Overlapping tiles, each seeing 32 px of real neighbours, blended with feathered (linear) seams:
+    the largest column-to-column step where the tiles meet is no larger than inside either tile."""
+    params = IMG2IMG.check_params(
+        {"model": str(smooth_sd_dir), "steps": 20, "strength": 0.05, "pre_upscaler": "lanczos", "controlnet": "none"}
+    )
+    options = RunOptions(device="cpu", tile=128)
+    output = IMG2IMG.run(tiny_sd.gradient_image(96, 48), scale=2, params=params, options=options)
+    assert next(s for s in output.stages if s.name.startswith("UNet")).detail["tiles"] == 2
+    # Tiles [0, 128) and [64, 192) are blended over columns 64..127: every step there, against the
+    # steps within 24 columns on either side, where only one tile counts. (A hard cut at column 96
+    # steps by ~14/255 here; the untiled neighbourhood by at most ~9/255.)
+    jumps = _column_jumps(output.image)
+    seam = jumps[63:127].max()
+    inside = max(jumps[39:63].max(), jumps[128:152].max())
+    assert seam <= inside + 0.5 / 255, (seam * 255, inside * 255)
+
+
+def test_the_default_prompt_names_no_objects():
+    """Quality and style words only: a prompt naming things paints small copies of them into tiles."""
+    style_words = {"anime", "illustration", "clean", "line", "art", "sharp", "details", "high", "quality"}
+    words = set(IMG2IMG.check_params({})["prompt"].replace(",", " ").split())
+    assert words <= style_words, words - style_words
 
 
 def test_big_decodes_use_vae_tiling(sd_dir, monkeypatch):

@@ -240,14 +240,17 @@ def test_download_fetches_only_the_needed_files_at_the_pinned_revision(hf_cache,
         "safety_checker/model.safetensors",
         "dreamshaper_8.safetensors",
     ]
+    # `download sd-img2img` fetches the tile ControlNet too: its repository has its own listing.
+    controlnet_listing = ["config.json", "diffusion_pytorch_model.bin", "diffusion_pytorch_model.fp16.safetensors"]
     calls = {}
 
     def list_repo_files(self, repo_id, *, revision=None, **kwargs):
-        calls["listed"] = (repo_id, revision)
-        return listing
+        calls["listed" if repo_id == DREAMSHAPER else "controlnet_listed"] = (repo_id, revision)
+        return listing if repo_id == DREAMSHAPER else controlnet_listing
 
     def snapshot_download(repo_id, *, revision=None, cache_dir=None, allow_patterns=None, **kwargs):
-        calls["fetched"] = (repo_id, revision, Path(cache_dir), sorted(allow_patterns))
+        key = "fetched" if repo_id == DREAMSHAPER else "controlnet_fetched"
+        calls[key] = (repo_id, revision, Path(cache_dir), sorted(allow_patterns))
         return str(fake_snapshot(Path(cache_dir), repo_id, files=allow_patterns, revision=revision))
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -262,6 +265,8 @@ def test_download_fetches_only_the_needed_files_at_the_pinned_revision(hf_cache,
     assert not [p for p in patterns if "safety_checker" in p or p.endswith(".bin") or p == "dreamshaper_8.safetensors"]
     assert "unet/diffusion_pytorch_model.safetensors" not in patterns
     assert "is ready in" in capsys.readouterr().out
+    assert calls["controlnet_fetched"][0] == "lllyasviel/control_v11f1e_sd15_tile"
+    assert calls["controlnet_fetched"][3] == ["config.json", "diffusion_pytorch_model.fp16.safetensors"]
 
 
 def test_download_command_rejects_other_engines(capsys):

@@ -60,4 +60,7 @@ def test_gpu_benchmark_script_runs_in_tiny_mode(tmp_path):
     assert "sd-img2img [ours]" in out and "UNet x10 with CFG" in out
     assert "plain diffusers" in out and "ours/plain" in out
     assert "sd-latent-x2 [ours]" in out
+    assert "sd-img2img + ControlNet tile [ours]" in out and "ControlNet " in out
+    assert "filmstrip preview:" in out and "ms per UNet step (10 frames" in out
+    assert "colour fix (" in out or "colour fix: cnaps_demo.colour not present" in out
     assert "unmeasured on GPU" in out

@@ -132,6 +132,35 @@ def build_img2img_folder(folder: Path, seed: int = 0, *, smooth: bool = False) -
     return target
 
 
+def build_controlnet_folder(folder: Path, seed: int = 0) -> Path:
+    """A tiny ControlNet that fits ``build_img2img_folder``'s UNet (16/32 channels, 32-d text, 4x latents).
+
+    A real ControlNet starts with zero "zero convolutions" (it adds nothing until trained); these
+    get small random weights instead, so a test can see that the condition picture reaches the UNet.
+    """
+    import torch
+    from diffusers import ControlNetModel
+
+    torch.manual_seed(seed + 7)
+    model = ControlNetModel(
+        in_channels=4,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        conditioning_embedding_out_channels=(8, 8, 16),  # two stride-2 steps: the tiny VAE's 4x
+    )
+    with torch.no_grad():
+        embedding_out = model.controlnet_cond_embedding.conv_out
+        for conv in [*model.controlnet_down_blocks, model.controlnet_mid_block, embedding_out]:
+            torch.nn.init.normal_(conv.weight, std=0.2)
+    target = Path(folder) / "tiny-controlnet-tile"
+    model.save_pretrained(target, safe_serialization=True)
+    return target
+
+
 def build_latent_upscaler_folder(folder: Path, seed: int = 0) -> Path:
     """A tiny x2 latent upscaler: k-diffusion UNet (8 -> 5 channels, 160-d time condition)."""
     import torch

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from PIL import Image
 
@@ -105,6 +105,7 @@ class ParamSpec:
 class EngineOutput:
     image: Image.Image  # RGB, exactly scale x the input size
     stages: list[StageRecord] = field(default_factory=list)
+    png_text: dict[str, str] = field(default_factory=dict)  # extra PNG text chunks (e.g. A1111 "parameters")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ class RunOptions:
     torch_compile: bool = False  # compile the diffusion UNet/VAE on CUDA
     weights_cache: Path | None = None  # converted ncnn weights; None: convert in memory at each load
     hub_cache: Path | None = None  # the Hugging Face cache; None: huggingface_hub's own default
+    # Called with each denoising frame (diffusion.filmstrip.Frame) as it is made; None: no previews, no cost.
+    frames: Callable[[Any], None] | None = None
 
 
 class Engine(ABC):
@@ -161,6 +164,13 @@ class Engine(ABC):
 
     def check_combination(self, scale: int, params: dict[str, Any]) -> None:
         """Raise when checked values are each fine but do not go together (override where that happens)."""
+
+    def choice_limits(self, scale: int, params: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+        """Choice parameters whose allowed values depend on the others (name -> allowed values).
+
+        The page offers only these, so a combination ``check_combination`` refuses cannot be picked.
+        """
+        return {}
 
     def check_size(self, width: int, height: int) -> None:
         """Raise ``ImageTooLargeError``/``ImageTooSmallError`` for sizes this engine refuses (default: none)."""

@@ -14,14 +14,15 @@ Imported only when a model is built (it imports torch).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from ..errors import NcnnGraphError
-from .layers import BUILDERS, Built
+from .layers import BUILDERS, Built, fast_conv
 from .layers.base import InplaceFn, LayerFn, Weights
+from .costs import layer_costs
 from .param import LayerSpec, global_pool_blobs
 
 
@@ -52,6 +53,9 @@ class NcnnNet(nn.Module):
         self.outputs = [blob for blob in self._producer if blob not in consumed and blob not in self.inputs]
         self.pool_blobs = global_pool_blobs(self.layers)
         self._plans: dict[tuple, tuple] = {}
+        self._costs = layer_costs(self.layers)
+        # How fp32 3x3 convolutions run on the CPU: "direct" (oneDNN) or "winograd" (fast_conv).
+        self.cpu_conv = "direct"
 
     # -- construction ---------------------------------------------------------
 
@@ -138,12 +142,15 @@ class NcnnNet(nn.Module):
         inputs: torch.Tensor | Mapping[str, torch.Tensor],
         outputs: Iterable[str] | None = None,
         overrides: Mapping[str, torch.Tensor] | None = None,
+        on_step: Callable[[float], None] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Compute the blobs named in ``outputs`` (default: the graph outputs).
 
         ``inputs`` is a tensor for the single Input blob, or a name -> tensor dict.
         ``overrides`` fixes blobs to given values; layers that only feed them are skipped.
-        Blobs given or asked for are never overwritten in place.
+        Blobs given or asked for are never overwritten in place. ``on_step(fraction)`` is
+        called after each layer with the estimated share of the run's work done so far (it may
+        raise to abandon the run: that is how a job is stopped mid-tile).
         """
         if not isinstance(inputs, Mapping):
             if len(self.inputs) != 1:
@@ -153,7 +160,16 @@ class NcnnNet(nn.Module):
         blobs: dict[str, torch.Tensor] = dict(overrides or {})
         blobs.update(inputs)
         order, last_use = self._plan(wanted, frozenset(blobs))
-        keep = set(wanted) | set(blobs)
+        token = fast_conv.current_algorithm.set(self.cpu_conv)
+        try:
+            self._execute(order, last_use, blobs, set(wanted) | set(blobs), on_step)
+        finally:
+            fast_conv.current_algorithm.reset(token)
+        return {name: blobs[name] for name in wanted}
+
+    def _execute(self, order, last_use, blobs, keep, on_step) -> None:
+        costs = [self._costs[index] for index in order]
+        total, done = float(sum(costs)) or 1.0, 0.0
         scratch: dict[tuple, torch.Tensor] = {}  # reusable buffers, for this run only
         for step, index in enumerate(order):
             op = self._ops[index]
@@ -171,7 +187,9 @@ class NcnnNet(nn.Module):
                     blobs.pop(blob, None)
             for blob, value in zip(layer.outputs, results):
                 blobs[blob] = value
-        return {name: blobs[name] for name in wanted}
+            done += costs[step]
+            if on_step is not None and costs[step]:
+                on_step(done / total)
 
     @staticmethod
     def _pass_through(layer: LayerSpec, blobs: dict[str, torch.Tensor]) -> None:
@@ -184,8 +202,13 @@ class NcnnNet(nn.Module):
         for src, dst in zip(layer.inputs, layer.outputs):
             blobs[dst] = blobs[src]
 
-    def forward(self, x: torch.Tensor, overrides: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
-        result = self.run(x, overrides=overrides)
+    def forward(
+        self,
+        x: torch.Tensor,
+        overrides: Mapping[str, torch.Tensor] | None = None,
+        on_step: Callable[[float], None] | None = None,
+    ) -> torch.Tensor:
+        result = self.run(x, overrides=overrides, on_step=on_step)
         if len(result) != 1:
             raise NcnnGraphError(f"the graph has {len(result)} outputs; use run()")
         return next(iter(result.values()))

@@ -1,10 +1,18 @@
 """Draw a run's stage records as an SVG flow diagram: input -> one box per stage -> output.
 
-Pure string building (no gradio, no torch). Every piece of text is XML-escaped, because
-stage details can hold user input (a diffusion prompt). Colours work on light and dark
-pages: text and outlines use ``currentColor`` (inherited from the page), boxes are tinted
-with semi-transparent accents, and the standalone file (for download) carries its own
-light/dark colours through ``prefers-color-scheme``.
+Pure string building (no gradio, no torch). The input and output boxes show the pictures
+(small data: URIs), and a stage that recorded a preview (``StageRecord.preview``, e.g. the SD
+latent) shows it too. Every piece of text is XML-escaped, because stage details can hold user
+input (a diffusion prompt), and fitted inside its box with a conservative width estimate
+(``diagram_text``). Shapes use one notation, height x width x channels, stated in the caption.
+
+Two layouts: ``"horizontal"`` (rows of three boxes, for a laptop or projector) and
+``"vertical"`` (one column, for a phone). ``render_responsive`` gives both with
+``RESPONSIVE_CSS`` choosing one by the width available.
+
+Colours work on light and dark pages: text and outlines use ``currentColor`` (inherited from
+the page), boxes are tinted with semi-transparent accents, and the standalone file (for
+download) carries its own light/dark colours through ``prefers-color-scheme``.
 """
 
 from __future__ import annotations
@@ -12,28 +20,36 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
 
 from ..stages import StageRecord
+from .diagram_text import detail_texts, fit, format_seconds, format_shape, thumbnail
 
 # Sizes in SVG user units; the SVG scales to its container, these keep the type big
-# relative to the boxes so it stays legible on a projector.
-BOX_W = 360
+# relative to the boxes so it stays legible on a projector (horizontal) and a phone (vertical).
+LAYOUTS = ("horizontal", "vertical")
+BOX_W = {"horizontal": 360, "vertical": 392}
+PER_ROW = {"horizontal": 3, "vertical": 1}
 GAP_X = 64
 GAP_Y = 70
 MARGIN = 24
 PAD = 16
-TITLE_SIZE = 32
-NAME_SIZE = 26
+BAR = 6  # room for the accent bar left of a stage box's text
+TITLE_SIZE = 30
+SUBTITLE_SIZE = 22
+NAME_SIZE = 24
 SHAPE_SIZE = 22
 DETAIL_SIZE = 21
 LINE_GAP = 1.3
-MAX_PER_ROW = 3
+MAX_TITLE_LINES = 3
 MAX_DETAIL_LINES = 10
-CHARS_NAME = 21  # rough characters per line at NAME_SIZE within BOX_W
-CHARS_DETAIL = 27
+THUMB_H = 170  # drawn height of the input/output pictures
+PREVIEW_H = 120  # drawn height of a stage's preview
+PICTURE_GAP = 10
+NOTATION = "Sizes are height \u00d7 width \u00d7 channels. Times were measured on this run."
+LATENT_NOTE = "A latent is the picture compressed by the VAE: 1/8 of its height and width, 4 channels."
 
 # Accent colours chosen to read on both white and near-black backgrounds.
 ACCENTS = {
@@ -47,25 +63,21 @@ ACCENTS = {
     "other": "#0891b2",  # cyan
 }
 
-# Keys shown first in a stage box, in this order; others follow alphabetically.
-_DETAIL_ORDER = ("prompt", "negative_prompt", "strength", "steps", "scheduler", "guidance", "seed", "model")
-# Bookkeeping that the box title already says, or that only matters to a developer: kept in the
-# hover text, left out of the box so a projector audience reads what explains the picture.
-_TOOLTIP_ONLY = frozenset({"engine", "engine_name", "stages", "passes", "cfg", "scheduler_steps", "start_step"})
-_FRIENDLY_VALUES = {
-    "DPMSolverMultistepScheduler": "DPM-Solver++ (multistep)",
-    "EulerDiscreteScheduler": "Euler",
-    "EulerAncestralDiscreteScheduler": "Euler ancestral",
-    "PNDMScheduler": "PNDM",
-    "DDIMScheduler": "DDIM",
-}
-
 STANDALONE_STYLE = (
     ".cnaps-diagram{color:#1b1f24}"
     ".cnaps-diagram .cnaps-bg{fill:#ffffff}"
     "@media (prefers-color-scheme: dark){"
     ".cnaps-diagram{color:#e8eaed}"
     ".cnaps-diagram .cnaps-bg{fill:#111418}}"
+)
+# Below this width the horizontal diagram's smallest text would be under ~14 px: stack instead.
+STACK_BELOW_PX = 840
+RESPONSIVE_CSS = (
+    ".cnaps-diagram-pair{container-type:inline-size}"
+    ".cnaps-diagram-pair>.cnaps-diagram-tall{display:none}"
+    f"@container (max-width: {STACK_BELOW_PX}px){{"
+    ".cnaps-diagram-pair>.cnaps-diagram-wide{display:none}"
+    ".cnaps-diagram-pair>.cnaps-diagram-tall{display:block}}"
 )
 
 
@@ -74,85 +86,11 @@ def esc(text: Any) -> str:
     return _xml_escape(str(text), {'"': "&quot;", "'": "&#39;"})
 
 
-def format_shape(shape: Sequence[int]) -> str:
-    return "\u00d7".join(str(int(v)) for v in shape) if shape else "?"
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    if seconds < 0.001:
-        return "<1 ms"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 100:
-        return f"{seconds:.2f} s"
-    return f"{seconds:.0f} s"
-
-
-def _format_value(value: Any, limit: int) -> str:
-    if isinstance(value, float):
-        text = f"{value:.3g}"
-    elif isinstance(value, (list, tuple)):
-        text = format_shape(value) if all(isinstance(v, int) for v in value) else ", ".join(map(str, value))
-    else:
-        text = str(value)
-    text = " ".join(text.split())  # no newlines/tabs inside one SVG text line
-    return text if len(text) <= limit else text[: max(1, limit - 1)] + "\u2026"
-
-
-def _detail_lines(detail: dict[str, Any]) -> list[str]:
-    keys = [k for k in _DETAIL_ORDER if k in detail] + sorted(k for k in detail if k not in _DETAIL_ORDER)
-    lines = []
-    for key in keys:
-        value = detail[key]
-        # A switch that is off (cached, compiled, VAE tiling...) is not news: only "on" is drawn.
-        if value is None or value == "" or value is False or key in _TOOLTIP_ONLY:
-            continue
-        value = _FRIENDLY_VALUES.get(value, value) if isinstance(value, str) else value
-        label = key.replace("_", " ")
-        if key in ("prompt", "negative_prompt"):
-            # Prompts get two lines of their own: they are the most telling detail.
-            text = f"{label}: \u201c{' '.join(str(value).split())}\u201d"
-            lines.extend(_wrap(text, CHARS_DETAIL, max_lines=2))
-            continue
-        lines.extend(_wrap(f"{label}: {_format_value(value, 2 * CHARS_DETAIL)}", CHARS_DETAIL, max_lines=2))
-    if len(lines) > MAX_DETAIL_LINES:
-        hidden = len(lines) - (MAX_DETAIL_LINES - 1)
-        lines = lines[: MAX_DETAIL_LINES - 1] + [f"+{hidden} more (hover)"]
-    return lines
-
-
-def _wrap(text: str, width: int, max_lines: int = 2) -> list[str]:
-    words = text.split()
-    lines: list[str] = []
-    current = ""
-    for word in words:
-        while len(word) > width:  # a very long word: hard-break it
-            if current:
-                lines.append(current)
-                current = ""
-            lines.append(word[:width])
-            word = word[width:]
-        candidate = f"{current} {word}".strip()
-        if len(candidate) <= width:
-            current = candidate
-        else:
-            lines.append(current)
-            current = word
-    if current:
-        lines.append(current)
-    if not lines:
-        lines = [""]
-    if len(lines) > max_lines:
-        lines = lines[:max_lines]
-        lines[-1] = lines[-1][: width - 1] + "\u2026"
-    return lines
-
-
 def stage_kind(name: str) -> str:
     """Pick an accent from the stage name (purely cosmetic)."""
     n = name.lower()
+    if any(k in n for k in ("cugan", "esrgan", "cnn", "network", "tile")):
+        return "cnn"
     if "decod" in n:
         return "decoder"
     if "vae" in n or "encod" in n:
@@ -161,32 +99,77 @@ def stage_kind(name: str) -> str:
         return "unet"
     if "noise" in n:
         return "noise"
-    if any(k in n for k in ("cugan", "esrgan", "cnn", "network", "tile", "model")):
-        return "cnn"
     if any(k in n for k in ("bicubic", "lanczos", "nearest", "resample", "resize")):
         return "classical"
     return "other"
 
 
 @dataclass
+class _Text:
+    text: str
+    size: float
+    bold: bool = False
+    mono: bool = False
+    opacity: float = 1.0
+
+    @property
+    def height(self) -> float:
+        return self.size * LINE_GAP
+
+
+@dataclass
+class _Picture:
+    uri: str
+    pixels: tuple[int, int]
+    width: float
+    height: float
+
+    @property
+    def crisp(self) -> bool:
+        """Enlarged on screen (a latent preview): draw its pixels as squares, not a blur."""
+        return self.width > 1.5 * self.pixels[0]
+
+
+@dataclass
 class _Box:
-    title_lines: list[str]
-    shape: str
-    seconds: str
-    details: list[str]
+    inner: float  # width available to text
     tooltip: str
     accent: str
     dashed: bool = False
+    items: list[_Text | _Picture] = field(default_factory=list)
 
     @property
     def height(self) -> int:
-        lines = len(self.title_lines) * NAME_SIZE + SHAPE_SIZE + (DETAIL_SIZE if self.seconds else 0)
-        lines += len(self.details) * DETAIL_SIZE
-        count = len(self.title_lines) + 1 + (1 if self.seconds else 0) + len(self.details)
-        return int(2 * PAD + lines * LINE_GAP + (count - 1) * 2 + 6)
+        content = sum(item.height + (2 * PICTURE_GAP if isinstance(item, _Picture) else 0) for item in self.items)
+        return int(math.ceil(2 * PAD + content + 6))
+
+    def text(self, text: str, size: float, *, max_lines: int = 1, bold: bool = False, mono: bool = False,
+             opacity: float = 1.0) -> int:
+        lines, fitted = fit(text, size, self.inner, max_lines=max_lines, bold=bold, mono=mono)
+        self.items += [_Text(line, fitted, bold, mono, opacity) for line in lines]
+        return len(lines)
+
+    def picture(self, image: Any, max_height: float) -> None:
+        uri, width, height = thumbnail(image)
+        scale = min(max_height / height, self.inner / width)
+        self.items.append(_Picture(uri, (width, height), round(width * scale, 1), round(height * scale, 1)))
 
 
-def _stage_box(stage: StageRecord) -> _Box:
+def _shape_lines(box: _Box, stage: StageRecord) -> None:
+    """'in -> out' on one line when it fits (shrunk a little at most), else on two."""
+    text_in, text_out = format_shape(stage.input_shape), format_shape(stage.output_shape)
+    if "text encoder" in stage.name.lower() and len(stage.input_shape) == 1:
+        text_in = f"{stage.input_shape[0]} tokens"
+    both = f"{text_in} \u2192 {text_out}"
+    lines, _size = fit(both, SHAPE_SIZE, box.inner, mono=True)
+    if lines == [both]:
+        box.text(both, SHAPE_SIZE, bold=True, mono=True)
+    else:
+        box.text(text_in, SHAPE_SIZE, bold=True, mono=True)
+        box.text("\u2192 " + text_out, SHAPE_SIZE, bold=True, mono=True)
+
+
+def _stage_box(stage: StageRecord, layout: str) -> _Box:
     detail = dict(stage.detail or {})
     tooltip_parts = [
         stage.name,
@@ -195,34 +178,51 @@ def _stage_box(stage: StageRecord) -> _Box:
         format_seconds(stage.seconds),
     ]
     tooltip_parts += [f"{k}: {' '.join(str(v).split())}" for k, v in detail.items()]
-    return _Box(
-        title_lines=_wrap(stage.name, CHARS_NAME),
-        shape=f"{format_shape(stage.input_shape)} \u2192 {format_shape(stage.output_shape)}",
-        seconds=format_seconds(stage.seconds),
-        details=_detail_lines(detail),
-        tooltip="\n".join(tooltip_parts),
-        accent=ACCENTS[stage_kind(stage.name)],
-    )
+    box = _Box(BOX_W[layout] - 2 * PAD - BAR, "\n".join(tooltip_parts), ACCENTS[stage_kind(stage.name)])
+    box.text(stage.name, NAME_SIZE, max_lines=MAX_TITLE_LINES, bold=True)
+    if stage.preview is not None:
+        box.picture(stage.preview, PREVIEW_H)
+    _shape_lines(box, stage)
+    box.text("time: " + format_seconds(stage.seconds), DETAIL_SIZE, bold=True)
+    lines: list[_Text] = []
+    for text in detail_texts(detail):
+        wrapped, size = fit(text, DETAIL_SIZE, box.inner, max_lines=2)
+        lines += [_Text(line, size, opacity=0.9) for line in wrapped]
+    if len(lines) > MAX_DETAIL_LINES:
+        hidden = len(lines) - (MAX_DETAIL_LINES - 1)
+        lines = lines[: MAX_DETAIL_LINES - 1] + [_Text(f"+{hidden} more lines (hover)", DETAIL_SIZE, opacity=0.9)]
+    box.items += lines
+    return box
 
 
-def _io_box(label: str, shape: Sequence[int], note: str) -> _Box:
-    return _Box(
-        title_lines=[label],
-        shape=format_shape(shape),
-        seconds="",
-        details=[note] if note else [],
-        tooltip=f"{label}: {format_shape(shape)}",
-        accent=ACCENTS["io"],
-        dashed=True,
-    )
+def _io_box(label: str, shape: Sequence[int], image: Any, layout: str) -> _Box:
+    box = _Box(BOX_W[layout] - 2 * PAD - BAR, f"{label}: {format_shape(shape)}", ACCENTS["io"], dashed=True)
+    box.text(label, NAME_SIZE, bold=True)
+    if image is not None:
+        box.picture(image, THUMB_H)
+    box.text(format_shape(shape), SHAPE_SIZE, bold=True, mono=True)
+    channels = int(shape[0]) if len(shape) == 3 else 0
+    note = {1: "grey", 2: "grey + transparency", 3: "RGB", 4: "RGB + transparency"}.get(channels, "")
+    if note:
+        box.text(note, DETAIL_SIZE, opacity=0.9)
+    return box
 
 
-def _pixels_note(shape: Sequence[int]) -> str:
-    if len(shape) >= 3:
-        channels, height, width = shape[-3], shape[-2], shape[-1]
-        kind = {1: "grey", 3: "RGB", 4: "RGBA"}.get(int(channels), f"{channels} channels")
-        return f"{kind}, {width}\u00d7{height} px"
-    return ""
+def _header(engine_name: str, stages: list[StageRecord], total: float, width: float) -> list[_Text]:
+    inner = width - 2 * MARGIN
+    lines, size = fit(engine_name or "Pipeline", TITLE_SIZE, inner, max_lines=3, bold=True)
+    out = [_Text(line, size, bold=True) for line in lines]
+    count = f"{len(stages)} stage{'s' if len(stages) != 1 else ''}, {format_seconds(total)} in total"
+    lines, size = fit(count, SUBTITLE_SIZE, inner, max_lines=2)
+    return out + [_Text(line, size, opacity=0.85) for line in lines]
+
+
+def _caption(stages: list[StageRecord], width: float) -> list[_Text]:
+    text = NOTATION
+    if any("vae" in stage.name.lower() for stage in stages):
+        text += " " + LATENT_NOTE
+    lines, size = fit(text, DETAIL_SIZE, width - 2 * MARGIN, max_lines=8)
+    return [_Text(line, size, opacity=0.8) for line in lines]
 
 
 def render_svg(
@@ -233,82 +233,101 @@ def render_svg(
     engine_name: str = "",
     total_seconds: float | None = None,
     standalone: bool = False,
+    layout: str = "horizontal",
+    input_image: Any = None,
+    output_image: Any = None,
 ) -> str:
-    """SVG markup for one run. ``standalone=True`` adds the XML prolog and its own colours."""
+    """SVG markup for one run. Shapes are (channels, height, width) or as the records hold them;
+    ``input_image``/``output_image`` (PIL) are drawn in their boxes. ``standalone=True`` adds the
+    XML prolog and its own colours. ``layout``: ``"horizontal"`` or ``"vertical"``."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
     stages = list(stages)
-    boxes = [_io_box("Input image", input_shape, _pixels_note(input_shape))]
-    boxes += [_stage_box(stage) for stage in stages]
-    boxes.append(_io_box("Output image", output_shape, _pixels_note(output_shape)))
+    boxes = [_io_box("Input image", input_shape, input_image, layout)]
+    boxes += [_stage_box(stage, layout) for stage in stages]
+    boxes.append(_io_box("Output image", output_shape, output_image, layout))
+    per_row = min(PER_ROW[layout], len(boxes))
+    width = 2 * MARGIN + per_row * BOX_W[layout] + (per_row - 1) * GAP_X
+    total = total_seconds if total_seconds is not None else sum(s.seconds for s in stages)
+    header = _header(engine_name, stages, total, width)
+    caption = _caption(stages, width)
 
-    per_row = min(MAX_PER_ROW, len(boxes))
     rows = [boxes[i : i + per_row] for i in range(0, len(boxes), per_row)]
     row_heights = [max(box.height for box in row) for row in rows]
-    width = 2 * MARGIN + per_row * BOX_W + (per_row - 1) * GAP_X
-    title_h = TITLE_SIZE + 22
-    legend_h = DETAIL_SIZE * 2 + 16
-    height = MARGIN + title_h + sum(row_heights) + GAP_Y * (len(rows) - 1) + legend_h + MARGIN
-
-    total = total_seconds if total_seconds is not None else sum(s.seconds for s in stages)
+    top = MARGIN + sum(t.height for t in header) + 18
+    gap_y = GAP_Y if per_row > 1 else GAP_Y * 0.7
+    caption_h = sum(t.height for t in caption) + 16
+    height = math.ceil(top + sum(row_heights) + gap_y * (len(rows) - 1) + caption_h + MARGIN)
     title = f"{engine_name}: " if engine_name else ""
-    title += f"{len(stages)} stage{'s' if len(stages) != 1 else ''}, {format_seconds(total)} in total"
-    uid = (
-        "d"
-        + hashlib.sha1(
-            repr((title, [(s.name, s.input_shape, s.output_shape, s.seconds) for s in stages])).encode()
-        ).hexdigest()[:8]
-    )
+    title += f"{len(stages)} stages, {format_seconds(total)} in total"
+    key = repr((layout, title, [(s.name, s.input_shape, s.output_shape, s.seconds) for s in stages]))
+    uid = "d" + hashlib.sha1(key.encode()).hexdigest()[:8]
 
-    out: list[str] = []
-    if standalone:
-        out.append('<?xml version="1.0" encoding="UTF-8"?>\n')
-    out.append(
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="cnaps-diagram" viewBox="0 0 {width} {height}" '
-        f'width="100%" preserveAspectRatio="xMidYMin meet" role="img" aria-labelledby="{uid}-t" '
-        f'font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif" '
-        f'style="max-width:{width * 1.4:.0f}px;height:auto">'
-    )
-    out.append(f'<title id="{uid}-t">{esc("Pipeline diagram. " + title)}</title>')
-    if standalone:
-        out.append(f"<style>{STANDALONE_STYLE}</style>")
-        out.append(f'<rect class="cnaps-bg" x="0" y="0" width="{width}" height="{height}"/>')
-    out.append(
-        f'<defs><marker id="{uid}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="currentColor"/></marker></defs>'
-    )
-    out.append(
-        f'<text x="{MARGIN}" y="{MARGIN + TITLE_SIZE}" font-size="{TITLE_SIZE}" font-weight="700" '
-        f'fill="currentColor">{esc(title)}</text>'
-    )
-
+    out = [_svg_open(width, height, uid, title, layout, standalone)]
+    out += _texts(header, MARGIN, MARGIN)
     positions: list[tuple[float, float, float, float]] = []  # x, y, w, h per box
-    y = MARGIN + title_h
+    y = top
     for row, row_h in zip(rows, row_heights):
         for col, box in enumerate(row):
-            x = MARGIN + col * (BOX_W + GAP_X)
-            positions.append((x, y, BOX_W, row_h))
-            out.append(_draw_box(box, x, y, row_h))
-        y += row_h + GAP_Y
-
+            x = MARGIN + col * (BOX_W[layout] + GAP_X)
+            positions.append((x, y, BOX_W[layout], row_h))
+            out.append(_draw_box(box, x, y, BOX_W[layout], row_h))
+        y += row_h + gap_y
     out += _arrows(positions, uid)
-
-    legend_y = height - MARGIN - DETAIL_SIZE - 8
-    out.append(
-        f'<text x="{MARGIN}" y="{legend_y}" font-size="{DETAIL_SIZE}" fill="currentColor" opacity="0.8">'
-        "Shapes: channels \u00d7 height \u00d7 width (with a leading batch size for latents). "
-        "Times were measured on this run.</text>"
-    )
+    out += _texts(caption, MARGIN, height - MARGIN - caption_h + 16)
     out.append("</svg>")
     return "".join(out)
 
 
+def _svg_open(width: float, height: float, uid: str, title: str, layout: str, standalone: bool) -> str:
+    max_width = width * 1.4 if layout == "horizontal" else 600
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n'] if standalone else []
+    parts.append(
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="cnaps-diagram cnaps-diagram-{layout}" '
+        f'viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMidYMin meet" role="img" '
+        f'aria-labelledby="{uid}-t" '
+        'font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif" '
+        f'style="max-width:{max_width:.0f}px;height:auto">'
+    )
+    parts.append(f'<title id="{uid}-t">{esc("Pipeline diagram. " + title)}</title>')
+    if standalone:
+        parts.append(f"<style>{STANDALONE_STYLE}</style>")
+        parts.append(f'<rect class="cnaps-bg" x="0" y="0" width="{width}" height="{height}"/>')
+    parts.append(
+        f'<defs><marker id="{uid}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="currentColor"/></marker></defs>'
+    )
+    return "".join(parts)
+
+
+def _text_element(line: _Text, x: float, baseline: float) -> str:
+    family = ' font-family="ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"' if line.mono else ""
+    opacity = f' opacity="{line.opacity}"' if line.opacity < 1 else ""
+    weight = "700" if line.bold else "400"
+    return (
+        f'<text x="{x:.1f}" y="{baseline:.1f}" font-size="{line.size:g}" font-weight="{weight}"{family}{opacity} '
+        f'fill="currentColor">{esc(line.text)}</text>'
+    )
+
+
+def _texts(lines: list[_Text], x: float, y: float) -> list[str]:
+    out = []
+    for line in lines:
+        y += line.height
+        out.append(_text_element(line, x, y - line.size * 0.28))
+    return out
+
+
 def _arrows(positions: list[tuple[float, float, float, float]], uid: str) -> list[str]:
-    """Arrows between consecutive boxes (wrapping to the next row with an elbow)."""
+    """Arrows between consecutive boxes (down a column, along a row, or an elbow to the next row)."""
     paths = []
     for (x0, y0, w0, h0), (x1, y1, w1, h1) in zip(positions, positions[1:]):
         if abs(y0 - y1) < 1:
             path = f"M{x0 + w0 + 4},{y0 + h0 / 2} L{x1 - 6},{y1 + h1 / 2}"
+        elif abs(x0 - x1) < 1:
+            path = f"M{x0 + w0 / 2},{y0 + h0 + 4} L{x1 + w1 / 2},{y1 - 6}"
         else:
-            mid = y0 + h0 + GAP_Y / 2
+            mid = (y0 + h0 + y1) / 2
             path = f"M{x0 + w0 / 2},{y0 + h0 + 4} L{x0 + w0 / 2},{mid} L{x1 + w1 / 2},{mid} L{x1 + w1 / 2},{y1 - 6}"
         paths.append(
             f'<path d="{path}" fill="none" stroke="currentColor" stroke-width="3" marker-end="url(#{uid}-arrow)"/>'
@@ -316,36 +335,30 @@ def _arrows(positions: list[tuple[float, float, float, float]], uid: str) -> lis
     return paths
 
 
-def _draw_box(box: _Box, x: float, y: float, h: float) -> str:
-    parts = [f"<g><title>{esc(box.tooltip)}</title>"]
+def _draw_box(box: _Box, x: float, y: float, w: float, h: float) -> str:
+    parts = [f'<g class="cnaps-box"><title>{esc(box.tooltip)}</title>']
     dash = ' stroke-dasharray="8 6"' if box.dashed else ""
     parts.append(
-        f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{h}" rx="14" fill="{box.accent}" fill-opacity="0.16" '
-        f'stroke="{box.accent}" stroke-width="3"{dash}/>'
+        f'<rect class="cnaps-frame" x="{x}" y="{y}" width="{w}" height="{h}" rx="14" fill="{box.accent}" '
+        f'fill-opacity="0.16" stroke="{box.accent}" stroke-width="3"{dash}/>'
     )
-    parts.append(
-        f'<rect x="{x}" y="{y}" width="10" height="{h}" rx="5" fill="{box.accent}"/>' if not box.dashed else ""
-    )
+    if not box.dashed:
+        parts.append(f'<rect x="{x}" y="{y}" width="10" height="{h}" rx="5" fill="{box.accent}"/>')
+    left = x + PAD + BAR
     cy = y + PAD
-    tx = x + PAD + 6
-
-    def line(text: str, size: int, weight: str = "400", mono: bool = False, opacity: float = 1.0) -> str:
-        nonlocal cy
-        cy += size * LINE_GAP
-        family = ' font-family="ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"' if mono else ""
-        op = f' opacity="{opacity}"' if opacity < 1 else ""
-        return (
-            f'<text x="{tx}" y="{cy - size * 0.28:.1f}" font-size="{size}" font-weight="{weight}"{family}{op} '
-            f'fill="currentColor">{esc(text)}</text>'
+    for item in box.items:
+        if isinstance(item, _Text):
+            cy += item.height
+            parts.append(_text_element(item, left, cy - item.size * 0.28))
+            continue
+        cy += PICTURE_GAP
+        px = left + (box.inner - item.width) / 2
+        crisp = ' style="image-rendering:pixelated"' if item.crisp else ""
+        parts.append(
+            f'<image x="{px:.1f}" y="{cy:.1f}" width="{item.width}" height="{item.height}" '
+            f'href="{item.uri}" preserveAspectRatio="xMidYMid meet"{crisp}/>'
         )
-
-    for title_line in box.title_lines:
-        parts.append(line(title_line, NAME_SIZE, "700"))
-    parts.append(line(box.shape, SHAPE_SIZE, "600", mono=True))
-    if box.seconds:
-        parts.append(line("time: " + box.seconds, DETAIL_SIZE, "600"))
-    for detail in box.details:
-        parts.append(line(detail, DETAIL_SIZE, opacity=0.9))
+        cy += item.height + PICTURE_GAP
     parts.append("</g>")
     return "".join(parts)
 
@@ -356,8 +369,8 @@ def shape_of(image: Any) -> tuple[int, int, int]:
     return (channels, image.height, image.width)
 
 
-def render_result(result: Any, *, standalone: bool = False) -> str:
-    """Diagram for an ``UpscaleResult`` (or anything with the same attributes)."""
+def render_result(result: Any, *, standalone: bool = False, layout: str = "horizontal") -> str:
+    """Diagram for an ``UpscaleResult`` (or anything with the same attributes), with pictures."""
     return render_svg(
         result.stages,
         input_shape=shape_of(result.input_image),
@@ -365,4 +378,18 @@ def render_result(result: Any, *, standalone: bool = False) -> str:
         engine_name=result.engine_name,
         total_seconds=getattr(result, "seconds", None),
         standalone=standalone,
+        layout=layout,
+        input_image=result.input_image,
+        output_image=result.image,
+    )
+
+
+def render_responsive(result: Any) -> str:
+    """Both layouts in one HTML fragment; ``RESPONSIVE_CSS`` (page CSS) shows the one that fits:
+    the vertical one when the fragment is under ``STACK_BELOW_PX`` wide."""
+    return (
+        '<div class="cnaps-diagram-pair">'
+        f'<div class="cnaps-diagram-wide">{render_result(result, layout="horizontal")}</div>'
+        f'<div class="cnaps-diagram-tall">{render_result(result, layout="vertical")}</div>'
+        "</div>"
     )

@@ -1,8 +1,13 @@
-"""The "How does it work?" text and the separate "Engines and licences" section, as HTML.
+"""The "How does it work?" tab and the separate "Engines and licences" section, as HTML.
 
-Both are generated here from data (``references.REFERENCES`` and each engine's
-``credits``) and escaped; the UI only displays them. The explanation links only to the
-references; engine credits appear only in ``credits_html``.
+Made for a room that skims: three short, visual sections (the task; input -> model -> output
+for each path, drawn as a chain of blocks; why it looks crisp, with the sources and their
+links), each with its long text folded behind "Read more" (``<details>``). Everything is
+generated here from data (``references.REFERENCES`` and each engine's ``credits``) and escaped;
+the UI only displays it. The explanation links only to the references; engine credits appear
+only in ``credits_html``. The figures are inline SVG and inline-styled HTML that take their
+colours from the page (``currentColor`` and semi-transparent accents), so they read in light
+and dark themes without any page CSS.
 """
 
 from __future__ import annotations
@@ -11,10 +16,15 @@ from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import Any
 
+from . import explain_figures as fig
 from .references import REFERENCES, Reference, get_reference
 
 SECTION_CLASS = "cnaps-explain"
 CREDITS_CLASS = "cnaps-credits"
+QUESTION = (
+    "\u201cI enlarged a blurry illustration by 2x and it looked like crisp anime art. "
+    "How do AI models enhance cartoon-style images so sharply?\u201d"
+)
 
 
 def _a(url: str, label: str) -> str:
@@ -28,14 +38,20 @@ def _cite(key: str) -> str:
     return f'<cite class="cnaps-cite" title="{escape(ref.title, quote=True)}">{escape(ref.short)}</cite>'
 
 
-def _flow(*steps: str) -> str:
-    items = "".join(f"<li><span>{step}</span></li>" for step in steps)
-    return f'<ol class="cnaps-flow">{items}</ol>'
+def _more(body: str) -> str:
+    return (
+        '<details class="cnaps-more"><summary style="cursor:pointer;font-weight:600">Read more</summary>'
+        f"{body}</details>"
+    )
+
+
+def _gist(text: str) -> str:
+    """The one or two sentences a skimming reader takes away (larger type)."""
+    return f'<p class="cnaps-gist" style="font-size:1.15em;margin:0.3rem 0 0.5rem">{text}</p>'
 
 
 # Paragraphs are our own words; the few inline tags are written by us, never user input.
-_TASK = """
-<h2 id="task">1. The task: 2x super-resolution of an illustration</h2>
+_TASK_MORE = """
 <p>Enlarging a picture 2x means inventing four output pixels for every input pixel.
 Three of every four output pixels were never in the file, so <em>something</em> has to decide
 what they are.</p>
@@ -46,15 +62,27 @@ cannot know that the grey ramp across an edge used to be a sharp black line, so 
 stays soft, just bigger. That is the left side of the slider.</p>
 """
 
-_PATHS = f"""
-<h2 id="paths">2. Input &rarr; model &rarr; output: three ways to fill in the pixels</h2>
-<h3>Classical resampling (the baseline)</h3>
-{_flow("image", "fixed formula: weighted average of neighbours", "2x image")}
+_TASK = f"""
+<section id="task">
+<h2>1. The task: 2x super-resolution of an illustration</h2>
+<div style="display:flex;flex-wrap:wrap;gap:0.5rem 1.5rem;align-items:center">
+{fig.task_figure()}
+<div style="flex:1 1 16rem">{
+    _gist(
+        "Single-image super-resolution: make the picture twice as wide and twice as high. "
+        "<b>3 of every 4 pixels</b> of the result are not in the file: they must be filled in."
+    )
+}</div></div>
+{_more(_TASK_MORE)}
+</section>
+"""
+
+_CLASSICAL_MORE = """
 <p>No learning and no memory of what illustrations look like. Fast (milliseconds), faithful,
 and soft. It adds nothing that was not already there.</p>
+"""
 
-<h3>CNN upscalers: Real-CUGAN and Real-ESRGAN (anime)</h3>
-{_flow("image", "convolutional network (fixed weights)", "2x image")}
+_CNN_MORE = """
 <p>These networks were <b>trained on pairs</b>: crisp anime frames and copies of them that were
 shrunk, blurred and JPEG-compressed on purpose. Training adjusts millions of weights until the
 network turns the damaged copy back into the crisp original, so it learns what a blurred
@@ -64,20 +92,11 @@ context ("this is an outline", "this is a flat cheek") and then builds the 2x pi
 with shortcut connections that carry the fine detail across. Its <i>denoise</i> setting picks
 versions trained to remove more or less JPEG noise. The same input always gives the same
 output; it sharpens what is there and rarely invents new objects.</p>
+"""
 
-<h3>Diffusion: Stable Diffusion img2img (DreamShaper)</h3>
-{
-    _flow(
-        "image (first enlarged 2x)",
-        "VAE encoder",
-        "latent: 4 channels at 1/8 the size (1024&times;1024 px &rarr; 4&times;128&times;128)",
-        "add noise: <i>strength</i> decides how much",
-        "UNet removes the noise step by step, steered by the CLIP text embedding of the prompt",
-        "VAE decoder",
-        "image",
-    )
-}
-<p>The VAE squeezes the picture into a small "latent" that keeps its layout but not its fine
+_SD_MORE = """
+<p>The VAE squeezes the picture into a small "latent" (1/8 of the height and width, 4 channels:
+a 1024&times;1024 picture becomes 128&times;128&times;4) that keeps its layout but not its fine
 detail. Noise is added (strength 0.3 keeps most of the picture; 1.0 keeps almost nothing).
 The UNet then removes the noise over several steps; at each step the <b>prompt</b>, turned
 into numbers by the CLIP text encoder, nudges it towards "clean anime line art". The decoder
@@ -85,21 +104,63 @@ turns the latent back into pixels.</p>
 <p>Because the fine detail is rebuilt from what the model learned from many pictures, diffusion
 <b>re-draws</b> the image: it can produce beautifully crisp lines, and also extra hair strands,
 changed eyes or text-like squiggles that were never there. A different seed gives a different
-drawing. The "latent x2" engine does the same with a model that upscales the latent itself.</p>
+drawing. Here the model is DreamShaper 8 (<code>Lykon/dreamshaper-8</code>), a Stable Diffusion 1.5
+fine-tune strong at illustration. The "latent x2" engine does the same with a model that upscales
+the latent itself.</p>
 """
 
-_WHY = f"""
-<h2 id="why">3. So why did your enlargement look like crisp anime art?</h2>
-<p>Because the model did not recover the lost pixels: it <b>guessed</b> them, using a strong
-prior of what anime art looks like. That prior is real and learnable: in {_cite("umair-fps")}
-an image encoder learns the <i>painting style</i> of anime illustrations as its own signal,
-separate from their content. A model with such a prior turns soft ramps into the thin
-outlines and flat fills it has seen thousands of times.</p>
+
+def _path(title: str, chain: str, gist: str, more: str) -> str:
+    return (
+        '<div class="cnaps-path" style="border-left:4px solid rgba(127,127,127,0.45);'
+        'padding:0.1rem 0 0.1rem 0.9rem;margin:0.9rem 0">'
+        f'<h3 style="margin-top:0.2rem">{title}</h3>{chain}{_gist(gist)}{_more(more)}</div>'
+    )
+
+
+_PATHS = f"""
+<section id="paths">
+<h2>2. Input &rarr; model &rarr; output: three ways to fill in the pixels</h2>
+{
+    _path(
+        "Classical resampling (the baseline)",
+        fig.chain(fig.CLASSICAL_CHAIN),
+        "A fixed formula <b>interpolates</b>: every new pixel is an average of its neighbours. Edges stay soft.",
+        _CLASSICAL_MORE,
+    )
+}
+{
+    _path(
+        "Anime CNN: Real-CUGAN and Real-ESRGAN",
+        fig.chain(fig.CNN_CHAIN),
+        "A network <b>trained on pairs</b> (crisp art and damaged copies) redraws blurred outlines "
+        "thin and dark. Same input, same output.",
+        _CNN_MORE,
+    )
+}
+{
+    _path(
+        "Stable Diffusion img2img (DreamShaper)",
+        fig.chain(fig.SD_CHAIN),
+        "The picture goes through the <b>VAE encoder</b> into a small latent, gets noise, and a "
+        "<b>UNet</b> steered by the prompt (CLIP text) removes it: the model <b>re-draws</b> the picture.",
+        _SD_MORE,
+    )
+}
+</section>
+"""
+
+_WHY_MORE = f"""
+<p>The model did not recover the lost pixels: it <b>guessed</b> them, using a strong prior of
+what anime art looks like. That prior is real and learnable: in {_cite("umair-fps")} an image
+encoder learns the <i>painting style</i> of anime illustrations as its own signal, separate
+from their content. A model with such a prior turns soft ramps into the thin outlines and flat
+fills it has seen thousands of times.</p>
 <p>Crisp is not the same as correct. {_cite("real")} judges generated images on fine-grained
-attributes and style, and the same applies here: invented sharpness has to be checked
-against the truth, not assumed. {_cite("artxai")} shows one way to ask which visual traits a
-network relies on. In this demo, switch on <b>Simulate a blurry source</b>: the app shrinks
-your picture, upscales it back and measures each result against the original (PSNR, higher is
+attributes and style, and the same applies here: invented sharpness has to be checked against
+the truth, not assumed. {_cite("artxai")} shows one way to ask which visual traits a network
+relies on. In this demo, switch on <b>Simulate a blurry source</b>: the app shrinks your
+picture, upscales it back and measures each result against the original (PSNR, higher is
 closer). A result can look sharper and still score lower, because some of its detail is made up.</p>
 """
 
@@ -107,20 +168,41 @@ closer). A result can look sharper and still score lower, because some of its de
 def _reference_item(ref: Reference) -> str:
     links = " &middot; ".join(_a(link.url, link.label) for link in ref.links)
     code_note = "" if ref.has_code else ' <span class="cnaps-muted">(no code released)</span>'
+    kind = "model" if ref.kind == "model" else "paper"
     return (
-        f'<li id="ref-{escape(ref.key)}"><b>{escape(ref.title)}</b>. {escape(ref.summary)} '
-        f"<br><i>Why it matters here:</i> {escape(ref.why_here)}<br>{links}{code_note}</li>"
+        f'<li id="ref-{escape(ref.key)}" style="margin-bottom:0.7rem">'
+        f'<b>{escape(ref.short)}</b> <span class="cnaps-muted">({kind})</span>: {escape(ref.tagline)}'
+        f"<br>{links}{code_note}"
+        f'<details class="cnaps-more"><summary style="cursor:pointer">Read more</summary>'
+        f"<p><i>{escape(ref.title)}</i>. {escape(ref.summary)}</p>"
+        f"<p><i>Why it matters here:</i> {escape(ref.why_here)}</p></details></li>"
     )
 
 
-def _sources() -> str:
+def _why() -> str:
     items = "".join(_reference_item(ref) for ref in REFERENCES)
-    return f'<h2 id="sources">4. Sources</h2><ul class="cnaps-sources">{items}</ul>'
+    return f"""
+<section id="why">
+<h2>3. Why it looks crisp, and where to read more</h2>
+<div style="display:flex;flex-wrap:wrap;gap:0.5rem 1.5rem;align-items:center">
+{fig.why_figure()}
+<div style="flex:1 1 16rem">{
+        _gist(
+            "The model <b>guesses</b> the missing pixels from what anime art usually looks like: "
+            "soft ramps become the thin lines and flat fills it learned. Crisp is not the same as correct."
+        )
+    }</div></div>
+{_more(_WHY_MORE)}
+<h3 id="sources">Sources: papers and the recommended model</h3>
+<ul class="cnaps-sources" style="padding-left:1.1rem">{items}</ul>
+</section>
+"""
 
 
 def explanation_html() -> str:
-    """The whole explanation (task, workflows, answer, sources) as one escaped HTML block."""
-    return f'<div class="{SECTION_CLASS}">{_TASK}{_PATHS}{_WHY}{_sources()}</div>'
+    """The whole explanation (task, workflows, answer and sources) as one escaped HTML block."""
+    question = f'<p class="cnaps-question cnaps-muted" style="font-style:italic">{escape(QUESTION)}</p>'
+    return f'<div class="{SECTION_CLASS}">{question}{_TASK}{_PATHS}{_why()}</div>'
 
 
 def credits_html(engines: Iterable, available: Callable[[Any], tuple[bool, str]]) -> str:

@@ -25,6 +25,7 @@ class Reference:
     why_here: str  # what it tells us about "crisp anime upscales"
     links: tuple[Link, ...]
     has_code: bool = False
+    tagline: str = ""  # a few words for a skimming reader: what it shows here
 
 
 RECOMMENDED_SD_MODEL_ID = "Lykon/dreamshaper-8"
@@ -44,6 +45,7 @@ DREAMSHAPER = Reference(
     ),
     links=(Link("code base (Stable Diffusion 1.5)", "https://github.com/Kameronski/stable-diffusion-1.5"),),
     has_code=True,
+    tagline="the Stable Diffusion 1.5 fine-tune the diffusion path uses; img2img can upscale.",
 )
 
 UMAIR_FPS = Reference(
@@ -66,6 +68,7 @@ UMAIR_FPS = Reference(
         Link("code", "https://github.com/oysterqaq/umair-fps"),
     ),
     has_code=True,
+    tagline="the painting style of anime art is a signal a network can learn.",
 )
 
 ARTXAI = Reference(
@@ -88,6 +91,7 @@ ARTXAI = Reference(
         Link("arXiv", "https://arxiv.org/abs/2308.15284"),
         Link("PDF", "http://arxiv.org/pdf/2308.15284v1.pdf"),
     ),
+    tagline="asks which visual traits a network relies on.",
 )
 
 REAL = Reference(
@@ -107,6 +111,7 @@ REAL = Reference(
         Link("arXiv", "https://arxiv.org/abs/2502.10663"),
         Link("PDF", "http://arxiv.org/pdf/2502.10663v1.pdf"),
     ),
+    tagline="generated detail must be checked for faithfulness, not assumed.",
 )
 
 REFERENCES: tuple[Reference, ...] = (DREAMSHAPER, UMAIR_FPS, ARTXAI, REAL)

@@ -97,7 +97,7 @@ class ExampleCache:
             result.save(png)
             atomic_write(meta, json.dumps(record, default=str).encode())  # last: a PNG without it is no hit
         except OSError as error:
-            log.warning("presenter cache: could not store %s (%s)", key, error)
+            log.warning("example cache: could not store %s (%s)", key, error)
 
     def warm(
         self,
@@ -166,10 +166,10 @@ def warm_in_background(
     def work() -> None:
         try:
             for line in cache.warm(examples, engines):
-                log.info("presenter cache: %s", line)
+                log.info("example cache: %s", line)
         except Exception:  # never take the app down for a cache
-            log.exception("presenter cache: warming failed")
+            log.exception("example cache: warming failed")
 
-    thread = threading.Thread(target=work, name="cnaps-presenter-warm", daemon=True)
+    thread = threading.Thread(target=work, name="cnaps-example-warm", daemon=True)
     thread.start()
     return thread

@@ -8,10 +8,10 @@ Modules, one job each:
 
 * ``layout``: ``build_demo`` and ``launch_kwargs``, the page assembled;
 * ``components``: each tab's components, built and returned in a dataclass;
-* ``wiring``: the events (engine picker, Upscale, presenter auto-run, Compare, Stop, pair picker);
+* ``wiring``: the events (engine picker, Upscale, example auto-run, Compare, Stop, pair picker);
 * ``actions``: what an Upscale or Compare run computes, from input values to output values;
 * ``sources``: the input picture (admitted, decoded, maybe made blurry);
-* ``running``: one engine run, its progress and Stop, the presenter cache, the result folder;
+* ``running``: one engine run, its progress and Stop, the example cache, the result folder;
 * ``comparison`` and ``views``: the results side by side, and what the page shows of them;
 * ``picker``: engine labels, status line, default choice, look-ups;
 * ``messages``: library errors as ``gr.Error`` text fit for a web visitor;
@@ -22,6 +22,6 @@ Modules, one job each:
 
 from __future__ import annotations
 
-from .layout import build_demo, launch_kwargs
+from .layout import build_demo, launch_kwargs, start_background_work
 
-__all__ = ["build_demo", "launch_kwargs"]
+__all__ = ["build_demo", "launch_kwargs", "start_background_work"]

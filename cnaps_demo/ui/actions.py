@@ -1,7 +1,7 @@
 """What the Upscale and Compare runs compute, from plain input values to the values of their outputs.
 
 ``RunSetup`` is what every run of one app shares (settings, the input guard, the parameter
-controls, the result folder, the presenter cache). Its methods are blocking and run in a job's
+controls, the result folder, the example cache). Its methods are blocking and run in a job's
 worker thread (``jobs.JobControl``); ``wiring`` attaches them to the buttons.
 """
 
@@ -26,7 +26,7 @@ from .picker import find_engine, require_available
 from .running import Workdir, progress_forwarder, run_engine
 from .sources import InputPolicy, Source, load_source
 from .untrusted import check_web_params
-from .views import CompareView, SingleRunView, compare_view, single_view, unchanged
+from .views import CompareView, cleared_single, compare_view, single_view, unchanged
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class RunSetup:
     bindings: list[ParamBinding]  # the engine settings controls
     guard: InputPolicy  # what an image value from the web may be
     workdir: Workdir
-    cache: ExampleCache | None = None  # the presenter's example results
+    cache: ExampleCache | None = None  # the examples' results, computed ahead
 
     def web_params(self, engine: Engine, values: dict[str, Any]) -> dict[str, Any]:
         """``engine``'s parameters from the keyword values of every control, checked for the web."""
@@ -71,7 +71,7 @@ class RunSetup:
         params: dict[str, Any],
     ) -> tuple:
         """One engine on one picture, for the Upscale tab: the values of ``SingleRunView``."""
-        # Not require_available: a presenter cache may hold this engine's result even where it
+        # Not require_available: the example cache may hold this engine's result even where it
         # cannot run; run_engine serves that or refuses with the fix.
         chosen = find_engine(engine_id)
         self.check_endpoint(kind, chosen)
@@ -88,7 +88,7 @@ class RunSetup:
             )
         except JobCancelledError as stopped:
             gr.Info(str(stopped), title="Stopped")
-            return unchanged(SingleRunView)  # keep what the page already shows
+            return tuple(cleared_single())  # a stopped run leaves nothing of an earlier one beside the input
         comparison = build_comparison(source, {chosen.id: result}, self.workdir)
         return tuple(single_view(comparison, chosen.id))
 

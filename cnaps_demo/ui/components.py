@@ -20,8 +20,8 @@ from ..present.explain import credits_html, explanation_html
 from ..settings import Settings
 from .comparison import BASELINE_SHORT, TRUTH_LABEL
 from .params import ParamBinding, build_param_groups
-from .picker import compare_preset, engine_choices, engine_status_markdown
-from .views import before_after_html, diagram_html
+from .picker import compare_preset, engine_card_html, engine_choices, runnable_ids
+from .views import before_after_html, diagram_html, empty_crops_html
 
 
 @dataclass
@@ -32,7 +32,7 @@ class InputPanel:
     examples: gr.Examples | None  # the bundled examples (None when the package has none)
     simulate: gr.Checkbox
     engine: gr.Dropdown
-    status: gr.Markdown
+    status: gr.HTML  # the engine card: what it does, or what it needs to run here
     groups: dict[str, Any]  # engine id -> its group of settings controls
     bindings: list[ParamBinding]
     run_cpu: gr.Button
@@ -58,8 +58,9 @@ class DetailPanel:
 
     diagram: gr.HTML
     where: gr.Image
-    crops: gr.Gallery
+    crops: gr.HTML
     added: gr.Image
+    state: gr.State  # the last run's Comparison, for moving the crops
 
 
 @dataclass
@@ -90,6 +91,7 @@ class UpscaleTab:
             detail.where,
             detail.crops,
             detail.added,
+            detail.state,
         ]
 
 
@@ -104,7 +106,7 @@ class CompareTab:
     labels: gr.HTML
     slider: gr.ImageSlider
     table: gr.Markdown
-    crops: gr.Gallery
+    crops: gr.HTML
     maps: gr.Gallery
     files: gr.File
     diagrams: gr.HTML
@@ -144,6 +146,8 @@ def build_upscale_tab(
 def _input_panel(
     engines: Sequence[Engine], settings: Settings, default_id: str, examples: Sequence[Path]
 ) -> InputPanel:
+    # Top to bottom in the order a visitor acts, so that at 1280x720 the picture, the engine and
+    # the Upscale button are all above the fold; the settings come after.
     gpu_default = any(engine.id == default_id and engine.device_need == "gpu" for engine in engines)
     image = gr.Image(
         label="Your illustration (drop, paste or click to upload)",
@@ -151,41 +155,51 @@ def _input_panel(
         sources=["upload", "clipboard"],
         image_mode=None,
         format="png",
-        height=300,
+        height=210,
         elem_id="cnaps-input",
     )
     example_block = (
         gr.Examples(
             examples=[[str(path)] for path in examples],
             inputs=[image],
-            label="Examples (drawn for this demo, CC0)",
+            label="Examples (drawn for this demo, CC0): a click shows the result at once",
             example_labels=[example_label(path) for path in examples],
             api_visibility="private",
+            elem_id="cnaps-examples",
         )
         if examples
         else None
     )
+    engine = gr.Dropdown(
+        engine_choices(engines, settings),
+        value=default_id,
+        label="Engine",
+        filterable=False,
+        elem_id="cnaps-engine",
+        container=False,
+    )
+    with gr.Row(elem_id="cnaps-buttons"):
+        run_cpu = gr.Button(
+            "Upscale 2x \u25b6", variant="primary", size="lg", visible=not gpu_default, elem_id="cnaps-run", scale=3
+        )
+        run_gpu = gr.Button(
+            "Upscale 2x on the GPU \u25b6",
+            variant="primary",
+            size="lg",
+            visible=gpu_default,
+            elem_id="cnaps-run-gpu",
+            scale=3,
+        )
+        stop = gr.Button("Stop", variant="stop", size="lg", elem_id="cnaps-stop", scale=1, min_width=80)
+    status = gr.HTML(engine_card_html(default_id, settings), elem_id="cnaps-engine-status")
     simulate = gr.Checkbox(
         label="Simulate a blurry source",
         info="Shrink the picture 2x with a slight blur and JPEG (quality 60) first; "
-        "the original then serves as ground truth for PSNR.",
+        "the original then serves as ground truth.",
         elem_id="cnaps-simulate",
     )
-    engine = gr.Dropdown(
-        engine_choices(engines, settings), value=default_id, label="Engine", filterable=False, elem_id="cnaps-engine"
-    )
-    status = gr.Markdown(
-        engine_status_markdown(default_id, settings), elem_classes="cnaps-status", elem_id="cnaps-engine-status"
-    )
-    with gr.Accordion("Engine settings", open=True):
-        groups, bindings = build_param_groups(list(engines), default_id)
-    run_cpu = gr.Button(
-        "Upscale 2x \u25b6", variant="primary", size="lg", visible=not gpu_default, elem_id="cnaps-run"
-    )
-    run_gpu = gr.Button(
-        "Upscale 2x on the GPU \u25b6", variant="primary", size="lg", visible=gpu_default, elem_id="cnaps-run-gpu"
-    )
-    stop = gr.Button("Stop", variant="stop", size="sm", elem_id="cnaps-stop")
+    with gr.Accordion("Engine settings", open=not settings.presenter, elem_id="cnaps-settings"):
+        groups, bindings = build_param_groups(list(engines), default_id, frozenset(runnable_ids(engines, settings)))
     return InputPanel(image, example_block, simulate, engine, status, groups, bindings, run_cpu, run_gpu, stop)
 
 
@@ -196,7 +210,7 @@ def _result_panel() -> ResultPanel:
             label="Drag the handle: left = bicubic, right = the engine",
             type="filepath",
             format="png",
-            max_height=640,
+            max_height=430,
             elem_id="cnaps-slider",
             scale=3,
             show_label=False,
@@ -207,13 +221,14 @@ def _result_panel() -> ResultPanel:
             format="png",
             interactive=False,
             visible=False,
+            height=430,
             elem_id="cnaps-truth",
             scale=2,
         )
     summary = gr.Markdown(label="Summary", elem_classes="cnaps-status", elem_id="cnaps-summary")
     with gr.Row():
-        png_file = gr.File(label="Result PNG (with metadata)", elem_id="cnaps-png")
-        svg_file = gr.File(label="Pipeline diagram (SVG)", elem_id="cnaps-svg")
+        png_file = gr.File(label="Result PNG (with metadata)", elem_id="cnaps-png", height=90)
+        svg_file = gr.File(label="Pipeline diagram (SVG)", elem_id="cnaps-svg", height=90)
     return ResultPanel(labels, slider, truth, summary, png_file, svg_file)
 
 
@@ -223,23 +238,18 @@ def _detail_panel() -> DetailPanel:
     gr.Markdown("## Up close: the same pixels from each image")
     with gr.Row(equal_height=False):
         where = gr.Image(
-            label="Where the crops are",
+            label="Where the crops are (click to move)",
             buttons=["fullscreen"],  # one icon: leaves room for the label in a narrow column
             type="filepath",
             format="png",
             interactive=False,
             elem_id="cnaps-where",
             scale=1,
+            min_width=200,
+            height=300,
         )
-        crops = gr.Gallery(
-            label="1:1 crops (each pixel shown 3x)",
-            columns=3,
-            format="png",
-            object_fit="contain",
-            height="auto",
-            elem_id="cnaps-crops",
-            scale=3,
-        )
+        with gr.Column(scale=3, min_width=300):
+            crops = gr.HTML(empty_crops_html(), elem_id="cnaps-crops")
         added = gr.Image(
             label="Added vs bicubic \u00d74",
             buttons=["fullscreen"],
@@ -248,9 +258,11 @@ def _detail_panel() -> DetailPanel:
             interactive=False,
             elem_id="cnaps-added",
             scale=1,
+            min_width=200,
+            height=300,
             elem_classes="cnaps-pixelated",
         )
-    return DetailPanel(diagram, where, crops, added)
+    return DetailPanel(diagram, where, crops, added, gr.State(None))
 
 
 # --- Compare -------------------------------------------------------------------------
@@ -294,15 +306,8 @@ def build_compare_tab(engines: Sequence[Engine], settings: Settings) -> CompareT
     return CompareTab(ticked, run, stop, state, left, right, labels, slider, table, crops, maps, files, diagrams)
 
 
-def _compare_galleries() -> tuple[gr.Gallery, gr.Gallery]:
-    crops = gr.Gallery(
-        label="The same detail from every result, 1:1 (each pixel shown 3x)",
-        columns=4,
-        format="png",
-        object_fit="contain",
-        height=300,
-        elem_id="cnaps-compare-crops",
-    )
+def _compare_galleries() -> tuple[gr.HTML, gr.Gallery]:
+    crops = gr.HTML(empty_crops_html(), elem_id="cnaps-compare-crops")
     maps = gr.Gallery(
         label="What each model added over bicubic (|output \u2212 bicubic| \u00d7 4)",
         columns=4,

@@ -10,7 +10,7 @@ from gradio.utils import get_upload_folder
 
 from ..engines import all_engines
 from ..present.examples import bundled_examples
-from ..present.result_cache import ExampleCache, warm_in_background
+from ..present.result_cache import WARM_ENGINES, ExampleCache, warm_in_background
 from ..settings import Settings, get_settings
 from . import wiring
 from .actions import RunSetup
@@ -22,10 +22,7 @@ from .theme import HEAD_SCRIPT, make_css, make_theme
 from .untrusted import UploadGuard
 
 TITLE = "Why does an AI 2x upscale look like crisp anime art?"
-INTRO = (
-    "Enlarge an illustration 2x and watch how each method fills in the missing pixels: "
-    "classical interpolation, a CNN trained on anime, or Stable Diffusion re-drawing it."
-)
+INTRO = "Enlarge a picture 2x and see how each method fills in the missing pixels, and what it invents."
 
 
 def _header() -> str:
@@ -45,14 +42,20 @@ def launch_kwargs(settings: Settings | None = None) -> dict[str, Any]:
     }
 
 
-def _presenter_cache(settings: Settings, examples: list[Path]) -> ExampleCache | None:
-    """Presenter mode's example results, filled in the background while the page is served."""
-    if not settings.presenter:
-        return None
-    cache = ExampleCache(settings.cache_dir / "presenter", settings)
+def example_cache(settings: Settings) -> ExampleCache:
+    """Where the examples' results are kept: computed ahead, so a click on an example is instant."""
+    return ExampleCache(settings.cache_dir / "examples", settings)
+
+
+def start_background_work(settings: Settings | None = None) -> None:
+    """Once the page is served (``app.py`` calls this after ``launch``, so the first page does not wait):
+    compute the examples' results ahead: the default engine on every page; every engine (the
+    diffusion ones where a GPU is present) in presenter mode."""
+    settings = settings or get_settings()
+    examples = bundled_examples()
     if examples:
-        warm_in_background(cache, examples)
-    return cache
+        engines = WARM_ENGINES if settings.presenter else (default_engine_id(all_engines(), settings),)
+        warm_in_background(example_cache(settings), examples, engines)
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -62,7 +65,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     gpu_ids = frozenset(engine.id for engine in engines if engine.device_need == "gpu")
     default_id = default_engine_id(engines, settings)
     examples = bundled_examples()
-    cache = _presenter_cache(settings, examples)
+    cache = example_cache(settings)
     # Inside Gradio's cache, so Gradio serves the files as written (see Workdir).
     workdir = Workdir(Path(get_upload_folder()) / "cnaps-results")
 
@@ -74,6 +77,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             build_explain_tab(engines, settings)
 
         wiring.wire_engine_picker(upscale_tab, settings, gpu_ids)
+        wiring.wire_choice_limits(upscale_tab, engines)
         queue_view = GradioQueue(demo)
         lanes = Lanes(queue_view, {"cpu": settings.queue_size, "gpu": settings.gpu_queue_size})
         control = JobControl(queue_view, lanes, StopRequests())
@@ -82,8 +86,9 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         guard = UploadGuard(lambda: (demo.upload_file_set, example_files))
         setup = RunSetup(settings, gpu_ids, upscale_tab.inputs.bindings, guard, workdir, cache)
         wiring.wire_upscale(upscale_tab, setup, control)
-        if settings.presenter:
-            wiring.wire_presenter_autorun(upscale_tab, setup, control, engines)
+        wiring.wire_fresh_start(upscale_tab)
+        wiring.wire_example_autorun(upscale_tab, setup, control, engines)
+        wiring.wire_crop_picker(upscale_tab)
         wiring.wire_compare(compare_tab, upscale_tab, setup, control, engines)
         wiring.wire_stop([upscale_tab.inputs.stop, compare_tab.stop], control)
         wiring.wire_pick_pair(compare_tab)

@@ -26,6 +26,8 @@ from ..errors import (
 log = logging.getLogger(__name__)
 
 OPERATOR_NOTE = "Whoever runs this server can set it up; the server log says how."
+# The operator's one line on an engine card: where the how-to is (the commands live in the README).
+OPERATOR_HOW = "the README's \"Stable Diffusion\" section says how to set this up; the server log names what is missing."
 
 # An absolute path of two or more parts (not "1/255", not a URL's path): the server's own business.
 _SERVER_PATH = re.compile(r"(?<![\w.~:/])/(?:[^\s'\"()<>,;/]+/)+([^\s'\"()<>,;/]*)")

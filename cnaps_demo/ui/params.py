@@ -79,12 +79,15 @@ def make_control(engine: Engine, spec: ParamSpec) -> Any:
     )
 
 
-def build_param_groups(engines: list[Engine], selected: str) -> tuple[dict[str, Any], list[ParamBinding]]:
-    """A hidden-unless-selected group of controls per engine. Returns (groups by id, bindings)."""
+def build_param_groups(
+    engines: list[Engine], selected: str, runnable: frozenset[str] | None = None
+) -> tuple[dict[str, Any], list[ParamBinding]]:
+    """A group of controls per engine, shown while it is selected and can run here. Returns
+    (groups by id, bindings). ``runnable``: the ids that can run (None: all)."""
     groups: dict[str, Any] = {}
     bindings: list[ParamBinding] = []
     for engine in engines:
-        with gr.Group(visible=engine.id == selected) as group:
+        with gr.Group(visible=group_visible(engine.id, selected, runnable)) as group:
             if not engine.params:
                 gr.Markdown(f"*{engine.display_name} has no settings.*", elem_classes="cnaps-status")
             for spec in engine.params:
@@ -93,6 +96,27 @@ def build_param_groups(engines: list[Engine], selected: str) -> tuple[dict[str, 
                 )
         groups[engine.id] = group
     return groups, bindings
+
+
+def group_visible(engine_id: str, selected: str, runnable: frozenset[str] | None) -> bool:
+    """Settings show for the selected engine only, and not when it cannot run here (dead controls)."""
+    return engine_id == selected and (runnable is None or engine_id in runnable)
+
+
+def limited_choices(engine: Engine, scale: int, values: dict[str, Any]) -> dict[str, tuple[list[str], str]]:
+    """For each choice parameter whose allowed values depend on the others: (choices, value to show).
+
+    The value stays when it is still allowed; otherwise the default if allowed, else the first.
+    """
+    specs = {spec.name: spec for spec in engine.params}
+    limits = engine.choice_limits(scale, {name: values.get(name, spec.default) for name, spec in specs.items()})
+    updates = {}
+    for name, allowed in limits.items():
+        choices = [str(choice) for choice in allowed]
+        current, default = str(values.get(name)), str(specs[name].default)
+        value = current if current in choices else default if default in choices else (choices or [""])[0]
+        updates[name] = (choices, value)
+    return updates
 
 
 def params_for(engine_id: str, values: dict[str, Any], bindings: list[ParamBinding]) -> dict[str, Any]:

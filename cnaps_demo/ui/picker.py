@@ -13,20 +13,20 @@ from ..api import availability
 from ..engines import Engine, get_engine
 from ..errors import EngineUnavailableError, UnknownEngineError
 from ..settings import Settings
-from .messages import OPERATOR_NOTE, short_reason, ui_error
+from .messages import OPERATOR_HOW, short_reason, ui_error
 
 FAMILY_WORDS = {"classical": "classical", "cnn": "CNN", "diffusion": "diffusion"}
 
 
 def engine_label(engine: Engine, settings: Settings) -> str:
-    ok, reason = availability(engine, settings=settings)
+    """Short enough for a phone-wide picker: the name, what kind, and "not on this server" when so."""
+    ok, _ = availability(engine, settings=settings)
     family = FAMILY_WORDS.get(engine.family, engine.family)
     gpu = ", GPU" if engine.device_need == "gpu" else ""
-    kind = f"{family}{gpu}"
     # "Real-CUGAN (anime CNN)" already says CNN: only add what the name does not say.
     says_it = family.lower() in engine.display_name.lower() and not gpu
-    label = engine.display_name if says_it else f"{engine.display_name} ({kind})"
-    return label if ok else f"{label} (unavailable: {short_reason(reason)})"
+    label = engine.display_name if says_it else f"{engine.display_name} ({family}{gpu})"
+    return label if ok else f"{label} \u2014 not on this server"
 
 
 def engine_choices(engines: Sequence[Engine], settings: Settings) -> list[tuple[str, str]]:
@@ -59,21 +59,38 @@ def compare_preset(engines: Sequence[Engine], settings: Settings) -> list[str]:
     return models + (["lanczos"] if "lanczos" in runnable else [])
 
 
-def engine_status_markdown(engine_id: str, settings: Settings) -> str:
-    """One status line under the picker: what it does, or why it cannot run and the fix."""
+def _needs(engine: Engine, reason: str) -> list[str]:
+    """What an engine lacks here, in a visitor's words (no commands: those are the operator's)."""
+    text = reason.lower()
+    needs = []
+    if "gpu" in text or "cuda" in text:
+        needs.append("a GPU (this server has none it may use)")
+    if "weights" in text or "download" in text or "model folder" in text:
+        needs.append("its model weights (about 2 GB from the Hugging Face Hub)")
+    if "pip install" in text or "package" in text:
+        needs.append("a Python package that is not installed")
+    return needs or [short_reason(reason)]
+
+
+def engine_card_html(engine_id: str, settings: Settings) -> str:
+    """The card under the picker: what the engine does, or, when it cannot run here, what it needs
+    plus one line for whoever runs the server (never a shell command: visitors cannot run one)."""
     try:
         engine = get_engine(engine_id)
     except UnknownEngineError as error:
-        return f"**Unknown engine.** {html.escape(str(error))}"
+        return f'<div class="cnaps-card cnaps-card-off"><b>Unknown engine.</b> {html.escape(str(error))}</div>'
     ok, reason = availability(engine, settings=settings)
-    where = "needs a GPU" if engine.device_need == "gpu" else "runs on the CPU (faster on a GPU)"
-    if engine.family == "classical":
-        where = "runs anywhere, instantly"
+    name = html.escape(engine.display_name)
     if ok:
-        return f"**Ready: {engine.display_name}** ({where}). {html.escape(engine.summary)}"
+        where = "needs a GPU" if engine.device_need == "gpu" else "runs on the CPU"
+        if engine.family == "classical":
+            where = "runs anywhere, instantly"
+        return f'<div class="cnaps-card"><b>{name}</b> \u00b7 {where}. {html.escape(engine.summary)}</div>'
+    needs = "; ".join(html.escape(item) for item in _needs(engine, reason))
     return (
-        f"**Unavailable: {engine.display_name} cannot run on this server** ({html.escape(short_reason(reason))}). "
-        + OPERATOR_NOTE
+        f'<div class="cnaps-card cnaps-card-off"><b>{name} cannot run on this server.</b> It needs {needs}. '
+        "Bundled examples still show results computed ahead where there are some."
+        f'<br><span class="cnaps-muted">For the operator: {html.escape(OPERATOR_HOW)}</span></div>'
     )
 
 

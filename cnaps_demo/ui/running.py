@@ -1,4 +1,4 @@
-"""Running one engine for the page: progress (and Stop) forwarding, the presenter cache, the result folder."""
+"""Running one engine for the page: progress (and Stop) forwarding, the example cache, the result folder."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def progress_forwarder(
     engines call it once per tile or denoising step, so a job stops within one step.
     """
 
+    started = time.monotonic()
+
     def forward(done: int, total: int, description: str) -> None:
         if stop is not None and stop.is_set():
             raise JobCancelledError(
@@ -41,12 +43,21 @@ def progress_forwarder(
         fraction = (done / total) if total else 0.0
         overall = (index + max(0.0, min(1.0, fraction))) / max(1, count)
         text = f"{label}: {description}" if label else description
+        text += timing_text(time.monotonic() - started, overall)
         try:
             progress(overall, desc=text)
         except Exception as error:  # noqa: BLE001 - a progress bar must never break a run
             log.debug("progress update failed: %s", error)
 
     return forward
+
+
+def timing_text(elapsed: float, fraction: float) -> str:
+    """" \u00b7 3 s, about 4 s left": the remainder extrapolated once a little of the work is done."""
+    text = f" \u00b7 {elapsed:.0f} s"
+    if 0.05 <= fraction < 1.0 and elapsed >= 0.5:
+        text += f", about {max(1.0, elapsed * (1.0 - fraction) / fraction):.0f} s left"
+    return text
 
 
 def run_engine(

@@ -4,25 +4,40 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..present import diagram
+
 BUSY_MESSAGE = "The demo is busy right now: the queue is full. Please try again in a minute."
 # Gradio's front end shows this fixed text when the queue refuses a job (HTTP 503).
 GRADIO_BUSY_TEXT = "This application is currently busy"
 
 BASE_CSS = """
-.cnaps-header h1 { font-size: 2.3rem; margin: 0.2rem 0 0.1rem; line-height: 1.15; }
-.cnaps-header p { font-size: 1.15rem; margin: 0.2rem 0 0.4rem; opacity: 0.9; }
+/* One short header, so that the picture, the button and the slider sit above a 720 px fold. */
+.cnaps-header h1 { font-size: 1.6rem; margin: 0 0 0.1rem; line-height: 1.2; }
+.cnaps-header p { font-size: 1rem; margin: 0 0 0.2rem; opacity: 0.85; }
+.gradio-container { padding-top: 0.4rem !important; }
+.cnaps-card { font-size: 0.95rem; line-height: 1.4; padding: 0.45rem 0.7rem; border-radius: 10px;
+              border: 1px solid var(--border-color-primary); background: var(--block-background-fill); }
+.cnaps-card-off { border: 2px dashed var(--color-accent); }
+#cnaps-buttons { gap: 0.5rem; }
 .cnaps-status { font-size: 1rem; }
 .cnaps-status p { margin: 0.2rem 0; }
-.cnaps-ba { display: flex; justify-content: space-between; gap: 1rem; font-weight: 700;
-            font-size: 1.1rem; margin: 0 0 0.3rem; }
-.cnaps-ba span { padding: 0.15rem 0.7rem; border-radius: 1rem; max-width: 49%;
-                 border: 2px solid var(--border-color-primary); }
+.cnaps-ba { display: flex; justify-content: space-between; gap: 0.5rem; font-weight: 700;
+            font-size: 1rem; margin: 0 0 0.2rem; }
+.cnaps-ba span { padding: 0.1rem 0.6rem; border-radius: 1rem; max-width: 49%; white-space: nowrap;
+                 overflow: hidden; text-overflow: ellipsis; border: 2px solid var(--border-color-primary); }
+.cnaps-ba small { font-weight: 400; opacity: 0.85; }
 .cnaps-ba .cnaps-after { text-align: right; }
 .cnaps-ba .cnaps-after { border-color: var(--color-accent); }
 .cnaps-diagram-wrap { width: 100%; overflow-x: auto; padding: 0.4rem 0; color: var(--body-text-color); }
 .cnaps-diagram-wrap svg { display: block; margin: 0 auto 1rem; }
 .cnaps-diagram-wrap .cnaps-empty, .cnaps-empty { opacity: 0.7; font-size: 1.05rem; padding: 1rem 0; }
-#cnaps-crops img, #cnaps-compare-crops img, .cnaps-pixelated img { image-rendering: pixelated; }
+.cnaps-crops { display: flex; flex-wrap: wrap; gap: 0.6rem; }
+.cnaps-crop { margin: 0; max-width: 100%; }
+/* Width and height are set to the crop x zoom: never let the page rescale them (uneven pixels). */
+.cnaps-crop img { image-rendering: pixelated; display: block; max-width: none; }
+.cnaps-crop figcaption { font-size: 0.9rem; line-height: 1.25; padding-top: 0.2rem; overflow-wrap: anywhere; }
+.cnaps-crop-note { font-size: 0.85rem; margin: 0.3rem 0 0; }
+.cnaps-pixelated img { image-rendering: pixelated; }
 .cnaps-explain, .cnaps-credits { font-size: 1.08rem; line-height: 1.6; max-width: 64rem;
                                  color: var(--body-text-color); }
 .cnaps-explain h2, .cnaps-credits h2 { font-size: 1.5rem; margin: 1.4rem 0 0.5rem; }
@@ -39,11 +54,12 @@ BASE_CSS = """
 """
 
 PRESENTER_CSS = """
-.gradio-container { font-size: 1.3rem; }
-.cnaps-header h1 { font-size: 3rem; }
-.cnaps-header p { font-size: 1.5rem; }
-.cnaps-ba { font-size: 1.5rem; }
-.cnaps-status { font-size: 1.3rem; }
+.gradio-container { font-size: 1.2rem; }
+.cnaps-header h1 { font-size: 2rem; }
+.cnaps-header p { display: none; }
+.cnaps-ba { font-size: 1.25rem; }
+.cnaps-card { font-size: 1.1rem; }
+.cnaps-status { font-size: 1.2rem; }
 .cnaps-explain, .cnaps-credits { font-size: 1.35rem; max-width: 80rem; }
 .cnaps-explain h2, .cnaps-credits h2 { font-size: 1.9rem; }
 """
@@ -75,5 +91,16 @@ def make_theme(presenter: bool = False) -> gr.themes.Theme:
     )
 
 
+# Which diagram layout shows. Gradio's CSS loader drops @container rules (diagram.RESPONSIVE_CSS),
+# so the page switches on the window width; the diagram spans the page, so the two agree.
+DIAGRAM_CSS = f"""
+.cnaps-diagram-pair > .cnaps-diagram-tall {{ display: none; }}
+@media (max-width: {diagram.STACK_BELOW_PX}px) {{
+  .cnaps-diagram-pair > .cnaps-diagram-wide {{ display: none; }}
+  .cnaps-diagram-pair > .cnaps-diagram-tall {{ display: block; }}
+}}
+"""
+
+
 def make_css(presenter: bool = False) -> str:
-    return BASE_CSS + (PRESENTER_CSS if presenter else "")
+    return BASE_CSS + DIAGRAM_CSS + (PRESENTER_CSS if presenter else "")

@@ -6,6 +6,7 @@ runs, as named tuples whose order is the order of the outputs (``components`` li
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -15,7 +16,8 @@ from PIL import Image
 
 from ..api import UpscaleResult
 from ..present import compare, diagram
-from .comparison import BASELINE_KEY, BASELINE_LABEL, BASELINE_SHORT, TRUTH_KEY, Comparison
+from ..image import encode_png
+from .comparison import BASELINE_KEY, BASELINE_LABEL, BASELINE_SHORT, CROP_ZOOM, TRUTH_KEY, Comparison
 
 
 class SingleRunView(NamedTuple):
@@ -29,8 +31,9 @@ class SingleRunView(NamedTuple):
     diagram: str
     svg_file: str
     where: str
-    crops: list[tuple[str, str]]
+    crops: str  # HTML: the detail crops at integer zoom
     added: str
+    state: Comparison  # kept per browser session, so a click on the small picture moves the crops
 
 
 class CompareView(NamedTuple):
@@ -59,7 +62,7 @@ def before_after_html(left: str, right: str) -> str:
 def diagram_html(results: Sequence[UpscaleResult]) -> str:
     if not results:
         return '<div class="cnaps-diagram-wrap"><p class="cnaps-empty">Run an engine to see its pipeline.</p></div>'
-    svgs = "".join(diagram.render_result(result) for result in results)
+    svgs = "".join(diagram.render_responsive(result) for result in results)
     return f'<div class="cnaps-diagram-wrap">{svgs}</div>'
 
 
@@ -99,14 +102,30 @@ def summary_markdown(comparison: Comparison) -> str:
     return "\n\n".join(lines)
 
 
-def crops_gallery(comparison: Comparison, keys: Sequence[str] | None = None, zoom: int = 3) -> list[tuple[str, str]]:
-    """1:1 crops of the same region from each image (shown ``zoom``x, nearest neighbour), as files."""
+def crops_html(comparison: Comparison, keys: Sequence[str] | None = None, zoom: int = CROP_ZOOM) -> str:
+    """The same region of each image, each pixel an exact ``zoom`` x ``zoom`` block (the browser
+    scales the 1:1 crop by an integer with ``image-rendering: pixelated``), captioned."""
     box = comparison.box_out
-    items = []
+    figures = []
     for key in keys or comparison.keys():
-        crop = compare.crop_1to1(comparison.image(key), box, zoom=zoom)
-        items.append((comparison.save_view(crop, f"crop-{key.strip('_')}"), comparison.label(key)))
-    return items
+        crop = compare.crop_1to1(comparison.image(key), box)
+        data = base64.b64encode(encode_png(crop, {})).decode("ascii")
+        label = html.escape(comparison.label(key))
+        figures.append(
+            f'<figure class="cnaps-crop" style="width:{crop.width * zoom}px">'
+            f'<img src="data:image/png;base64,{data}" width="{crop.width * zoom}" height="{crop.height * zoom}" '
+            f'alt="{label}, detail"><figcaption>{label}</figcaption></figure>'
+        )
+    left, top, right, bottom = box
+    note = (
+        f"{right - left}\u00d7{bottom - top} output pixels at ({left}, {top}), each shown {zoom}\u00d7{zoom}. "
+        "Click the small picture to look elsewhere."
+    )
+    return f'<div class="cnaps-crops">{"".join(figures)}</div><p class="cnaps-muted cnaps-crop-note">{note}</p>'
+
+
+def empty_crops_html() -> str:
+    return '<p class="cnaps-empty">Run an engine to see the same pixels from each image, enlarged.</p>'
 
 
 def where_image(comparison: Comparison) -> str:
@@ -169,20 +188,20 @@ def single_view(comparison: Comparison, engine_id: str) -> SingleRunView:
         slider=(comparison.image_file(BASELINE_KEY), comparison.image_file(engine_id)),
         labels=before_after_html(BASELINE_SHORT, result.engine_name),
         summary=summary_markdown(comparison),
-        truth=gr.update(value=comparison.image_file(TRUTH_KEY) if has_truth else None, visible=has_truth),
+        truth=comparison.image_file(TRUTH_KEY) if has_truth else None,  # wiring shows/hides it
         png_file=comparison.files[engine_id],
         diagram=diagram_html([result]),
         svg_file=comparison.svgs[engine_id],
         where=where_image(comparison),
-        crops=crops_gallery(comparison),
+        crops=crops_html(comparison),
         added=added_map(comparison, engine_id),
+        state=comparison,
     )
 
 
 def compare_view(comparison: Comparison) -> CompareView:
     """Every output of a Compare run: bicubic left of the slider, the first result right of it."""
     left, right = BASELINE_KEY, next(iter(comparison.results))
-    crops = crops_gallery(comparison)
     slider, labels = pair_view(comparison, left, right)
     return CompareView(
         state=comparison,
@@ -191,10 +210,27 @@ def compare_view(comparison: Comparison) -> CompareView:
         slider=slider,
         labels=labels,
         table=psnr_table(comparison),
-        crops=gr.update(value=crops, columns=min(len(crops), 6)),  # one row: same detail side by side
+        crops=crops_html(comparison),
         maps=added_maps(comparison),
         files=list(comparison.files.values()),
         diagrams=diagram_html(list(comparison.results.values())),
+    )
+
+
+def cleared_single() -> SingleRunView:
+    """Empty Upscale outputs: nothing of an earlier picture stays beside a new one."""
+    return SingleRunView(
+        slider=None,
+        labels=before_after_html(BASELINE_SHORT, "the engine"),
+        summary="",
+        truth=None,
+        png_file=None,
+        diagram=diagram_html([]),
+        svg_file=None,
+        where=None,
+        crops=empty_crops_html(),
+        added=None,
+        state=None,
     )
 
 

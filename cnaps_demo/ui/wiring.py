@@ -12,36 +12,26 @@ from collections.abc import Sequence
 import gradio as gr
 
 from ..api import availability
-from ..engines import Engine
+from ..engines import Engine, all_engines
 from ..settings import Settings
 from .actions import RunSetup
 from .components import CompareTab, UpscaleTab
 from .gpu import on_gpu
 from .jobs import JobControl
-from .picker import engine_status_markdown, require_available
-from .views import SingleRunView, pair_view, unchanged
+from .params import group_visible, limited_choices
+from .picker import engine_card_html, runnable_ids
+from .views import cleared_single, crops_html, pair_view, where_image
 
 
 def wire_engine_picker(tab: UpscaleTab, settings: Settings, gpu_ids: frozenset[str]) -> None:
-    """Picking an engine: its settings and the right Upscale button show, and its status line."""
+    """Picking an engine: its card, its settings (when it can run here) and the right Upscale button."""
     panel = tab.inputs
+    runnable = frozenset(runnable_ids(all_engines(), settings))
 
     def on_engine_change(engine_id: str):
-        visible = {eid: gr.update(visible=eid == engine_id) for eid in panel.groups}
+        visible = [gr.update(visible=group_visible(eid, engine_id, runnable)) for eid in panel.groups]
         is_gpu = engine_id in gpu_ids
-        return [
-            engine_status_markdown(engine_id, settings),
-            *visible.values(),
-            gr.update(visible=not is_gpu),
-            gr.update(visible=is_gpu),
-        ]
-
-    def check_engine(engine_id: str) -> None:
-        # Picking an engine is not a failure: warn (the status line keeps the whole fix).
-        try:
-            require_available(engine_id, settings)
-        except gr.Error as unavailable:
-            gr.Warning(unavailable.message, title="Engine unavailable here")
+        return [engine_card_html(engine_id, settings), *visible, gr.update(visible=not is_gpu), gr.update(visible=is_gpu)]
 
     panel.engine.change(
         on_engine_change,
@@ -49,15 +39,34 @@ def wire_engine_picker(tab: UpscaleTab, settings: Settings, gpu_ids: frozenset[s
         outputs=[panel.status, *panel.groups.values(), panel.run_cpu, panel.run_gpu],
         queue=False,
         api_visibility="private",
-    ).then(  # queued (instantly, no limit): Gradio shows toasts only for queued events
-        check_engine,
-        inputs=panel.engine,
-        outputs=None,
-        api_visibility="private",
-        concurrency_id="ui",
-        concurrency_limit=None,
-        show_progress="hidden",
     )
+
+
+def wire_choice_limits(tab: UpscaleTab, engines: Sequence[Engine], scale: int = 2) -> None:
+    """Choices that depend on other settings (Real-CUGAN's denoise levels per variant) follow them,
+    so that a combination without a model cannot be picked."""
+    for engine in engines:
+        bindings = [binding for binding in tab.inputs.bindings if binding.engine_id == engine.id]
+        limited = limited_choices(engine, scale, {binding.spec.name: binding.spec.default for binding in bindings})
+        if not limited:
+            continue
+        drivers = [binding for binding in bindings if binding.spec.kind == "choice" and binding.spec.name not in limited]
+        targets = [binding for binding in bindings if binding.spec.name in limited]
+
+        def follow(*values, engine=engine, bindings=bindings, targets=targets):
+            named = {binding.spec.name: value for binding, value in zip(bindings, values)}
+            updates = limited_choices(engine, scale, named)
+            changed = [gr.update(choices=updates[t.spec.name][0], value=updates[t.spec.name][1]) for t in targets]
+            return changed[0] if len(changed) == 1 else changed  # Gradio takes one output's list as its value
+
+        gr.on(
+            [binding.component.change for binding in drivers],
+            follow,
+            inputs=[binding.component for binding in bindings],
+            outputs=[binding.component for binding in targets],
+            queue=False,
+            api_visibility="private",
+        )
 
 
 def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
@@ -103,7 +112,7 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
         )
 
     common = {"inputs": tab.run_inputs(), "inputs_kwargs": tab.run_kwargs(), "outputs": tab.run_outputs()}
-    tab.inputs.run_cpu.click(
+    cpu_run = cleared_first(tab.inputs.run_cpu.click, tab).then(
         upscale,
         **common,
         preprocess=False,
@@ -112,7 +121,7 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
         concurrency_limit=settings.cpu_concurrency,
         validator=control.lanes.validator("cpu"),
     )
-    tab.inputs.run_gpu.click(
+    gpu_run = cleared_first(tab.inputs.run_gpu.click, tab).then(
         upscale_gpu,
         **common,
         preprocess=False,
@@ -121,10 +130,65 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
         concurrency_limit=1,
         validator=control.lanes.validator("gpu"),
     )
+    for run in (cpu_run, gpu_run):
+        show_truth_when_present(run, tab)
 
 
-def wire_presenter_autorun(tab: UpscaleTab, setup: RunSetup, control: JobControl, engines: Sequence[Engine]) -> None:
-    """Presenter mode: clicking an example runs the chosen CPU engine at once (mostly from the cache)."""
+def show_truth_when_present(event, tab: UpscaleTab) -> None:
+    """The API returns the ground truth as a plain file (or None); the page shows it only when there is one."""
+    event.then(
+        lambda truth: gr.update(visible=truth is not None),
+        inputs=tab.result.truth,
+        outputs=tab.result.truth,
+        queue=False,
+        api_visibility="private",
+    )
+
+
+def _clear_outputs() -> list:
+    return [*cleared_single()]
+
+
+def cleared_first(trigger, tab: UpscaleTab):
+    """``trigger`` first empties the run's outputs (in the same chain, so it cannot land after the result)."""
+    return trigger(
+        _clear_outputs,
+        inputs=None,
+        outputs=tab.run_outputs(),
+        queue=False,
+        api_visibility="private",
+        show_progress="hidden",
+    ).then(lambda: gr.update(visible=False), outputs=tab.result.truth, queue=False, api_visibility="private")
+
+
+def wire_fresh_start(tab: UpscaleTab) -> None:
+    """A new upload or a cleared input empties the outputs: nothing of the old picture stays."""
+    for trigger in (tab.inputs.image.upload, tab.inputs.image.clear):
+        cleared_first(trigger, tab)
+
+
+def wire_crop_picker(tab: UpscaleTab) -> None:
+    """A click on "where the crops are" moves the detail window there."""
+    detail = tab.detail
+
+    def move(comparison, event: gr.SelectData):
+        if comparison is None or not isinstance(event.index, (list, tuple)):
+            return gr.skip(), gr.skip(), gr.skip()
+        moved = comparison.moved_to((float(event.index[0]), float(event.index[1])))
+        return where_image(moved), crops_html(moved), moved
+
+    detail.where.select(
+        move,
+        inputs=detail.state,
+        outputs=[detail.where, detail.crops, detail.state],
+        queue=False,
+        api_visibility="private",
+        show_progress="hidden",
+    )
+
+
+def wire_example_autorun(tab: UpscaleTab, setup: RunSetup, control: JobControl, engines: Sequence[Engine]) -> None:
+    """A click on an example runs the chosen CPU engine at once (from the example cache, computed ahead)."""
     if tab.inputs.examples is None:
         return
     settings = setup.settings
@@ -139,13 +203,13 @@ def wire_presenter_autorun(tab: UpscaleTab, setup: RunSetup, control: JobControl
         **params,
     ):
         if engine_id in setup.gpu_ids or not availability(by_id[engine_id], settings=settings).ok:
-            return unchanged(SingleRunView)
+            return tuple(cleared_single())  # the old result must not stay beside the new example
         return await control.run(
             lambda stop: setup.single_run("cpu", image_value, engine_id, simulate_flag, progress, stop, params),
             request,
         )
 
-    tab.inputs.examples.load_input_event.then(
+    event = tab.inputs.examples.load_input_event.then(
         auto_run,
         inputs=tab.run_inputs(),
         inputs_kwargs=tab.run_kwargs(),
@@ -156,6 +220,7 @@ def wire_presenter_autorun(tab: UpscaleTab, setup: RunSetup, control: JobControl
         concurrency_limit=settings.cpu_concurrency,
         validator=control.lanes.validator("cpu"),
     )
+    show_truth_when_present(event, tab)
 
 
 def wire_compare(
@@ -209,8 +274,12 @@ def wire_stop(buttons: Sequence[gr.Button], control: JobControl) -> None:
         stop_jobs,
         inputs=None,
         outputs=None,
-        queue=False,  # must not wait behind the job it stops
         api_visibility="private",
+        # Queued, so that its toast shows in the browser; its own lane without a limit, so it
+        # never waits behind the job it stops.
+        concurrency_id="stop",
+        concurrency_limit=None,
+        show_progress="hidden",
     )
 
 

@@ -26,9 +26,11 @@ class LoadedModel:
     autocast: bool
     pool_blobs: list[str]
     name: str
+    # How the convolutions run, for the stage detail and the benchmark: e.g. "winograd (NNPACK)".
+    conv: str = "direct (oneDNN)"
 
 
-_models: dict[tuple[str, str, str, str], LoadedModel] = {}
+_models: dict[tuple[str, str, str, str, str], LoadedModel] = {}
 _models_lock = threading.Lock()
 
 
@@ -45,14 +47,38 @@ def precision(device, cpu_bf16: bool) -> tuple[str, bool]:
     return "float32", False
 
 
-def load_model(module: str, name: str, device, *, cpu_bf16: bool = True, weights_cache=None) -> LoadedModel:
-    """Load (once per file, device and precision) the torch module for an ncnn model."""
+CPU_CONV_CHOICES = ("auto", "winograd", "direct")
+
+
+def cpu_conv_algorithm(device, compute: str, cpu_conv: str = "auto") -> str:
+    """How fp32 3x3 convolutions run: "winograd" (NNPACK, in bands) where asked or by default
+    ("auto") on an fp32 CPU run with NNPACK present, else "direct" (oneDNN, PyTorch's default)."""
+    from ...ncnn.layers import fast_conv
+
+    if device.type != "cpu" or compute != "float32" or cpu_conv == "direct":
+        return "direct"
+    return "winograd" if fast_conv.nnpack_ready() else "direct"
+
+
+def conv_label(device, compute: str, algorithm: str) -> str:
+    if device.type != "cpu":
+        return f"{device.type} ({compute})"
+    if algorithm == "winograd":
+        return "winograd F(6x6,3x3) in bands (NNPACK) + oneDNN for the rest"
+    return "direct (oneDNN)" + (", bf16 autocast" if compute == "bfloat16" else "")
+
+
+def load_model(
+    module: str, name: str, device, *, cpu_bf16: bool = True, weights_cache=None, cpu_conv: str = "auto"
+) -> LoadedModel:
+    """Load (once per file, device, precision and convolution algorithm) the torch module for an ncnn model."""
     import torch
 
     from ...ncnn import build_module, parse_param
 
     compute, use_autocast = precision(device, cpu_bf16)
-    key = (module, name, str(device), compute)
+    algorithm = cpu_conv_algorithm(device, compute, cpu_conv)
+    key = (module, name, str(device), compute, algorithm)
     with _models_lock:
         cached = _models.get(key)
         if cached is not None:
@@ -63,7 +89,9 @@ def load_model(module: str, name: str, device, *, cpu_bf16: bool = True, weights
             parameter.requires_grad_(False)
         dtype = torch.float16 if compute == "float16" else torch.float32
         net = net.to(device=device, dtype=dtype, memory_format=torch.channels_last)
-        loaded = LoadedModel(net, device, dtype, compute, use_autocast, list(net.pool_blobs), name)
+        net.cpu_conv = algorithm
+        label = conv_label(device, compute, algorithm)
+        loaded = LoadedModel(net, device, dtype, compute, use_autocast, list(net.pool_blobs), name, label)
         _models[key] = loaded
         return loaded
 

@@ -138,6 +138,9 @@ class RealCuganEngine(CnnEngine):
     def check_combination(self, scale: int, params: dict[str, Any]) -> None:
         self.model_name(scale, params)  # raises, naming the combinations that exist
 
+    def choice_limits(self, scale: int, params: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+        return {"denoise": REALCUGAN_MODELS.get((str(params.get("variant", "se")), int(scale)), ())}
+
     def files_present(self, scale: int) -> bool:
         levels = REALCUGAN_MODELS.get(("se", scale), ())
         return bool(levels) and weights.files_present(self.module, realcugan_model_name("se", scale, levels[0]))

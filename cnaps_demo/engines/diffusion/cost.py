@@ -12,9 +12,12 @@ from ...errors import InvalidParameterError
 from ...image import count_tiles, tile_spans
 
 # The engines' parameter defaults (their ParamSpecs use these; the time model prices them).
+# Quality and style words only, no objects: SD upscalers' users find that a prompt naming things
+# ("a girl", "a cat") paints small copies of them into the tiles.
 DEFAULT_PROMPT = "anime illustration, clean line art, sharp details, high quality"
 DEFAULT_NEGATIVE_PROMPT = "blurry, lowres, jpeg artifacts, noise, watermark, text"
-DEFAULT_STRENGTH = 0.3
+# 0.35-0.5 is where SD upscalers run with the tile ControlNet (0.2-0.35 without it): 0.4, the middle.
+DEFAULT_STRENGTH = 0.4
 DEFAULT_STEPS = 25
 DEFAULT_GUIDANCE = 6.0
 LATENT_DEFAULT_STEPS = 20
@@ -35,6 +38,7 @@ CPU_VAE_DECODE_SECONDS_512 = 9.0
 CPU_TEXT_ENCODER_SECONDS = 0.5
 CPU_REALCUGAN_SECONDS_PER_MP = 15.0  # per input megapixel, pre-enlarge
 LATENT_UNET_COST = 1.3  # the x2 latent upscaler's UNet relative to SD 1.5's, per latent pixel
+CONTROLNET_COST = 0.45  # the SD 1.5 ControlNet (a copy of the UNet's encoder and middle) per UNet step, by FLOPs
 
 _PIXELS_512 = 512 * 512
 
@@ -114,6 +118,8 @@ def estimate_cpu_seconds(
         _, k = unet_steps(int(params.get("steps", DEFAULT_STEPS)), float(params.get("strength", DEFAULT_STRENGTH)))
         batch = _cfg_batch(float(params.get("guidance", DEFAULT_GUIDANCE)))
         unet = n_tiles * k * CPU_UNET_STEP_SECONDS_512 * batch * _unet_cost(per_tile)
+        if _controlnet_on(params):
+            unet *= 1 + CONTROLNET_COST
         encode = CPU_VAE_ENCODE_SECONDS_512 * n_tiles * per_tile / _PIXELS_512
         pre = 0.0
         if params.get("pre_upscaler", "realcugan") == "realcugan":
@@ -127,3 +133,48 @@ def minutes_text(seconds: float) -> str:
     if seconds < 90:
         return f"{max(1, round(seconds))} s"
     return f"{round(seconds / 60)} min"
+
+
+def _controlnet_on(params: dict[str, Any]) -> bool:
+    value = str(params.get("controlnet", "default")).strip().lower()
+    return value not in ("", "none", "off", "no")
+
+
+# --- GPU time model (the @spaces.GPU duration on a ZeroGPU Space) ------------------------------
+# Unmeasured here (no GPU lent yet): rough fp16 figures for an H100-class GPU, kept on the slow
+# side, so a job is never cut off; bench_sd_gpu.py measures the real ones.
+GPU_UNET_STEP_SECONDS_512 = 0.04  # SD 1.5 UNet, one CFG step (batch 2) at 512 x 512
+GPU_VAE_SECONDS_512 = 0.05  # encode + decode at 512 x 512
+GPU_LOAD_SECONDS = 25.0  # first job of a process: weights from disk onto the GPU
+GPU_MIN_SECONDS, GPU_MAX_SECONDS = 20, 300
+GPU_MARGIN = 1.5
+
+
+def estimate_gpu_seconds(
+    width: int,
+    height: int,
+    params: dict[str, Any] | None = None,
+    *,
+    engine: str = "sd-img2img",
+    tile: int = 0,
+    loaded: bool = False,
+) -> float:
+    """Rough GPU seconds of one 2x diffusion job on a ``width`` x ``height`` input (``loaded``:
+    the pipeline is already on the GPU). The pre-enlarge is priced at its CPU rate."""
+    params = dict(params or {})
+    cpu = estimate_cpu_seconds(width, height, params, engine=engine, cores=CPU_REFERENCE_CORES, tile=tile)
+    pre = 0.0
+    if engine == "sd-img2img" and params.get("pre_upscaler", "realcugan") == "realcugan":
+        pre = CPU_REALCUGAN_SECONDS_PER_MP * width * height / 1e6
+    # The CPU model's shape (steps, tiles, attention, CFG, ControlNet) at the GPU's rate.
+    gpu_share = (cpu - pre) * GPU_UNET_STEP_SECONDS_512 / CPU_UNET_STEP_SECONDS_512
+    vae = GPU_VAE_SECONDS_512 * 4 * width * height / _PIXELS_512
+    return gpu_share + vae + pre + (0.0 if loaded else GPU_LOAD_SECONDS)
+
+
+def spaces_duration(
+    width: int, height: int, params: dict[str, Any] | None = None, *, engine: str = "sd-img2img", tile: int = 0
+) -> int:
+    """Seconds to ask ``@spaces.GPU(duration=...)`` for: the estimate with a margin, within 20-300."""
+    seconds = estimate_gpu_seconds(width, height, params, engine=engine, tile=tile) * GPU_MARGIN
+    return int(min(GPU_MAX_SECONDS, max(GPU_MIN_SECONDS, round(seconds))))

@@ -3,16 +3,22 @@
 The only module of the package that touches the network. It fetches exactly the files an SD
 engine loads (fp16 safetensors where published, never pickle files) at the pinned revision,
 then checks the result with ``hub``. torch and diffusers are never imported here.
+
+``progress`` is True (terminal bars), False (quiet), or a callable ``(bytes done, bytes total,
+description)`` that a page can show as a progress bar; ``endpoint`` is the Hub's address
+(``Settings.hub_endpoint``, HF_ENDPOINT; None: huggingface.co). Whether a web visitor may cause
+a download at all is ``provision``'s decision.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from ...errors import CnapsError, UnsafeWeightsError, WeightsNotFoundError
+from . import controlnet as cn
 from .hub import (
     PICKLE_SUFFIXES,
     PUBLISHED_MODELS,
@@ -74,26 +80,61 @@ def allow_patterns_for(files: Iterable[str]) -> list[str]:
     return [p for p in patterns if p in files]
 
 
-def _quiet_tqdm() -> type:
-    """A tqdm class that never draws (download(progress=False))."""
+ByteProgress = Callable[[int, int, str], None]  # (bytes done, bytes total, description)
+
+
+def _quiet_tqdm(report: ByteProgress | None = None, description: str = "") -> type:
+    """A tqdm class that never draws (download(progress=False)); with ``report``, it hands on the
+    byte counts of huggingface_hub's byte bars instead."""
     from tqdm.auto import tqdm
 
     class QuietTqdm(tqdm):  # type: ignore[misc,valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._bytes = kwargs.get("unit") == "B"
             kwargs["disable"] = True
             super().__init__(*args, **kwargs)
 
+        def update(self, n: float | None = 1) -> bool | None:
+            self.n += n or 0  # a disabled tqdm counts nothing itself
+            if report is not None and self._bytes:
+                report(int(self.n), int(self.total or 0), description)
+            return None
+
     return QuietTqdm
+
+
+def controlnet_patterns(files: Iterable[str]) -> list[str]:
+    """The files of a ControlNet repository to fetch: config.json and its safetensors weights
+    (fp16 where published). Raises UnsafeWeightsError if it publishes pickle weights only."""
+    files = list(files)
+    root = [f for f in files if "/" not in f]
+    fp16 = [f for f in root if f.startswith("diffusion_pytorch_model.fp16") and ".safetensors" in f]
+    plain = [
+        f
+        for f in root
+        if f.startswith("diffusion_pytorch_model") and ".safetensors" in f and ".fp16." not in f
+        and (f.count(".") == 1 or re.search(r"-\d{5}-of-\d{5}\.safetensors$", f) or f.endswith(".index.json"))
+    ]
+    weights = fp16 if any(f.endswith(".safetensors") for f in fp16) else plain
+    if not any(f.endswith(".safetensors") for f in weights):
+        pickles = [f for f in root if f.endswith(PICKLE_SUFFIXES)]
+        raise UnsafeWeightsError(
+            f"The ControlNet repository publishes no .safetensors weights ({', '.join(pickles) or 'none'}); "
+            "cnaps-demo loads .safetensors only.",
+            hint="Pick a ControlNet that publishes .safetensors weights, or pass controlnet=none.",
+        )
+    return [f for f in ["config.json", *weights] if f in files]
 
 
 def download(
     engine_id: str,
     model_ref: str,
-    progress: bool = True,
+    progress: bool | ByteProgress = True,
     *,
     revision: str | None = None,
     cache_dir: Path | None,
     offline: bool = False,
+    endpoint: str | None = None,
 ) -> Path:
     """Fetch only the files ``engine_id`` needs for ``model_ref`` into the Hub cache; return the folder.
 
@@ -116,9 +157,38 @@ def download(
             hint=f"Unset HF_HUB_OFFLINE (or set it to 0) and run: {download_hint(engine_id, model_ref)}; "
             "or copy a diffusers folder here and pass --model PATH.",
         )
-    path = _fetch(engine_id, model_ref, revision or pinned_revision(model_ref), cache_folder(cache_dir), progress)
+    where = (revision or pinned_revision(model_ref), cache_folder(cache_dir), endpoint)
+    path = _fetch(engine_id, model_ref, where, progress, allow_patterns_for)
     raise_for_report(inspect_folder(path), model_ref, engine_id, from_hub=True)
     return path
+
+
+def download_controlnet(
+    ref: str,
+    progress: bool | ByteProgress = True,
+    *,
+    revision: str | None = None,
+    cache_dir: Path | None,
+    offline: bool = False,
+    endpoint: str | None = None,
+) -> Path | None:
+    """Fetch ControlNet ``ref`` (config.json and safetensors weights) into the Hub cache; None when off."""
+    if cn.is_off(ref):
+        return None
+    ref = ref.strip()
+    if not is_hub_id(ref) or offline:
+        try:
+            return cn.resolve_controlnet(ref, cache_dir=cache_dir)
+        except CnapsError:
+            if not offline:
+                raise
+        raise WeightsNotFoundError(
+            f"Cannot download the ControlNet {ref}: HF_HUB_OFFLINE=1 is set, so the Hub may not be contacted.",
+            hint=f"Unset HF_HUB_OFFLINE and run: {cn.download_hint(ref)}; or pass controlnet=none.",
+        )
+    where = (revision or pinned_revision(ref), cache_folder(cache_dir), endpoint)
+    path = _fetch("sd-img2img", ref, where, progress, controlnet_patterns)
+    return cn.check_folder(path, ref, from_hub=True)
 
 
 def _http_failures() -> tuple[type[BaseException], ...]:
@@ -137,8 +207,15 @@ def _http_failures() -> tuple[type[BaseException], ...]:
     return failures
 
 
-def _fetch(engine_id: str, model_ref: str, revision: str, cache: Path, progress: bool) -> Path:
-    """List the repository, then download the files it needs; Hub errors become typed errors with the fix."""
+def _fetch(
+    engine_id: str,
+    model_ref: str,
+    where: tuple[str, Path, str | None],
+    progress: bool | ByteProgress,
+    patterns_for: Callable[[list[str]], list[str]],
+) -> Path:
+    """List the repository, then download the files ``patterns_for`` picks from its listing
+    (``where``: revision, cache, endpoint); Hub errors become typed errors with the fix."""
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -147,17 +224,23 @@ def _fetch(engine_id: str, model_ref: str, revision: str, cache: Path, progress:
         RevisionNotFoundError,
     )
 
+    revision, cache, endpoint = where
     failures = _http_failures()
+    extra = {"endpoint": endpoint} if endpoint else {}
     try:
-        files = HfApi().list_repo_files(model_ref, revision=revision)
-        patterns = allow_patterns_for(files)
-        tqdm_class = None if progress else _quiet_tqdm()
+        files = HfApi(**extra).list_repo_files(model_ref, revision=revision)
+        patterns = patterns_for(list(files))
+        if callable(progress):
+            tqdm_class = _quiet_tqdm(progress, f"downloading {model_ref}")
+        else:
+            tqdm_class = None if progress else _quiet_tqdm()
         folder = snapshot_download(
             model_ref,
             revision=revision,
             cache_dir=cache,
             allow_patterns=patterns,
             tqdm_class=tqdm_class,  # type: ignore[arg-type]
+            **extra,
         )
     except GatedRepoError as error:
         raise WeightsNotFoundError(

@@ -15,12 +15,14 @@ import numpy as np
 from PIL import Image
 
 from ...devices import torch_device
-from ...errors import ImageTooLargeError, ImageTooSmallError
+from ...errors import ImageTooLargeError, ImageTooSmallError, InvalidParameterError
 from ...image import count_tiles, tiled_apply, to_uint8
 from ...stages import ProgressFn, StageRecord, no_progress
 from ..base import Availability, Engine, EngineOutput, RunOptions
 from . import hub
+from .a1111 import a1111_parameters
 from .cost import TILE_CONTEXT, estimate_cpu_seconds, minutes_text, tiling_plan
+from .filmstrip import Filmstrip, tile_regions
 from .job import Job
 from .pipelines import Resident, resident_pipeline
 
@@ -38,6 +40,7 @@ class DiffusionEngine(Engine):
     steps_text = ""  # the default job, for the CPU refusal ("25 steps x 0.3 strength")
     loading_text = ""  # the progress text while the pipeline loads
     warm_up_params: dict[str, Any] = {}  # a short job for the torch.compile warm-up
+    shared_params: tuple[str, ...] = ("model",)  # what ``run_many``'s jobs must share (input and pipeline)
 
     # what each engine supplies ---------------------------------------------------------------
     def unet_step_count(self, params: dict[str, Any]) -> int:  # pragma: no cover - overridden
@@ -84,6 +87,27 @@ class DiffusionEngine(Engine):
 
     # running ---------------------------------------------------------------------------------------
     def run(self, image: Image.Image, *, scale: int, params: dict[str, Any], options: RunOptions) -> EngineOutput:
+        return self.run_many(image, [params], scale=scale, options=options)[0]
+
+    def load_resident(self, params: dict[str, Any], device: Any, options: RunOptions) -> Resident:
+        """The resident pipeline these ``params`` run on (img2img adds its ControlNet)."""
+        return resident_pipeline(self.id, params["model"], device, options)
+
+    def run_many(
+        self, image: Image.Image, param_sets: list[dict[str, Any]], *, scale: int, options: RunOptions
+    ) -> list[EngineOutput]:
+        """Several jobs on one picture with one load and one input preparation (sweeps, seed maps).
+
+        The parameter sets must share what the input and pipeline depend on (``shared_params``).
+        Progress counts the UNet steps of all jobs; ``options.frames`` gets every job's frames.
+        """
+        first = param_sets[0]
+        for other in param_sets[1:]:
+            differ = [name for name in self.shared_params if other.get(name) != first.get(name)]
+            if differ:
+                raise InvalidParameterError(
+                    f"Jobs run together must share {', '.join(differ)}.", hint="Run them one by one instead."
+                )
         device = torch_device(options.device, options.cpu_threads)
         tile, overlap = tiling_plan(options.tile)  # output pixels
         # The model sees (scale / model_scale) x the input; tiles are cut in the model's input pixels.
@@ -91,26 +115,56 @@ class DiffusionEngine(Engine):
         in_tile, in_overlap, in_context = (value // model_scale for value in (tile, overlap, TILE_CONTEXT))
         grow = scale // model_scale
         n_tiles = count_tiles(image.height * grow, image.width * grow, in_tile, in_overlap)
-        total = self.unet_step_count(params) * n_tiles
+        steps = [self.unet_step_count(params) * n_tiles for params in param_sets]
+        total = sum(steps)
         options.progress(0, total, self.loading_text)
-        resident = resident_pipeline(self.id, params["model"], device, options)
-        model_input, records = self.prepare_input(image, params, options, total)
+        resident = self.load_resident(first, device, options)
+        model_input, records = self.prepare_input(image, first, options, total)
+        layout = (model_scale, in_tile, in_overlap, in_context, n_tiles)
         import torch
 
+        outputs = []
         with resident.lock, torch.inference_mode():
-            self.warm_up(resident, params, tile)
-            job = self.make_job(resident, params, options.progress, n_tiles)
-            job.encode_prompt()
-            if n_tiles == 1:
-                result = job.run_image(model_input)
-            else:
-                array = np.asarray(model_input, dtype=np.float32) / 255.0
-                blended = tiled_apply(
-                    array, job.run_array, scale=model_scale, tile=in_tile, overlap=in_overlap, context=in_context
-                )
-                result = Image.fromarray(to_uint8(blended, overwrite=True), "RGB")
-        common = {"tile": tile, "overlap": overlap, "context": TILE_CONTEXT}
-        return EngineOutput(result, [*records, *job.sums.records(**common)])
+            self.warm_up(resident, first, tile)
+            for index, params in enumerate(param_sets):
+                progress = options.progress
+                if len(param_sets) > 1:
+                    progress = _offset_progress(options.progress, sum(steps[:index]), total)
+                job = self.make_job(resident, params, progress, n_tiles)
+                result = self._run_job(job, model_input, options, layout)
+                common = {"tile": tile, "overlap": overlap, "context": TILE_CONTEXT}
+                stages = [*records, *job.sums.records(**common)]
+                outputs.append(EngineOutput(result, stages, self.png_text(params, result)))
+        return outputs
+
+    def _run_job(self, job: Job, model_input: Image.Image, options: RunOptions, layout: tuple[int, ...]) -> Image.Image:
+        """One job on the prepared input: the prompt, then the whole picture or tile by tile."""
+        model_scale, in_tile, in_overlap, in_context, n_tiles = layout
+        if options.frames is not None:
+            out_size = (model_input.width * model_scale, model_input.height * model_scale)
+            background = model_input if model_scale == 1 else model_input.resize(out_size, Image.Resampling.BICUBIC)
+            regions = (
+                [(0, out_size[1], 0, out_size[0])]
+                if n_tiles == 1
+                else tile_regions(model_input.height, model_input.width, in_tile, in_overlap, model_scale)
+            )
+            job.filmstrip = Filmstrip(options.frames, background, regions, in_context * model_scale, job.k_steps)
+        job.encode_prompt()
+        if n_tiles == 1:
+            result = job.run_image(model_input)
+        else:
+            array = np.asarray(model_input, dtype=np.float32) / 255.0
+            blended = tiled_apply(
+                array, job.run_array, scale=model_scale, tile=in_tile, overlap=in_overlap, context=in_context
+            )
+            result = Image.fromarray(to_uint8(blended, overwrite=True), "RGB")
+        if job.filmstrip is not None:
+            job.filmstrip.finish(result)
+        return result
+
+    def png_text(self, params: dict[str, Any], result: Image.Image) -> dict[str, str]:
+        """Text chunks for the output PNG (the AUTOMATIC1111 ``parameters`` chunk)."""
+        return {"parameters": a1111_parameters(self.id, params, result.size)}
 
     def make_job(self, resident: Resident, params: dict[str, Any], progress: ProgressFn, n_tiles: int) -> Job:
         return self.job_class(resident, params, progress, n_tiles)  # type: ignore[call-arg]
@@ -124,3 +178,12 @@ class DiffusionEngine(Engine):
         job.encode_prompt()
         job.run_image(Image.new("RGB", (size, size), (128, 128, 128)))
         resident.warmed = True
+
+
+def _offset_progress(progress: ProgressFn, offset: int, total: int) -> ProgressFn:
+    """A job's progress, counted on from ``offset`` of ``total`` (several jobs in one run)."""
+
+    def forward(done: int, job_total: int, description: str) -> None:
+        progress(offset + done, max(total, offset + job_total), description)
+
+    return forward

@@ -3,7 +3,8 @@
 What this engine adds to the shared flow (``engine.DiffusionEngine``, ``job.Job``): its
 parameters, the pre-enlarge with another engine (Real-CUGAN or Lanczos), the prompt and
 negative prompt for classifier-free guidance, and the img2img denoising call (noise up to
-where ``strength`` starts, then ``int(steps x strength)`` DPM++ 2M steps).
+where ``strength`` starts, then ``int(steps x strength)`` DPM++ 2M steps), by default with the
+SD 1.5 tile ControlNet reading the pre-enlarged picture (``controlnet``, ``controlnet_scale``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from PIL import Image
 
 from ...errors import EngineUnavailableError
 from ...stages import ProgressFn, StageRecord
-from ..base import Credit, Engine, ParamSpec, RunOptions
-from . import hub
+from ..base import Availability, Credit, Engine, ParamSpec, RunOptions
+from . import a1111, hub
+from . import controlnet as cn
 from .cost import (
     DEFAULT_GUIDANCE,
     DEFAULT_NEGATIVE_PROMPT,
@@ -29,7 +31,7 @@ from .cost import (
 )
 from .engine import DiffusionEngine
 from .job import Job
-from .pipelines import Resident
+from .pipelines import Resident, resident_pipeline
 
 CREDITS = (
     Credit(
@@ -40,6 +42,11 @@ CREDITS = (
     Credit(
         "Stable Diffusion 1.5 (CompVis, Runway, Stability AI)",
         "https://huggingface.co/stable-diffusion-v1-5/stable-diffusion-v1-5",
+        "CreativeML OpenRAIL-M",
+    ),
+    Credit(
+        "ControlNet 1.1 tile (Lvmin Zhang)",
+        "https://huggingface.co/lllyasviel/control_v11f1e_sd15_tile",
         "CreativeML OpenRAIL-M",
     ),
     Credit("Hugging Face diffusers", "https://github.com/huggingface/diffusers", "Apache-2.0"),
@@ -58,8 +65,8 @@ PARAMS = (
         "strength",
         "float",
         DEFAULT_STRENGTH,
-        "How much to re-draw (default 0.3: keeps the drawing, sharpens detail). "
-        "UNet steps = int(steps x strength), at least 1.",
+        "How much to re-draw (default 0.4, for the tile ControlNet, which holds the drawing in place; "
+        "without it 0.2-0.35 keeps the drawing). UNet steps = int(steps x strength), at least 1.",
         minimum=0.05,
         maximum=1.0,
     ),
@@ -67,7 +74,7 @@ PARAMS = (
         "steps",
         "int",
         DEFAULT_STEPS,
-        "DPM++ 2M scheduler steps (default 25); only steps x strength of them run (25 x 0.3 = 7).",
+        "DPM++ 2M scheduler steps (default 25); only steps x strength of them run (25 x 0.4 = 10).",
         minimum=1,
         maximum=150,
     ),
@@ -94,6 +101,22 @@ PARAMS = (
         "First 2x enlargement before diffusion (default realcugan; lanczos is faster and softer).",
         choices=("realcugan", "lanczos"),
     ),
+    ParamSpec(
+        "controlnet",
+        "str",
+        cn.DEFAULT_CONTROLNET,
+        f"ControlNet beside the UNet, given the pre-enlarged picture (default {cn.DEFAULT_CONTROLNET}, "
+        "or CNAPS_SD_CONTROLNET: keeps composition and colours); a Hub id, a local folder, or none.",
+        setting="sd_controlnet",
+    ),
+    ParamSpec(
+        "controlnet_scale",
+        "float",
+        cn.DEFAULT_SCALE,
+        "How strongly the ControlNet holds the picture (default 1.0; lower lets the model invent more).",
+        minimum=0.0,
+        maximum=2.0,
+    ),
 )
 
 
@@ -101,6 +124,7 @@ class Img2ImgJob(Job):
     def __init__(self, resident: Resident, params: dict[str, Any], progress: ProgressFn, n_tiles: int) -> None:
         self.scheduler_steps, k = unet_steps(params["steps"], params["strength"])
         super().__init__(resident, params, progress, k, n_tiles)
+        self.controlnet_seconds = 0.0
 
     def _negative(self) -> str | None:
         return self.params["negative_prompt"] if self.cfg else None
@@ -126,18 +150,49 @@ class Img2ImgJob(Job):
             self.step_done(i)
             return {}
 
-        return self.pipe(
-            prompt_embeds=self.embeds[0],
-            negative_prompt_embeds=self.embeds[1] if self.cfg else None,
-            image=latents.to(self.resident.dtype),
-            strength=params["strength"],
-            num_inference_steps=self.scheduler_steps,
-            guidance_scale=params["guidance"],
-            generator=generator,
-            output_type="latent",
-            return_dict=False,
-            callback_on_step_end=on_step_end,
-        )[0]
+        control: dict[str, Any] = {}
+        if getattr(self.pipe, "controlnet", None) is not None:
+            # The tile ControlNet reads the (padded) pre-enlarged picture in [0, 1], as it was trained.
+            control = {
+                "control_image": self.condition.to(self.resident.dtype),
+                "controlnet_conditioning_scale": float(params["controlnet_scale"]),
+            }
+        handles = self._time_controlnet()
+        try:
+            return self.pipe(
+                prompt_embeds=self.embeds[0],
+                negative_prompt_embeds=self.embeds[1] if self.cfg else None,
+                image=latents.to(self.resident.dtype),
+                strength=params["strength"],
+                num_inference_steps=self.scheduler_steps,
+                guidance_scale=params["guidance"],
+                generator=generator,
+                output_type="latent",
+                return_dict=False,
+                callback_on_step_end=on_step_end,
+                **control,
+            )[0]
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _time_controlnet(self) -> list[Any]:
+        """Hooks that add up the ControlNet's seconds in ``self.controlnet_seconds`` (none without one)."""
+        self.controlnet_seconds = 0.0
+        model = getattr(self.pipe, "controlnet", None)
+        if model is None:
+            return []
+        module = getattr(model, "_orig_mod", model)  # torch.compile keeps the module here
+        started: list[float] = []
+
+        def before(module: Any, args: Any) -> None:
+            started.append(self.clock())
+
+        def after(module: Any, args: Any, output: Any) -> None:
+            if started:
+                self.controlnet_seconds += self.clock() - started.pop()
+
+        return [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
 
     def record_denoising(self, latents: Any, out: Any, before_unet: float, unet: float, timestep: float | None) -> None:
         params = self.params
@@ -154,6 +209,22 @@ class Img2ImgJob(Job):
             timestep=timestep,
             scheduler=scheduler,
         )
+        model = getattr(self.pipe, "controlnet", None)
+        if model is not None:
+            seconds = min(unet, self.controlnet_seconds)
+            unet -= seconds
+            latent_shape = tuple(out.shape[2:])
+            channels = int(model.config.block_out_channels[0])  # its first residual's channels (SD 1.5: 320)
+            self.sums.add(
+                f"ControlNet tile x{self.k_steps}" + (" with CFG" if self.cfg else ""),
+                tuple(self.condition.shape[1:]),
+                (channels, *latent_shape),
+                seconds,
+                model=a1111.model_name(params["controlnet"]),
+                scale=float(params["controlnet_scale"]),
+                condition="the pre-enlarged picture",
+                steps=self.k_steps,
+            )
         self.sums.add(
             self.unet_stage_name(),
             shape,
@@ -188,8 +259,20 @@ class SDImg2ImgEngine(DiffusionEngine):
         # The engines that may do the first 2x (passed in by the registry, never looked up here).
         self.pre_upscalers = dict(pre_upscalers)
 
+    shared_params = ("model", "controlnet", "pre_upscaler")
+
     def unet_step_count(self, params: dict[str, Any]) -> int:
         return unet_steps(params["steps"], params["strength"])[1]
+
+    def available(self, params: dict[str, Any], options: RunOptions) -> Availability:
+        """The model's weights and, unless switched off, the ControlNet's; no network."""
+        found = super().available(params, options)
+        if not found:
+            return found
+        return cn.check_available(params["controlnet"], cache_dir=options.hub_cache)
+
+    def load_resident(self, params: dict[str, Any], device: Any, options: RunOptions) -> Resident:
+        return resident_pipeline(self.id, params["model"], device, options, params["controlnet"])
 
     def prepare_input(
         self, image: Image.Image, params: dict[str, Any], options: RunOptions, total: int

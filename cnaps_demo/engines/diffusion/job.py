@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ...stages import ProgressFn, StageRecord
+from .filmstrip import Filmstrip, scheduler_estimate, step_sigma
 from .pipelines import Resident
 
 VAE_TILING_ABOVE = 1536 * 1536  # decoded pixels; a default 1024 tile (+ context) decodes whole
@@ -86,6 +87,8 @@ class Job:
         self.cfg = params["guidance"] > 1  # classifier-free guidance: two UNet passes per step
         self.multiple = resident.vae_scale * resident.unet_down  # input sides are padded to this
         self.minimum = 0  # ... and to at least this
+        self.filmstrip: Filmstrip | None = None  # set by the engine when frames are asked for
+        self.condition: Any = None  # the padded (1,3,H,W) input of the current tile (ControlNet's condition)
 
     # what each engine supplies --------------------------------------------------------------
     def prompt_key(self) -> tuple[Any, ...]:  # pragma: no cover - overridden
@@ -244,23 +247,51 @@ class Job:
 
         return self.pipe.unet.register_forward_pre_hook(hook), seen
 
+    def _watch_scheduler(self, size: tuple[int, int]) -> Callable[[], None]:
+        """Wrap this pipeline's ``scheduler.step`` so each step hands its clean estimate to the
+        filmstrip; returns the undo. Only with a filmstrip: without one nothing is wrapped."""
+        filmstrip, scheduler = self.filmstrip, self.pipe.scheduler
+        if filmstrip is None:
+            return lambda: None
+        original, counter = scheduler.step, [0]
+        factor = self.resident.vae_scale
+
+        def step(model_output: Any, timestep: Any, sample: Any, *args: Any, **kwargs: Any) -> Any:
+            out = original(model_output, timestep, sample, *args, **kwargs)
+            estimate = scheduler_estimate(scheduler, out)
+            filmstrip.step(self.tile_index, counter[0], float(timestep), step_sigma(scheduler), estimate, size, factor)
+            counter[0] += 1
+            return out
+
+        scheduler.step = step  # an instance attribute, shadowing the method until the undo
+
+        def undo() -> None:
+            scheduler.__dict__.pop("step", None)
+
+        return undo
+
     # whole pictures and tiles ---------------------------------------------------------------------
     def run_tensor(self, x01: Any) -> Any:
         """(1,3,H,W) in [0,1] on the device -> (1,3,H x model_scale,W x model_scale) in [0,1]."""
         x, height, width = self.pad(x01, self.multiple, self.minimum)
+        self.condition = x
         generator = self.generator()
         latents = self.vae_encode(x, generator, (height, width))
         handle, seen = self._first_unet_hook()
+        unwatch = self._watch_scheduler((self.model_scale * height, self.model_scale * width))
         started = self.clock()
         try:
             out = self.denoise(latents, generator)
         finally:
             handle.remove()
+            unwatch()
         ended = self.clock()
         unet_started = seen.get("time", ended)
         self.record_denoising(latents, out, unet_started - started, ended - unet_started, seen.get("timestep"))
-        image = self.vae_decode(out)
-        return image[..., : self.model_scale * height, : self.model_scale * width]
+        image = self.vae_decode(out)[..., : self.model_scale * height, : self.model_scale * width]
+        if self.filmstrip is not None:
+            self.filmstrip.decoded(self.tile_index, tensor_to_uint8(image[0]).permute(1, 2, 0).cpu().numpy())
+        return image
 
     def run_array(self, piece: np.ndarray) -> np.ndarray:
         """tiled_apply's tile function: HxWx3 float32 [0,1] -> upscaled HxWx3 float32 [0,1]."""

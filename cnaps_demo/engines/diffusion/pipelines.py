@@ -18,6 +18,7 @@ from typing import Any
 
 from ..base import RunOptions
 from . import hub
+from .controlnet import resolve_controlnet, weights_variant
 
 _log = logging.getLogger(__name__)
 
@@ -74,14 +75,23 @@ def dtype_kwarg() -> str:
     return "dtype"
 
 
-def assemble_pipeline(kind: str, *, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any) -> Any:
+def assemble_pipeline(
+    kind: str, *, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any, controlnet: Any = None
+) -> Any:
     """The diffusers pipeline of engine ``kind`` built from its parts (never a safety checker).
 
-    ``sd-img2img``: ``StableDiffusionImg2ImgPipeline``; ``sd-latent-x2``: ``StableDiffusionLatentUpscalePipeline``.
+    ``sd-img2img``: ``StableDiffusionImg2ImgPipeline``, or ``StableDiffusionControlNetImg2ImgPipeline``
+    with a ``controlnet``; ``sd-latent-x2``: ``StableDiffusionLatentUpscalePipeline``.
     """
     if kind not in hub.SD_ENGINES:
         raise ValueError(f"no diffusion pipeline for engine {kind!r}; expected one of {', '.join(hub.SD_ENGINES)}")
     parts = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "unet": unet, "scheduler": scheduler}
+    if kind == "sd-img2img" and controlnet is not None:
+        from diffusers import StableDiffusionControlNetImg2ImgPipeline
+
+        return StableDiffusionControlNetImg2ImgPipeline(
+            **parts, controlnet=controlnet, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+        )
     if kind == "sd-img2img":
         from diffusers import StableDiffusionImg2ImgPipeline
 
@@ -93,16 +103,20 @@ def assemble_pipeline(kind: str, *, unet: Any, vae: Any, text_encoder: Any, toke
     return StableDiffusionLatentUpscalePipeline(**parts)
 
 
-def resident_pipeline(kind: str, model_ref: str, device: Any, options: RunOptions) -> Resident:
-    """The resident pipeline of engine ``kind`` for ``model_ref`` on ``device``, loaded if need be.
+def resident_pipeline(
+    kind: str, model_ref: str, device: Any, options: RunOptions, controlnet_ref: str | None = None
+) -> Resident:
+    """The resident pipeline of engine ``kind`` for ``model_ref`` (and ``controlnet_ref``, img2img
+    only) on ``device``, loaded if need be.
 
     Finds the weights on disk only (no network; raises with the fix). Loading a new one drops
     the engine's previous pipeline first.
     """
     path = hub.resolve_model(model_ref, kind=kind, cache_dir=options.hub_cache)
+    control = resolve_controlnet(controlnet_ref, cache_dir=options.hub_cache) if kind == "sd-img2img" else None
     dtype = _dtype_for(device)
     compile_ = bool(options.torch_compile and device.type == "cuda")
-    key = (kind, str(path), str(device), str(dtype), compile_)
+    key = (kind, str(path), str(control), str(device), str(dtype), compile_)
     with _RESIDENT_LOCK:
         resident = _RESIDENT.get(key)
         if resident is None:
@@ -112,7 +126,7 @@ def resident_pipeline(kind: str, model_ref: str, device: Any, options: RunOption
                 import torch
 
                 torch.cuda.empty_cache()
-            pipe = load_pipeline(kind, path, dtype, options.hub_cache)
+            pipe = load_pipeline(kind, path, dtype, options.hub_cache, control)
             resident = _place(pipe, kind, key, device, dtype, compile_)
             _RESIDENT[key] = resident
     return resident
@@ -124,11 +138,20 @@ def _dtype_for(device: Any) -> Any:
     return torch.float16 if device.type in ("cuda", "mps") else torch.float32
 
 
-def load_pipeline(kind: str, path: Path, dtype: Any, hub_cache: Path | None) -> Any:
-    """Engine ``kind``'s pipeline from a resolved model path (a diffusers folder or a single file), offline."""
-    if path.is_file():
-        return _load_single_file(path, dtype, hub_cache)
-    return _load_folder(kind, path, dtype)
+def load_pipeline(kind: str, path: Path, dtype: Any, hub_cache: Path | None, controlnet: Path | None = None) -> Any:
+    """Engine ``kind``'s pipeline from a resolved model path (a diffusers folder or a single file), offline;
+    with ``controlnet`` (a resolved ControlNet folder) the ControlNet img2img pipeline."""
+    pipe = _load_single_file(path, dtype, hub_cache) if path.is_file() else _load_folder(kind, path, dtype)
+    if controlnet is None:
+        return pipe
+    from diffusers import ControlNetModel
+
+    variant, _, _ = weights_variant(controlnet)
+    model = ControlNetModel.from_pretrained(
+        controlnet, use_safetensors=True, variant=variant, local_files_only=True, **{dtype_kwarg(): dtype}
+    )
+    parts = {name: getattr(pipe, name) for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler")}
+    return assemble_pipeline(kind, controlnet=model, **parts)
 
 
 def _load_single_file(path: Path, dtype: Any, hub_cache: Path | None) -> Any:
@@ -200,6 +223,8 @@ def _place(pipe: Any, kind: str, key: tuple[Any, ...], device: Any, dtype: Any, 
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
         pipe.unet.to(memory_format=torch.channels_last)
+        if getattr(pipe, "controlnet", None) is not None:
+            pipe.controlnet.to(memory_format=torch.channels_last)
         pipe.vae.to(memory_format=torch.channels_last)
         try:
             pipe.fuse_qkv_projections()  # one QKV matmul per attention (SDPA processor, fused)
@@ -209,5 +234,7 @@ def _place(pipe: Any, kind: str, key: tuple[Any, ...], device: Any, dtype: Any, 
     if compile_:
         pipe.unet = torch.compile(pipe.unet, mode="max-autotune-no-cudagraphs")
         pipe.vae.decoder = torch.compile(pipe.vae.decoder, mode="max-autotune-no-cudagraphs")
+        if getattr(pipe, "controlnet", None) is not None:
+            pipe.controlnet = torch.compile(pipe.controlnet, mode="max-autotune-no-cudagraphs")
         resident.compiled = True
     return resident

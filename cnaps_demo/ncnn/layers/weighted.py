@@ -9,6 +9,7 @@ from __future__ import annotations
 from ...errors import NcnnGraphError
 from ..param import LayerSpec
 from ..param_ids import Convolution, Deconvolution, InnerProduct
+from . import fast_conv
 from .activation import fused_activation
 from .base import Built, Weights, weight_tensor
 
@@ -73,9 +74,17 @@ def _convolution(layer: LayerSpec, weights: Weights, depthwise: bool) -> Built:
     )
     act = _load(layer, conv, weight, weights, _CONV_ACTIVATION)
     pad = None if symmetric else (left, right, top, bottom)
+    winograd = fast_conv.eligible(tuple(weight.shape), stride, dilation, groups)
+    nchw_weight: dict = {}  # the weight in NCHW order for NNPACK, made once per device/dtype
 
     def run(xs):
         x = xs[0]
+        if winograd and fast_conv.use_winograd(x) and conv.weight.dtype == x.dtype:
+            key = (conv.weight.data_ptr(), conv.weight.dtype)
+            if key not in nchw_weight:
+                nchw_weight.clear()
+                nchw_weight[key] = conv.weight.contiguous()
+            return [fast_conv.winograd_conv3x3(x, nchw_weight[key], conv.bias, (left, right, top, bottom), act)]
         if pad is not None:
             x = F.pad(x, pad)
         y = conv(x)

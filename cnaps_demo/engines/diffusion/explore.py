@@ -1,0 +1,144 @@
+"""Asking a diffusion engine what it invents: a strength sweep and a seed disagreement map.
+
+* :func:`strength_sweep` — the same picture and seed at strengths 0.1 to 0.6 (``sd-img2img``):
+  low strengths keep the drawing, high ones re-draw it; side by side, faithful versus invented.
+* :func:`seed_disagreement` — the same job with 3 seeds; the per-pixel spread between them is
+  where the result depends on the random noise rather than on the picture: "where the model is
+  guessing".
+
+Both run their jobs through ``DiffusionEngine.run_many``: one pipeline load and one
+pre-enlarge for all of them. Pass a checked plan's parts: ``strength_sweep(plan.engine, image,
+plan.params, plan.options)``. torch is imported by the engine, on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ...errors import InvalidParameterError
+from ..base import EngineOutput, RunOptions
+from .cost import MAX_SEED, unet_steps
+
+SWEEP_STRENGTHS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+SEED_COUNT = 3
+# Spread (standard deviation across seeds, 0..1) drawn at full brightness in the map: seeds that
+# disagree by a quarter of the range are "guessing" entirely.
+FULL_SPREAD = 0.25
+# A dark-to-bright heat ramp (black, purple, orange, pale yellow): brighter = more guessing.
+_RAMP = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float32)
+
+
+@dataclass
+class SweepFrame:
+    """One strength of a sweep: its picture and what ran."""
+
+    strength: float
+    image: Image.Image
+    unet_steps: int
+    output: EngineOutput
+
+    @property
+    def caption(self) -> str:
+        return f"strength {self.strength:.1f} · {self.unet_steps} UNet step{'s' if self.unet_steps != 1 else ''}"
+
+
+@dataclass
+class SeedSpread:
+    """The same job at several seeds, and where their results disagree."""
+
+    seeds: tuple[int, ...]
+    images: list[Image.Image]
+    spread: np.ndarray  # HxW float32: standard deviation across seeds, averaged over R, G, B (0..1)
+    image: Image.Image  # ``spread`` as a heat map (RGB), brighter = more guessing
+    outputs: list[EngineOutput] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        """The average spread in /255 (0: every seed drew the same picture)."""
+        return float(self.spread.mean() * 255)
+
+    @property
+    def guessing_share(self) -> float:
+        """Share of pixels whose seeds differ by more than 8/255 (visibly)."""
+        return float((self.spread > 8 / 255).mean())
+
+
+def _check_engine(engine: Any, needs: str) -> None:
+    if getattr(engine, "family", "") != "diffusion" or not any(spec.name == needs for spec in engine.params):
+        raise InvalidParameterError(
+            f"{getattr(engine, 'id', engine)!r} has no {needs} to vary.",
+            hint="Use sd-img2img" + (" or sd-latent-x2." if needs == "seed" else "."),
+        )
+
+
+def strength_sweep(
+    engine: Any,
+    image: Image.Image,
+    params: dict[str, Any],
+    options: RunOptions,
+    strengths: Sequence[float] = SWEEP_STRENGTHS,
+    *,
+    scale: int = 2,
+) -> list[SweepFrame]:
+    """``image`` at each of ``strengths`` with everything else (seed included) from ``params``."""
+    _check_engine(engine, "strength")
+    spec = next(spec for spec in engine.params if spec.name == "strength")
+    if not strengths:
+        raise InvalidParameterError("A strength sweep needs at least one strength.", hint="For example 0.1, 0.3, 0.5.")
+    sets = [{**params, "strength": spec.check(value)} for value in strengths]
+    rgb = image.convert("RGB")
+    engine.check_size(*rgb.size)
+    outputs = engine.run_many(rgb, sets, scale=scale, options=options)
+    return [
+        SweepFrame(float(each["strength"]), out.image, unet_steps(each["steps"], each["strength"])[1], out)
+        for each, out in zip(sets, outputs)
+    ]
+
+
+def spread_map(images: Sequence[Image.Image]) -> np.ndarray:
+    """Per-pixel standard deviation across ``images`` (same size), averaged over channels, in 0..1."""
+    if len(images) < 2:
+        raise InvalidParameterError("A disagreement map needs at least two pictures.", hint="Use 3 seeds.")
+    stack = np.stack([np.asarray(im.convert("RGB"), dtype=np.float32) / 255 for im in images])
+    return stack.std(axis=0).mean(axis=-1).astype(np.float32)
+
+
+def heat_image(spread: np.ndarray, full: float = FULL_SPREAD) -> Image.Image:
+    """``spread`` (0..1) as an RGB heat map: black where the seeds agree, bright where they do not."""
+    position = np.clip(spread / full, 0, 1) * (len(_RAMP) - 1)
+    low = np.floor(position).astype(int).clip(0, len(_RAMP) - 2)
+    frac = (position - low)[..., None]
+    rgb = _RAMP[low] * (1 - frac) + _RAMP[low + 1] * frac
+    return Image.fromarray((rgb + 0.5).astype(np.uint8), "RGB")
+
+
+def seed_disagreement(
+    engine: Any,
+    image: Image.Image,
+    params: dict[str, Any],
+    options: RunOptions,
+    seeds: Sequence[int] | None = None,
+    *,
+    scale: int = 2,
+) -> SeedSpread:
+    """The job of ``params`` at ``seeds`` (default: its seed and the next two) and their spread."""
+    _check_engine(engine, "seed")
+    base = int(params.get("seed", 0))
+    if seeds is None:
+        seeds = [(base + i) % (MAX_SEED + 1) for i in range(SEED_COUNT)]
+    chosen = tuple(int(s) for s in seeds)
+    if len(set(chosen)) < 2:
+        raise InvalidParameterError(
+            "A disagreement map needs at least two different seeds.", hint="For example 0, 1, 2."
+        )
+    rgb = image.convert("RGB")
+    engine.check_size(*rgb.size)
+    outputs = engine.run_many(rgb, [{**params, "seed": seed} for seed in chosen], scale=scale, options=options)
+    images = [out.image for out in outputs]
+    spread = spread_map(images)
+    return SeedSpread(chosen, images, spread, heat_image(spread), outputs)

@@ -1,0 +1,282 @@
+"""The page in front of an audience, in a real browser: it fits a projector and a phone, examples
+are instant, progress moves during a one-tile run, Stop stops, crops are integer zoom, the
+diagram's text stays in its boxes, impossible settings cannot be picked.
+
+Screenshots go to tests/artifacts/ (git-ignored): look at them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from app_process import ROOT, start_app, stop_app
+from PIL import Image
+
+from cnaps_demo.engines import get_engine
+from cnaps_demo.image import load_image
+from cnaps_demo.present.examples import bundled_examples
+from cnaps_demo.present.result_cache import cache_key
+from cnaps_demo.settings import get_settings
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+LAPTOP = {"width": 1280, "height": 720}
+PHONE = {"width": 390, "height": 844}
+RUN_TIMEOUT_MS = 240_000
+RESULT_SHOWN = "document.querySelectorAll('#cnaps-slider img').length >= 2"
+EXAMPLE = next(path for path in bundled_examples() if path.name == "chibi_face.png")
+
+
+def _start(tmp_path_factory, *args):
+    folder = tmp_path_factory.mktemp("audience-app")
+    process, url, _ = start_app(folder, *args)
+    return process, url, folder
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    process, url, folder = _start(tmp_path_factory)
+    yield url, folder
+    stop_app(process)
+
+
+@pytest.fixture(scope="module")
+def presenter_url(tmp_path_factory):
+    process, url, _ = _start(tmp_path_factory, "--presenter")
+    yield url
+    stop_app(process)
+
+
+@pytest.fixture(scope="module")
+def big_picture(tmp_path_factory):
+    """A 700x700 drawing-like picture: one tile on the CPU, several seconds of work."""
+    path = tmp_path_factory.mktemp("pictures") / "big.png"
+    Image.open(EXAMPLE).convert("RGB").resize((700, 700), Image.Resampling.LANCZOS).save(path)
+    return path
+
+
+def new_page(browser, viewport, url):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    page.wait_for_selector("#cnaps-input")
+    page.wait_for_selector("#cnaps-run")
+    return page
+
+
+def upload(page, path):
+    page.locator("#cnaps-input input[type=file]").set_input_files(str(path))
+    page.wait_for_selector("#cnaps-input img")
+
+
+def rect(page, selector):
+    page.wait_for_selector(selector)
+    return page.evaluate(
+        "(s) => { const r = document.querySelector(s).getBoundingClientRect();"
+        " return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, width: r.width, height: r.height}; }",
+        selector,
+    )
+
+
+def assert_above_the_fold(page, height):
+    for selector in ("#cnaps-input", "#cnaps-run"):
+        box = rect(page, selector)
+        assert box["bottom"] <= height, f"{selector} ends at {box['bottom']:.0f} px, below the {height} px fold"
+    slider = rect(page, "#cnaps-slider")
+    assert slider["top"] + 80 <= height, "the top of the slider is not in view"
+
+
+@pytest.mark.parametrize("mode", ["normal", "presenter"])
+def test_the_page_fits_a_1280x720_projector(browser, app, presenter_url, mode):
+    url = app[0] if mode == "normal" else presenter_url
+    page = new_page(browser, LAPTOP, url)
+    try:
+        assert_above_the_fold(page, LAPTOP["height"])
+        labels = page.locator("#cnaps-ba span")
+        heights = [labels.nth(i).bounding_box()["height"] for i in range(labels.count())]
+        assert max(heights) < 48, "a before/after label wraps onto two lines"
+        page.screenshot(path=str(ARTIFACTS / f"fit_1280x720_{mode}.png"))
+    finally:
+        page.context.close()
+
+
+def _wait_for_cached_example(folder, timeout=300.0):
+    """The app computes the examples' results in the background: wait until chibi_face's is there."""
+    settings = get_settings()
+    image = load_image(EXAMPLE, max_pixels=settings.max_input_pixels).image
+    key = cache_key(image, "realcugan", get_engine("realcugan").check_params({}, settings))
+    entry = folder / "cache" / "examples" / f"{key}.json"
+    deadline = time.monotonic() + timeout
+    while not entry.exists():
+        assert time.monotonic() < deadline, "the example cache was not filled in time"
+        time.sleep(0.5)
+
+
+def test_an_example_shows_its_result_at_once_and_crops_are_integer_zoom(browser, app):
+    url, folder = app
+    _wait_for_cached_example(folder)
+    page = new_page(browser, LAPTOP, url)
+    try:
+        page.get_by_text("Chibi face", exact=True).first.click()
+        started = time.monotonic()
+        page.wait_for_function(RESULT_SHOWN, timeout=RUN_TIMEOUT_MS)
+        assert time.monotonic() - started < 3.0, "a bundled example's result was not served from the cache"
+        assert "cached result" in page.locator("#cnaps-summary").inner_text()
+        page.wait_for_selector("#cnaps-crops figure img")
+        crops = page.locator("#cnaps-crops figure img")
+        assert crops.count() >= 2
+        for i in range(crops.count()):
+            width, height, natural_w, natural_h = crops.nth(i).evaluate(
+                "(img) => { const r = img.getBoundingClientRect();"
+                " return [r.width, r.height, img.naturalWidth, img.naturalHeight]; }"
+            )
+            zoom = width / natural_w
+            assert zoom == int(zoom) and zoom >= 2 and height / natural_h == zoom, "uneven pixels in a crop"
+        captions = page.locator("#cnaps-crops figcaption")
+        for i in range(captions.count()):  # captions fit: nothing cut off
+            assert captions.nth(i).evaluate("(c) => c.scrollWidth <= c.clientWidth + 1")
+        before = page.locator("#cnaps-crops").inner_text()
+        where = page.locator("#cnaps-where img")
+        where.scroll_into_view_if_needed()
+        box = where.bounding_box()
+        where.click(position={"x": box["width"] * 0.15, "y": box["height"] * 0.85})  # bottom left
+        page.wait_for_function(
+            "(old) => document.querySelector('#cnaps-crops').innerText !== old", arg=before, timeout=10_000
+        )
+        page.screenshot(path=str(ARTIFACTS / "example_instant_crops.png"), full_page=True)
+    finally:
+        page.context.close()
+
+
+def test_progress_moves_during_a_one_tile_run_and_the_result_comes_into_view(browser, app, big_picture):
+    page = new_page(browser, LAPTOP, app[0])
+    try:
+        upload(page, big_picture)
+        page.locator("#cnaps-run").click()
+        seen = []
+        deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+        while not page.evaluate(RESULT_SHOWN):
+            assert time.monotonic() < deadline, "the run did not finish"
+            text = page.evaluate(
+                "(() => { const e = document.querySelector('#cnaps-slider .progress-level-inner');"
+                " return e ? e.textContent : ''; })()"
+            )
+            if text and (not seen or seen[-1] != text):
+                seen.append(text)
+            time.sleep(0.2)
+        percents = [float(t.rsplit("-", 1)[-1].strip().rstrip("%")) for t in seen if t.strip().endswith("%")]
+        moving = sorted({p for p in percents if 0.0 < p < 100.0})
+        assert len(moving) >= 3, f"progress did not move during the run: {seen}"
+        assert any("left" in t for t in seen), f"no estimate of the time left: {seen}"
+        assert "1 tile" in page.locator("#cnaps-summary").inner_text() or "tiles: 1" in page.locator(
+            "#cnaps-diagram"
+        ).inner_text()
+        assert rect(page, "#cnaps-slider")["top"] < LAPTOP["height"], "the result is not in view"
+        page.screenshot(path=str(ARTIFACTS / "progress_done_1280x720.png"))
+    finally:
+        page.context.close()
+
+
+def test_stop_ends_a_one_tile_run_within_the_bound_and_leaves_nothing_stale(browser, app, big_picture):
+    page = new_page(browser, LAPTOP, app[0])
+    try:
+        page.locator("#cnaps-stop").click()  # nothing runs yet: the browser is told so
+        page.locator(".toast-body").filter(has_text="Nothing is running").first.wait_for()
+        upload(page, big_picture)
+        page.locator("#cnaps-run").click()
+        page.wait_for_function(
+            "(() => { const e = document.querySelector('#cnaps-slider .progress-level-inner');"
+            " return e && /[1-9][0-9.]*%/.test(e.textContent); })()",
+            timeout=RUN_TIMEOUT_MS,
+        )  # past the start: the model is working on its single tile
+        pressed = time.monotonic()
+        page.locator("#cnaps-stop").click()
+        page.locator(".toast-body").filter(has_text="Stopped at").first.wait_for(timeout=30_000)
+        waited = time.monotonic() - pressed
+        # about one second of work, plus the browser's and the queue's round trips on a busy 2-core CI machine
+        assert waited < 4.0, f"Stop took {waited:.1f} s"
+        assert page.locator("#cnaps-slider img").count() == 0  # no stale or half-done result
+        page.screenshot(path=str(ARTIFACTS / "stopped_1280x720.png"))
+    finally:
+        page.context.close()
+
+
+def test_impossible_realcugan_combinations_cannot_be_picked(browser, app):
+    from cnaps_demo.engines.cnn.realcugan import REALCUGAN_MODELS
+
+    page = new_page(browser, LAPTOP, app[0])
+    try:
+        denoise = page.locator("#param-realcugan_denoise")
+        for variant in ("nose", "pro", "se"):
+            page.locator("#param-realcugan_variant").get_by_label(variant, exact=True).check()
+            expected = list(REALCUGAN_MODELS[(variant, 2)])
+            page.wait_for_function(
+                "(n) => document.querySelectorAll('#param-realcugan_denoise input[type=radio]').length === n",
+                arg=len(expected),
+            )
+            offered = denoise.locator("input[type=radio]").evaluate_all("(els) => els.map((e) => e.value)")
+            assert offered == expected
+            assert denoise.locator("input[type=radio]:checked").count() == 1
+    finally:
+        page.context.close()
+
+
+def test_a_phone_can_use_every_part_and_the_diagram_stacks(browser, app):
+    page = new_page(browser, PHONE, app[0])
+    try:
+        upload(page, EXAMPLE)
+        page.locator("#cnaps-run").scroll_into_view_if_needed()
+        page.locator("#cnaps-run").click()
+        page.wait_for_function(RESULT_SHOWN, timeout=RUN_TIMEOUT_MS)
+        page.wait_for_selector("#cnaps-diagram svg")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1, "sideways scrolling"
+        svg = page.locator("#cnaps-diagram .cnaps-diagram-tall svg").first
+        box = svg.bounding_box()
+        assert box["width"] <= PHONE["width"] and box["height"] > box["width"], "the diagram does not stack"
+        sizes = svg.evaluate(
+            "(s) => [...s.querySelectorAll('text')].map((t) => t.getBoundingClientRect().height)"
+        )
+        assert np.median(sizes) >= 9, "the diagram's text is too small to read on a phone"
+        for selector in ("#cnaps-run", "#cnaps-stop", "#cnaps-engine", "#cnaps-simulate"):
+            element = rect(page, selector)
+            assert element["left"] >= 0 and element["right"] <= PHONE["width"] + 1, f"{selector} sticks out"
+        page.screenshot(path=str(ARTIFACTS / "phone_390x844.png"), full_page=True)
+    finally:
+        page.context.close()
+
+
+def test_diagram_texts_lie_inside_their_boxes_in_the_browser(browser, app):
+    page = new_page(browser, LAPTOP, app[0])
+    try:
+        upload(page, EXAMPLE)
+        page.locator("#cnaps-run").click()
+        page.wait_for_function(RESULT_SHOWN, timeout=RUN_TIMEOUT_MS)
+        page.wait_for_selector("#cnaps-diagram svg rect")
+        outside = page.evaluate(
+            """() => {
+                const bad = [];
+                for (const svg of document.querySelectorAll('#cnaps-diagram svg')) {
+                    if (!svg.getBoundingClientRect().width) continue;  // the other layout, hidden
+                    const frame = svg.getBoundingClientRect();
+                    const boxes = [...svg.querySelectorAll('rect')].map((r) => r.getBoundingClientRect())
+                        .filter((r) => r.width > 40 && r.height > 30);
+                    for (const t of svg.querySelectorAll('text')) {
+                        const b = t.getBoundingClientRect();
+                        if (!b.width) continue;
+                        const inFrame = b.left >= frame.left - 1 && b.right <= frame.right + 1;
+                        const inBox = boxes.some((r) => b.left >= r.left - 1 && b.right <= r.right + 1
+                            && b.top >= r.top - 1 && b.bottom <= r.bottom + 1);
+                        const caption = !boxes.some((r) => b.top < r.bottom && b.bottom > r.top
+                            && b.left < r.right && b.right > r.left);
+                        if (!inFrame || !(inBox || caption)) bad.push(t.textContent);
+                    }
+                }
+                return bad;
+            }"""
+        )
+        assert outside == [], f"text outside its box: {outside}"
+    finally:
+        page.context.close()
