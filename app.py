@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="larger type and example results cached ahead (same as CNAPS_PRESENTER=1)",
     )
+    parser.add_argument(
+        "--mcp",
+        action="store_true",
+        help="also serve the upscale and explain functions as an MCP server (same as CNAPS_MCP=1)",
+    )
     args = parser.parse_args(argv)
 
     from cnaps_demo.settings import get_settings
@@ -29,8 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     from cnaps_demo.ui.server import private_temp_dir, stop_on_sigterm
 
     settings = get_settings()
-    if args.presenter:
-        settings = dataclasses.replace(settings, presenter=True)
+    if args.presenter or args.mcp:
+        settings = dataclasses.replace(settings, presenter=settings.presenter or args.presenter, mcp=settings.mcp or args.mcp)
     private_temp_dir(settings.temp_parent)  # uploads and results live there, and go when the server stops
     stop_on_sigterm()
     demo = build_demo(settings)

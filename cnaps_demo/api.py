@@ -28,6 +28,11 @@ from .stages import ProgressFn, StageRecord, no_progress
 from .version import __version__
 
 
+def output_name(stem: str, engine_id: str, scale: int) -> str:
+    """The file name of a result, the same from the CLI and the web page: ``<stem>-<engine>-x<scale>.png``."""
+    return f"{stem}-{engine_id}-x{scale}.png"
+
+
 @dataclass
 class UpscaleResult:
     image: Image.Image  # RGB or RGBA, scale x the input

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .api import output_name
 from .devices import DEVICE_CHOICES
 from .engines import ParamSpec, all_engines, get_engine
 from .errors import CnapsError, InvalidParameterError, UnknownEngineError, WeightsNotFoundError
@@ -59,7 +60,10 @@ def _add_param_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cnaps_demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m cnaps_demo",
+        description="Upscale illustrations 2x with classical, anime CNN and Stable Diffusion engines.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("upscale", help="upscale image files or folders")
@@ -113,9 +117,13 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Expand folders into their image files (sorted, recursive); report paths that don't exist."""
-    files: list[Path] = []
+def _collect_inputs(inputs: Sequence[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Expand folders into their image files (sorted, recursive); report paths that don't exist.
+
+    Each file comes with its path relative to the folder it was found in (its bare name for a
+    file given by itself), so outputs keep the input folder's sub-folders.
+    """
+    files: list[tuple[Path, Path]] = []
     problems: list[str] = []
     for raw in inputs:
         path = Path(raw)
@@ -126,18 +134,18 @@ def _collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[str]]:
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 problems.append(f"{path}: folder holds no .png, .jpg, .jpeg or .webp files")
-            files.extend(found)
+            files.extend((p, p.relative_to(path)) for p in found)
         elif kind == "file":
-            files.append(path)
+            files.append((path, Path(path.name)))
         else:
             problems.append(f"{path}: no such file or folder")
     return files, problems
 
 
-def _output_path(source: Path, output: Path, single_file: bool, engine: str, scale: int) -> Path:
+def _output_path(relative: Path, output: Path, single_file: bool, engine: str, scale: int) -> Path:
     if single_file and output.suffix.lower() == ".png":
         return output
-    return output / f"{source.stem}_{engine}_x{scale}.png"
+    return output / relative.parent / output_name(relative.stem, engine, scale)
 
 
 def _tqdm_progress(bar: Any):
@@ -169,7 +177,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     files, problems = _collect_inputs(args.inputs)
     output = Path(args.output)
     single_file = len(files) == 1 and len(args.inputs) == 1 and path_kind(args.inputs[0]) != "folder"
-    if output.suffix.lower() == ".png" and not single_file:
+    if output.suffix.lower() == ".png" and len(files) > 1:
         problems.append(f"{output}: a .png output name needs exactly one input file; give a folder instead")
         files = []
     if path_kind(output) == "invalid":
@@ -187,8 +195,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         print(f"error: {line}", file=sys.stderr)
 
     # disable=None: bars only on a terminal, so piped logs keep one clean line per image.
-    for source in tqdm(files, desc="images", unit="img", disable=True if len(files) < 2 else None):
-        target = _output_path(source, output, single_file, engine.id, scale)
+    for source, relative in tqdm(files, desc="images", unit="img", disable=True if len(files) < 2 else None):
+        target = _output_path(relative, output, single_file, engine.id, scale)
         if target.resolve() == source.resolve():
             tqdm.write(f"error: {source}: output would overwrite the input; choose another -o", file=sys.stderr)
             failed += 1

@@ -97,6 +97,7 @@ class Settings:
     allow_cpu_diffusion: bool
     torch_compile: bool
     presenter: bool
+    mcp: bool  # also serve /upscale and the explanation as MCP tools (CNAPS_MCP, app.py --mcp)
     queue_size: int  # jobs waiting for the CPU lane before "busy, try again"
     gpu_queue_size: int  # the same for the GPU lane (its own queue: CPU traffic never fills it)
     cpu_concurrency: int
@@ -123,6 +124,7 @@ def get_settings() -> Settings:
         allow_cpu_diffusion=_env_bool("CNAPS_ALLOW_CPU_DIFFUSION", False),
         torch_compile=_env_bool("CNAPS_TORCH_COMPILE", False),
         presenter=_env_bool("CNAPS_PRESENTER", False),
+        mcp=_env_bool("CNAPS_MCP", False),
         queue_size=_env_int("CNAPS_QUEUE_SIZE", 16, minimum=1),
         gpu_queue_size=_env_int("CNAPS_GPU_QUEUE_SIZE", 4, minimum=1),
         cpu_concurrency=_env_int("CNAPS_CPU_CONCURRENCY", 1, minimum=1),

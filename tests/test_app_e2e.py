@@ -172,3 +172,28 @@ def test_presenter_serves_a_gpu_result_computed_earlier_on_a_machine_without_one
         assert Image.open(slider[1]).tobytes() == made.image.tobytes()
     finally:
         stop_app(process)
+
+
+def test_mcp_server_is_off_by_default_and_lists_upscale_and_explain_when_on(tmp_path):
+    import json
+    import urllib.error
+    import urllib.request
+
+    for name in ("off", "on"):
+        (tmp_path / name).mkdir()
+    process, url, _ = start_app(tmp_path / "off")
+    try:
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(url + "gradio_api/mcp/schema", timeout=10)
+    finally:
+        stop_app(process)
+    process, url, _ = start_app(tmp_path / "on", "--mcp")
+    try:
+        with urllib.request.urlopen(url + "gradio_api/mcp/schema", timeout=30) as response:
+            tools = {tool["name"]: tool for tool in json.load(response)}
+        assert {"upscale", "explain"} <= set(tools)
+        assert "engine" in tools["upscale"]["inputSchema"]["properties"]
+        assert "realcugan" in tools["upscale"]["inputSchema"]["properties"]["engine"]["enum"]
+        assert "crisp" in tools["explain"]["description"]
+    finally:
+        stop_app(process)

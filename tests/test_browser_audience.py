@@ -231,7 +231,7 @@ def test_a_phone_can_use_every_part_and_the_diagram_stacks(browser, app):
         page.locator("#cnaps-run").scroll_into_view_if_needed()
         page.locator("#cnaps-run").click()
         page.wait_for_function(RESULT_SHOWN, timeout=RUN_TIMEOUT_MS)
-        page.wait_for_selector("#cnaps-diagram svg")
+        page.wait_for_selector("#cnaps-diagram .cnaps-diagram-tall svg")
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1, "sideways scrolling"
         svg = page.locator("#cnaps-diagram .cnaps-diagram-tall svg").first
         box = svg.bounding_box()
@@ -254,7 +254,7 @@ def test_diagram_texts_lie_inside_their_boxes_in_the_browser(browser, app):
         upload(page, EXAMPLE)
         page.locator("#cnaps-run").click()
         page.wait_for_function(RESULT_SHOWN, timeout=RUN_TIMEOUT_MS)
-        page.wait_for_selector("#cnaps-diagram svg rect")
+        page.wait_for_selector("#cnaps-diagram .cnaps-diagram-wide svg rect")
         outside = page.evaluate(
             """() => {
                 const bad = [];

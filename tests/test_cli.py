@@ -43,10 +43,40 @@ def test_folder_with_a_bad_file_still_processes_the_rest(tmp_path):
     out = tmp_path / "out"
     result = run_cli("upscale", str(folder), "-o", str(out), "--engine", "bicubic")
     assert result.returncode == 1
-    assert sorted(p.name for p in out.iterdir()) == ["a_bicubic_x2.png", "b_bicubic_x2.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a-bicubic-x2.png", "b-bicubic-x2.png"]
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "broken.png" in error_lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_sub_folders_are_kept_under_the_output_folder_with_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    folder = tmp_path / "pics"
+    (folder / "day").mkdir(parents=True)
+    (folder / "night").mkdir()
+    cartoon(folder / "day" / "cat.png")
+    cartoon(folder / "night" / "cat.png")  # the same name in two sub-folders must not collide
+    out = tmp_path / "out"
+    old_umask = os.umask(0o022)
+    try:
+        result = run_cli("upscale", str(folder), "-o", str(out), "--engine", "nearest")
+    finally:
+        os.umask(old_umask)
+    assert result.returncode == 0, result.stderr
+    made = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert made == ["day/cat-nearest-x2.png", "night/cat-nearest-x2.png"]
+    for path in out.rglob("*.png"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # the user's normal permissions, not 0600
+
+
+def test_a_missing_input_is_one_failure_with_one_reason(tmp_path):
+    result = run_cli("upscale", str(tmp_path / "chibi.png"), "-o", str(tmp_path / "out.png"), "--engine", "nearest")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no such file" in errors[0]
+    assert "1 input(s) failed" in result.stderr
 
 
 def test_existing_output_is_not_overwritten_without_flag(tmp_path):

@@ -30,7 +30,7 @@ def tiny_model(tmp_path_factory):
 
 def engine_params(engine: str, model: str) -> dict:
     if engine == "sd-img2img":
-        return {"model": model, "steps": 2, "strength": 0.5, "pre_upscaler": "lanczos"}
+        return {"model": model, "steps": 2, "strength": 0.5, "pre_upscaler": "lanczos", "controlnet": "none"}
     return {}
 
 

@@ -44,15 +44,15 @@ def test_each_input_is_its_truth_degraded():
         assert np.array_equal(np.asarray(degrade(pair.truth)), np.asarray(pair.input)), pair.name
 
 
-@pytest.mark.parametrize("name", ["speech_bubble", "line_chart"])
-def test_the_script_redraws_the_committed_pictures(name, tmp_path):
-    script = _script()
-    first = script.write(tmp_path / "a", [name])
-    second = script.write(tmp_path / "b", [name])
-    for a, b in zip(first, second):
-        assert a.read_bytes() == b.read_bytes()  # same run, same bytes
-        committed = TESTSET_DIR / a.parent.name / a.name
-        assert np.array_equal(pixels(a), pixels(committed)), committed
+def test_the_script_redraws_a_committed_picture(tmp_path):
+    """One scene (lettering, strokes 1-12 px, rings, hair): drawn in this process, equal to the file
+    drawn earlier in another; the slow test below redraws them all."""
+    written = _script().write(tmp_path, ["line_chart"])
+    assert [p.relative_to(tmp_path).as_posix() for p in written] == ["truth/line_chart.png", "input/line_chart.png"]
+    for path in written:
+        committed = TESTSET_DIR / path.parent.name / path.name
+        assert np.array_equal(pixels(path), pixels(committed)), committed
+    assert (tmp_path / "LICENSE.md").read_text() == (TESTSET_DIR / "LICENSE.md").read_text()
 
 
 @pytest.mark.slow

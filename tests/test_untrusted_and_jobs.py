@@ -91,6 +91,18 @@ def test_a_web_model_field_names_only_offered_models():
     assert check_web_params(get_engine("realcugan"), {"denoise": "1"}) == {"denoise": "1"}
 
 
+def test_a_web_controlnet_field_names_only_offered_controlnets():
+    from cnaps_demo.engines.diffusion.controlnet import DEFAULT_CONTROLNET
+
+    engine = get_engine("sd-img2img")
+    assert check_web_params(engine, {"controlnet": DEFAULT_CONTROLNET})["controlnet"] == DEFAULT_CONTROLNET
+    assert check_web_params(engine, {"controlnet": "none"})["controlnet"] == "none"  # switching it off is fine
+    assert check_web_params(engine, {"controlnet": " "})["controlnet"] is None  # blank: the operator's default
+    for probe in ("/etc", "../..", "someone/any-controlnet", "x" * 5000):
+        with pytest.raises(InvalidParameterError, match="controlnet=.*not offered"):
+            check_web_params(engine, {"controlnet": probe})
+
+
 # --- typed errors --------------------------------------------------------------------
 
 

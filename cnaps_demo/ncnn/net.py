@@ -29,12 +29,15 @@ from .param import LayerSpec, global_pool_blobs
 class _Op:
     """One layer as executed: its spec, its callable, and its in-place variant when allowed."""
 
-    __slots__ = ("layer", "fn", "inplace")
+    __slots__ = ("layer", "fn", "inplace", "fuse_next")
 
     def __init__(self, layer: LayerSpec, fn: LayerFn | None) -> None:
         self.layer = layer
         self.fn = fn
         self.inplace: InplaceFn | None = None  # set by _plan_inplace where the graph allows it
+        # (index of the activation layer that alone reads this output, its run_fused, its post):
+        # set by _plan_fusion; used when the output blob is not one the caller gives or wants.
+        self.fuse_next: tuple[int, Callable, Callable] | None = None
 
 
 class NcnnNet(nn.Module):
@@ -49,6 +52,7 @@ class NcnnNet(nn.Module):
         self._producer: dict[str, int] = {}  # blob -> index of the layer that writes it
         built = self._build(weights)
         self._plan_inplace(built)
+        self._plan_fusion(built)
         consumed = {blob for layer in self.layers for blob in layer.inputs}
         self.outputs = [blob for blob in self._producer if blob not in consumed and blob not in self.inputs]
         self.pool_blobs = global_pool_blobs(self.layers)
@@ -100,6 +104,24 @@ class NcnnNet(nn.Module):
             blob = op.layer.inputs[0]
             if built[self._producer[blob]].owns_output and readers[blob] == 1:
                 op.inplace = result.run_inplace
+
+    def _plan_fusion(self, built: list[Built]) -> None:
+        """Let a convolution apply the activation layer that alone reads its output (PReLU after
+        each convolution in Real-ESRGAN), so that the fast CPU path does it band by band, in cache."""
+        readers: dict[str, list[int]] = {}
+        for index, layer in enumerate(self.layers):
+            for blob in layer.inputs:
+                readers.setdefault(blob, []).append(index)
+        for index, (op, result) in enumerate(zip(self._ops, built)):
+            if result.run_fused is None or len(op.layer.outputs) != 1:
+                continue
+            after = readers.get(op.layer.outputs[0], [])
+            if len(after) == 1 and built[after[0]].as_post is not None and len(self.layers[after[0]].inputs) == 1:
+                op.fuse_next = (after[0], result.run_fused, built[after[0]].as_post)
+
+    def fused_layers(self) -> list[tuple[str, str]]:
+        """(producer, activation) name pairs that may run as one layer."""
+        return [(op.layer.name, self.layers[op.fuse_next[0]].name) for op in self._ops if op.fuse_next]
 
     def inplace_layers(self) -> list[str]:
         """Names of the layers allowed to overwrite their input (when the caller neither gives nor wants it)."""
@@ -171,22 +193,29 @@ class NcnnNet(nn.Module):
         costs = [self._costs[index] for index in order]
         total, done = float(sum(costs)) or 1.0, 0.0
         scratch: dict[tuple, torch.Tensor] = {}  # reusable buffers, for this run only
+        planned, fused = set(order), set()
         for step, index in enumerate(order):
             op = self._ops[index]
             layer = op.layer
-            if op.fn is None:
+            if index in fused:  # its producer already applied it
+                pass
+            elif op.fn is None:
                 self._pass_through(layer, blobs)
-                continue
-            args = [blobs[b] for b in layer.inputs]
-            if op.inplace is not None and layer.inputs[0] not in keep:
-                results = op.inplace(args, scratch)
             else:
-                results = op.fn(args)
-            for blob in layer.inputs:  # free what no later step reads
-                if last_use.get(blob) == step and blob not in keep:
-                    blobs.pop(blob, None)
-            for blob, value in zip(layer.outputs, results):
-                blobs[blob] = value
+                args = [blobs[b] for b in layer.inputs]
+                outputs, nxt = layer.outputs, op.fuse_next
+                if nxt is not None and nxt[0] in planned and layer.outputs[0] not in keep:
+                    fused.add(nxt[0])
+                    outputs, results = self.layers[nxt[0]].outputs, nxt[1](args, nxt[2])
+                elif op.inplace is not None and layer.inputs[0] not in keep:
+                    results = op.inplace(args, scratch)
+                else:
+                    results = op.fn(args)
+                for blob in layer.inputs:  # free what no later step reads
+                    if last_use.get(blob) == step and blob not in keep:
+                        blobs.pop(blob, None)
+                for blob, value in zip(outputs, results):
+                    blobs[blob] = value
             done += costs[step]
             if on_step is not None and costs[step]:
                 on_step(done / total)

@@ -12,6 +12,8 @@ and dark themes without any page CSS.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import Any
@@ -238,3 +240,13 @@ def credits_html(engines: Iterable, available: Callable[[Any], tuple[bool, str]]
         "weights, not sources for the explanation above.</p>"
         f'<ul class="cnaps-engines">{"".join(rows)}</ul></div>'
     )
+
+
+def explanation_text() -> str:
+    """The explanation without markup (for the API and MCP agents), then the sources with their URLs."""
+    body = re.sub(r"<(script|style|svg|figure)\b.*?</\1>", " ", explanation_html(), flags=re.S)  # text only: no figures
+    body = re.sub(r"</(p|h2|h3|li|summary|details|figcaption)>|<br\s*/?>", "\n", body)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", body))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    sources = [f"- {ref.title}: {', '.join(link.url for link in ref.links)}" for ref in REFERENCES]
+    return "\n".join(line for line in lines if line) + "\n\nSources:\n" + "\n".join(sources)

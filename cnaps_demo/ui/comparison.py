@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..api import UpscaleResult
+from ..api import UpscaleResult, output_name
 from ..image import save_png
 from ..present import compare, diagram
 from .running import Workdir
@@ -109,7 +109,7 @@ def build_comparison(source: Source, results: dict[str, UpscaleResult], workdir:
     run_dir = workdir.new_run_dir()
     comparison = Comparison(source, baseline, results, box_in, scale, run_dir)
     for engine_id, result in results.items():
-        png = run_dir / f"{source.stem}-{engine_id}-x{result.scale}.png"
+        png = run_dir / output_name(source.stem, engine_id, result.scale)
         result.save(png)
         comparison.files[engine_id] = str(png)
         svg = run_dir / f"{source.stem}-{engine_id}-pipeline.svg"

@@ -39,6 +39,7 @@ def launch_kwargs(settings: Settings | None = None) -> dict[str, Any]:
         "footer_links": ["api", "gradio"],
         "max_file_size": settings.max_upload_mb * 1024 * 1024,  # bigger uploads get HTTP 413
         "enable_monitoring": False,  # /monitoring would tell anyone the traffic of every endpoint
+        "mcp_server": settings.mcp,  # off by default: agents get /upscale and /explain as tools
     }
 
 
@@ -92,6 +93,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         wiring.wire_compare(compare_tab, upscale_tab, setup, control, engines)
         wiring.wire_stop([upscale_tab.inputs.stop, compare_tab.stop], control)
         wiring.wire_pick_pair(compare_tab)
+        wiring.wire_explain_api()
 
     # Gradio's max_size counts every lane together: only a backstop. Each event's validator keeps
     # its own lane within its share, so a full CPU lane never refuses GPU callers.

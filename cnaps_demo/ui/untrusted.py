@@ -120,27 +120,37 @@ def _decode_data_url(url: str) -> bytes:
 # --- model fields ------------------------------------------------------------------
 
 
-def offered_models(engine: Engine, extra: Iterable[str] = ()) -> tuple[str, ...]:
-    """The ``model`` values a web visitor may pick for ``engine``: its default, then the operator's."""
+# Parameters that name weights to load (a Hub id or a folder): a visitor may only pick what is offered.
+MODEL_FIELDS = ("model", "controlnet")
+NO_MODEL = "none"  # ``controlnet=none``: switch it off, always allowed
+
+
+def offered_models(engine: Engine, extra: Iterable[str] = (), field: str = "model") -> tuple[str, ...]:
+    """The values of ``field`` a web visitor may pick for ``engine``: its default, then the operator's."""
     from ..engines.diffusion.hub import PUBLISHED_MODELS
 
-    defaults = [spec.default for spec in engine.params if spec.name == "model"]
-    published = [PUBLISHED_MODELS[engine.id]] if engine.id in PUBLISHED_MODELS else []
-    return tuple(dict.fromkeys([*defaults, *published, *(m for m in extra if m)]))
+    defaults = [spec.default for spec in engine.params if spec.name == field]
+    published = [PUBLISHED_MODELS[engine.id]] if field == "model" and engine.id in PUBLISHED_MODELS else []
+    switched_off = [NO_MODEL] if field != "model" else []
+    return tuple(dict.fromkeys([*defaults, *published, *switched_off, *(m for m in extra if m)]))
 
 
 def check_web_params(engine: Engine, params: dict[str, Any], extra_models: Iterable[str] = ()) -> dict[str, Any]:
-    """``params`` with any ``model`` field checked against what the operator offers (text only)."""
-    if not any(spec.name == "model" for spec in engine.params):
-        return params
-    value = params.get("model")
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return {**params, "model": None}
-    offered = offered_models(engine, extra_models)
-    text = str(value).strip()
-    if text not in offered:
-        raise InvalidParameterError(
-            f"model={text[:80]!r} is not offered on this page.",
-            hint=f"Choose one of: {', '.join(offered)}. (Whoever runs this server can offer more with CNAPS_WEB_MODELS.)",
-        )
-    return {**params, "model": text}
+    """``params`` with every field that names weights (``model``, ``controlnet``) checked against what the
+    operator offers: a visitor must not make the server load an arbitrary folder or Hub repository."""
+    extra = tuple(extra_models)
+    checked = dict(params)
+    for field in (spec.name for spec in engine.params if spec.name in MODEL_FIELDS):
+        value = params.get(field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            checked[field] = None
+            continue
+        offered = offered_models(engine, extra, field)
+        text = str(value).strip()
+        if text not in offered:
+            raise InvalidParameterError(
+                f"{field}={text[:80]!r} is not offered on this page.",
+                hint=f"Choose one of: {', '.join(offered)}. (Whoever runs this server can offer more with CNAPS_WEB_MODELS.)",
+            )
+        checked[field] = text
+    return checked

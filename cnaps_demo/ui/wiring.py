@@ -13,6 +13,7 @@ import gradio as gr
 
 from ..api import availability
 from ..engines import Engine, all_engines
+from ..present.explain import explanation_text
 from ..settings import Settings
 from .actions import RunSetup
 from .components import CompareTab, UpscaleTab
@@ -86,11 +87,15 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
         request: gr.Request = None,
         **params,
     ):
-        """Upscale an illustration 2x on the CPU queue (classical and CNN engines).
+        """Upscale an illustration 2x with a classical or anime-CNN engine (the CPU queue).
 
-        Returns: before/after slider pair (bicubic, result), labels HTML, summary markdown,
-        ground truth (if simulated), result PNG file, diagram HTML, diagram SVG file,
-        detail-window image, detail crops, "what the model added" map.
+        Args:
+            image: the illustration (PNG, JPEG or WebP).
+            engine: the engine id, e.g. realcugan, realesrgan-anime, lanczos, bicubic.
+            simulate_blurry_source: shrink the picture 2x first, so that the original is the ground truth.
+
+        Returns:
+            The bicubic/result pair, labels, a summary with the fidelity figures, the ground truth, the result PNG, the pipeline diagram (HTML and SVG), the detail window, the detail crops and the map of what the model added.
         """
         return await control.run(
             lambda stop: single_run("cpu", image, engine, simulate_blurry_source, progress, stop, params), request
@@ -299,3 +304,19 @@ def wire_pick_pair(tab: CompareTab) -> None:
         queue=False,
         api_visibility="private",
     )
+
+
+def wire_explain_api() -> None:
+    """/explain: the explanation as plain text with its sources, for scripts and MCP agents."""
+
+    def explain() -> str:
+        """How AI upscaling makes a 2x enlargement of an illustration look crisp: the task, the three
+        paths this demo runs (classical interpolation, an anime CNN, Stable Diffusion img2img), and
+        the papers and code behind them, with links.
+
+        Returns:
+            The explanation as plain text, followed by the sources with their URLs.
+        """
+        return explanation_text()
+
+    gr.api(explain, api_name="explain")

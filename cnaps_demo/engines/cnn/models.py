@@ -7,6 +7,7 @@ importing the engines stays light.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,29 @@ def precision(device, cpu_bf16: bool) -> tuple[str, bool]:
 
 
 CPU_CONV_CHOICES = ("auto", "winograd", "direct")
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt() parameters
+_KEEP_BYTES = 1 << 30
+
+
+@functools.lru_cache(maxsize=1)
+def keep_freed_memory() -> bool:
+    """Have glibc keep freed feature maps for reuse instead of handing them back to the system.
+
+    A CNN run allocates and frees one 16-64 MB map per layer. glibc serves blocks that size
+    with mmap and unmaps them on free, so every layer page-faults its output in again: a
+    quarter to a third of Real-ESRGAN's CPU time at 512x512 (measured, one core). Raising the
+    mmap and trim thresholds makes freed maps reusable at once. The peak is unchanged; the
+    process keeps its peak until it exits. A no-op (False) off glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * _KEEP_BYTES))
 
 
 def cpu_conv_algorithm(device, compute: str, cpu_conv: str = "auto") -> str:
@@ -90,6 +114,8 @@ def load_model(
         dtype = torch.float16 if compute == "float16" else torch.float32
         net = net.to(device=device, dtype=dtype, memory_format=torch.channels_last)
         net.cpu_conv = algorithm
+        if device.type == "cpu":
+            keep_freed_memory()
         label = conv_label(device, compute, algorithm)
         loaded = LoadedModel(net, device, dtype, compute, use_autocast, list(net.pool_blobs), name, label)
         _models[key] = loaded

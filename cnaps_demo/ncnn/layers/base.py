@@ -38,6 +38,11 @@ class Built:
     # The output is a new tensor no other blob aliases (Split, Noop and Crop hand out views),
     # so a layer reading it may overwrite it.
     owns_output: bool = False
+    # (xs, post) -> outputs with ``post`` (a per-channel element-wise function) applied to the
+    # result: a convolution that can apply the next layer's activation band by band, in cache.
+    run_fused: Callable[[list, Callable], list] | None = None
+    # This layer as such a ``post`` function (PReLU), for the net to fuse into its producer.
+    as_post: Callable | None = None
 
 
 Builder = Callable[[LayerSpec, Weights], Built]

@@ -20,11 +20,13 @@ def build_prelu(layer: LayerSpec, weights: Weights) -> Built:
     with torch.no_grad():
         prelu.weight.copy_(slope)
 
-    def run(xs):
+    def post(x):
         # One fused kernel (torch.where(x >= 0, x, x * w) took three passes and two
         # temporaries: about 4x slower on large CPU feature maps).
-        x = xs[0]
-        return [F.prelu(x, prelu.weight.to(x.dtype))]
+        return F.prelu(x, prelu.weight.to(x.dtype))
+
+    def run(xs):
+        return [post(xs[0])]
 
     # PReLU(x) = max(x, 0) + w * min(x, 0), with min(x, 0) in a scratch buffer reused for the
     # whole run. Large CPU tensors then need no new allocation, whose page faults were most of
@@ -44,7 +46,7 @@ def build_prelu(layer: LayerSpec, weights: Weights) -> Built:
         x.clamp_min_(0)
         return [x.addcmul_(negative, weight)]
 
-    return Built(run, module=prelu, run_inplace=run_inplace)
+    return Built(run, module=prelu, run_inplace=run_inplace, as_post=post)
 
 
 def build_relu(layer: LayerSpec, weights: Weights) -> Built:

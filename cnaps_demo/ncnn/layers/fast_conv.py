@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 # Which CPU convolution runs 3x3 stride-1 fp32 layers: "winograd" (this module) or "direct"
@@ -38,14 +40,44 @@ BAND_BYTES = 8 << 20  # input bytes per band: the measured sweet spot (4-16 MB) 
 def nnpack_ready() -> bool:
     """True when this PyTorch build has NNPACK and it initialises on this CPU (it needs AVX2).
 
-    The call also initialises NNPACK: without it every NNPACK convolution fails.
+    The call also initialises NNPACK (without it every NNPACK convolution fails) and makes its
+    thread pool single-threaded: PyTorch sizes that pool from ``torch.get_num_threads()`` at the
+    first NNPACK call. Bands then run in parallel on our own threads (:func:`_workers`), which
+    wait without spinning: two spinning pools (NNPACK's and OpenMP's) on two cores cost about
+    half the CPU time again, and far more wall time on a busy machine.
     """
     import torch
 
     try:
-        return bool(torch._nnpack_available())
+        if not torch._nnpack_available():
+            return False
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            probe = torch.ones(1, MIN_CHANNELS, 3, 3)
+            torch._nnpack_spatial_convolution(probe, torch.ones(MIN_CHANNELS, MIN_CHANNELS, 3, 3), None, [0, 0], [1, 1])
+        finally:
+            torch.set_num_threads(threads)
+        return True
     except (AttributeError, RuntimeError):
         return False
+
+
+_pool: list = []  # [ThreadPoolExecutor], made on first use
+_pool_lock = threading.Lock()
+
+
+def _workers():
+    """The band threads: one per torch thread (the cores this process was given)."""
+    import torch
+
+    with _pool_lock:
+        size = max(1, torch.get_num_threads())
+        if not _pool or _pool[0]._max_workers != size:
+            if _pool:
+                _pool.pop().shutdown(wait=False)
+            _pool.append(ThreadPoolExecutor(max_workers=size, thread_name_prefix="cnaps-winograd"))
+        return _pool[0]
 
 
 def eligible(weight_shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int], groups: int) -> bool:
@@ -74,11 +106,11 @@ def use_winograd(x) -> bool:
     )
 
 
-def band_rows(in_channels: int, width: int, out_rows: int) -> int:
-    """Output rows per band: about BAND_BYTES of fp32 input, a multiple of 6 (NNPACK's 6x6 tiles)."""
-    rows = BAND_BYTES // max(1, in_channels * width * 4)
-    rows = max(6, rows - rows % 6)
-    return min(rows, out_rows)
+def band_rows(in_channels: int, width: int, out_rows: int, workers: int = 1) -> int:
+    """Output rows per band: about BAND_BYTES of fp32 input, at least two bands per worker where
+    the map allows, a multiple of 6 (NNPACK's 6x6 output tiles)."""
+    rows = min(BAND_BYTES // max(1, in_channels * width * 4), -(-out_rows // (2 * workers)))
+    return min(max(6, rows - rows % 6), out_rows)
 
 
 def winograd_conv3x3(
@@ -108,17 +140,32 @@ def winograd_conv3x3(
     # NNPACK pads both sides alike: symmetric column padding goes to it, anything else to F.pad.
     side = left if left == right else 0
     col_pad = (0, 0) if left == right else (left, right)
-    rows = rows or band_rows(channels, width + left + right, out_h)
-    for r0 in range(0, out_h, rows):
+    pool = _workers()
+    rows = rows or band_rows(channels, width + left + right, out_h, pool._max_workers)
+
+    # Grad and inference mode are per thread: the band threads take the caller's.
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
+    def band(r0: int) -> None:
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            _band(r0)
+
+    def _band(r0: int) -> None:
         r1 = min(out_h, r0 + rows)
         # Input rows r0 - top .. r1 + 2 - top of the unpadded map; rows outside it are zeros.
         lo, hi = r0 - top, r1 + 2 - top
-        band = x[:, :, max(0, lo) : min(height, hi)]
+        piece = x[:, :, max(0, lo) : min(height, hi)]
         missing_top, missing_bottom = max(0, -lo), max(0, hi - height)
         if missing_top or missing_bottom or col_pad != (0, 0):
-            band = F.pad(band, (*col_pad, missing_top, missing_bottom))
-        result = torch._nnpack_spatial_convolution(band.contiguous(), weight, bias, [0, side], [1, 1])
+            piece = F.pad(piece, (*col_pad, missing_top, missing_bottom))
+        result = torch._nnpack_spatial_convolution(piece.contiguous(), weight, bias, [0, side], [1, 1])
         if activation is not None:
             result = activation(result)
         out[:, :, r0:r1] = result
+
+    starts = range(0, out_h, rows)
+    if len(starts) == 1:
+        _band(0)
+    else:  # the threads release the GIL inside torch; list() re-raises a band's error here
+        list(pool.map(band, starts))
     return out

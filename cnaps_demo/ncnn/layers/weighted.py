@@ -77,22 +77,23 @@ def _convolution(layer: LayerSpec, weights: Weights, depthwise: bool) -> Built:
     winograd = fast_conv.eligible(tuple(weight.shape), stride, dilation, groups)
     nchw_weight: dict = {}  # the weight in NCHW order for NNPACK, made once per device/dtype
 
-    def run(xs):
+    def run(xs, post=None):
         x = xs[0]
         if winograd and fast_conv.use_winograd(x) and conv.weight.dtype == x.dtype:
             key = (conv.weight.data_ptr(), conv.weight.dtype)
             if key not in nchw_weight:
                 nchw_weight.clear()
                 nchw_weight[key] = conv.weight.contiguous()
-            return [fast_conv.winograd_conv3x3(x, nchw_weight[key], conv.bias, (left, right, top, bottom), act)]
+            band_act = act if post is None else (post if act is None else (lambda y: post(act(y))))
+            return [fast_conv.winograd_conv3x3(x, nchw_weight[key], conv.bias, (left, right, top, bottom), band_act)]
         if pad is not None:
             x = F.pad(x, pad)
         y = conv(x)
         if act is not None:
             y = act(y)
-        return [y]
+        return [y if post is None else post(y)]
 
-    return Built(run, module=conv, owns_output=True)
+    return Built(run, module=conv, owns_output=True, run_fused=run)
 
 
 def _deconvolution(layer: LayerSpec, weights: Weights, depthwise: bool) -> Built:
