@@ -79,8 +79,8 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--overwrite", action="store_true", help="replace existing output files")
     up.add_argument(
         "--colour-fix", action=argparse.BooleanOptionalAction, default=None,
-        help="take the output's colours from the input (keeps the model's detail); default: on for the "
-        "diffusion engines, off for the CNNs (measured: README, 'Colour fix')",
+        help="take the output's colours from the input, keep the model's detail (default: on for the CNN and "
+        "diffusion engines, where it measurably helps: README, 'Colour fix'); --no-colour-fix: the raw output",
     )
     up.add_argument(
         "--frames", default=None, metavar="DIR",

@@ -27,7 +27,7 @@ DEFAULT_METHOD = "wavelet"
 WAVELET_LEVELS = 5
 GAUSSIAN_SIGMA = 8.0  # output pixels
 # On by default per engine family, from the measurement in the README ("Colour fix").
-DEFAULT_ON = {"classical": False, "cnn": False, "diffusion": True}
+DEFAULT_ON = {"classical": False, "cnn": True, "diffusion": True}
 _A_TROUS = np.array([0.25, 0.5, 0.25], dtype=np.float32)
 
 

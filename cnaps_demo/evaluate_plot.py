@@ -56,7 +56,7 @@ def _panel(draw: ImageDraw.ImageDraw, x0: int, metric: str, values: list[float])
         height = (shown - low) / (top - low) * (plot_bottom - plot_top) if top > low else 0
         bx0, bx1 = left + i * slot + slot * 0.15, left + (i + 1) * slot - slot * 0.15
         draw.rectangle((bx0, plot_bottom - max(height, 1), bx1, plot_bottom), fill=PALETTE[i % len(PALETTE)])
-        label = "\u221e" if math.isinf(value) else f"{value:.{_DIGITS[metric]}f}"
+        label = "inf (exact)" if math.isinf(value) else f"{value:.{_DIGITS[metric]}f}"  # the font has no infinity sign
         draw.text(((bx0 + bx1) / 2, plot_bottom - height - 4), label, fill=INK, font=_font(13), anchor="mb")
     if low > 0:
         draw.text((x0 + PANEL_W / 2, plot_bottom + 8), f"axis starts at {low:.3g}", fill=(150, 60, 60), font=small, anchor="mt")

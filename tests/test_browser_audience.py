@@ -280,3 +280,45 @@ def test_diagram_texts_lie_inside_their_boxes_in_the_browser(browser, app):
         assert outside == [], f"text outside its box: {outside}"
     finally:
         page.context.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_sd_app(tmp_path_factory):
+    """The app with sd-img2img pointed at a tiny random pipeline that may run on the CPU."""
+    import tiny_sd
+
+    model = tiny_sd.build_img2img_folder(tmp_path_factory.mktemp("tiny-sd"))
+    folder = tmp_path_factory.mktemp("sd-app")
+    env = {"CNAPS_SD_MODEL": str(model), "CNAPS_ALLOW_CPU_DIFFUSION": "1", "CNAPS_SD_CONTROLNET": "none"}
+    process, url, _ = start_app(folder, env_extra=env)
+    yield url
+    stop_app(process)
+
+
+def test_diffusion_frames_appear_as_a_strip_and_figures_sit_beside_the_slider(browser, tiny_sd_app, tmp_path):
+    picture = tmp_path / "small.png"
+    Image.open(EXAMPLE).convert("RGB").resize((64, 64)).save(picture)
+    page = new_page(browser, LAPTOP, tiny_sd_app)
+    try:
+        page.locator("#cnaps-engine input").click()
+        page.get_by_role("option").filter(has_text="Stable Diffusion img2img").first.click()
+        page.locator("#cnaps-run-gpu").wait_for()
+        page.locator("#param-sd_img2img_steps input[type=number]").fill("6")
+        page.locator("#param-sd_img2img_strength input[type=number]").fill("0.5")
+        page.locator("#param-sd_img2img_pre_upscaler").get_by_label("lanczos", exact=True).check()
+        page.locator("#cnaps-simulate input").check()
+        upload(page, picture)
+        page.locator("#cnaps-run-gpu").click()
+        page.wait_for_function(RESULT_SHOWN, timeout=RUN_TIMEOUT_MS)
+        strip = page.locator("#cnaps-filmstrip img")
+        page.wait_for_function("document.querySelectorAll('#cnaps-filmstrip img').length >= 3", timeout=30_000)
+        assert strip.count() == 3  # strength 0.5 of 6 steps: 3 UNet steps, one frame each
+        captions = page.locator("#cnaps-filmstrip").inner_text()
+        assert "step 1/3" in captions and "timestep" in captions and "noise" in captions
+        page.locator("#cnaps-filmstrip-file a").first.wait_for()  # the animated WebP to download
+        summary = page.locator("#cnaps-summary").inner_text()
+        assert "How faithful" in summary and "LR-PSNR" in summary and "SSIM" in summary
+        assert "dB" in page.locator("#cnaps-ba").inner_text()  # the score sits in the slider's label
+        page.screenshot(path=str(ARTIFACTS / "filmstrip_1280x720.png"), full_page=True)
+    finally:
+        page.context.close()

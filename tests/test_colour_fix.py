@@ -89,3 +89,16 @@ def test_the_fix_keeps_transparency():
     result = cnaps_demo.upscale(source, "realesrgan-anime", device="cpu", colour_fix=True)
     assert result.image.mode == "RGBA" and result.image.size == (96, 96)
     assert [s.name for s in result.stages][-2:] == [f"colour fix ({colour.DEFAULT_METHOD})", "alpha bicubic x2"]
+
+
+def test_the_cli_switch_and_the_printed_figures(tmp_path, capsys):
+    from cnaps_demo import cli
+
+    source = tmp_path / "small.png"
+    drawing(40).save(source)
+    assert cli.main(["upscale", str(source), "-o", str(tmp_path / "raw.png"), "--no-colour-fix"]) == 0
+    assert cli.main(["upscale", str(source), "-o", str(tmp_path / "fixed.png")]) == 0  # realcugan, fix by default
+    printed = capsys.readouterr().out
+    assert printed.count("fidelity: LR-PSNR ") == 2 and "x bicubic" in printed and "/255" in printed
+    assert read_png_metadata(tmp_path / "raw.png")["cnaps:colour_fix"] == "off"
+    assert read_png_metadata(tmp_path / "fixed.png")["cnaps:colour_fix"] == colour.DEFAULT_METHOD

@@ -29,7 +29,8 @@ def test_the_command_writes_a_table_a_csv_and_a_plot(originals, tmp_path, capsys
     assert code == 0
     printed = capsys.readouterr().out
     rows = list(csv.DictReader(io.StringIO((out / "evaluation.csv").read_text())))
-    assert [row["engine"] for row in rows] == ["bicubic", "realcugan"]
+    assert [row["engine"] for row in rows] == ["bicubic", "realcugan + colour fix"]  # the CNN default: fix on
+    assert [row["colour_fix"] for row in rows] == ["off", "wavelet"]
     assert list(rows[0])[1] == "psnr_db"  # the first numeric column is PSNR in dB
     table = (out / "evaluation.md").read_text()
     assert table.splitlines()[0].startswith("| engine | PSNR (dB) |")

@@ -221,11 +221,19 @@ def test_params_are_read_back_for_the_chosen_engine_only():
     assert api_name_for("sd-latent-x2", "negative_prompt") == "sd_latent_x2_negative_prompt"
 
 
+def test_progress_text_says_elapsed_time_and_the_time_left():
+    from cnaps_demo.ui.running import timing_text
+
+    assert timing_text(0.2, 0.0) == " \u00b7 0 s"  # nothing to extrapolate from yet
+    assert timing_text(3.0, 0.25) == " \u00b7 3 s, about 9 s left"
+    assert timing_text(10.0, 1.0) == " \u00b7 10 s"
+
+
 def test_progress_is_forwarded_as_a_fraction():
     calls = []
     forward = progress_forwarder(lambda value, desc=None: calls.append((value, desc)), label="E", index=1, count=2)
     forward(1, 4, "tile 1/4")
-    assert calls == [(pytest.approx(0.625), "E: tile 1/4")]
+    assert calls == [(pytest.approx(0.625), "E: tile 1/4 \u00b7 0 s")]
     progress_forwarder(None)(1, 2, "ignored")  # no progress bar: no error
 
 
@@ -273,13 +281,19 @@ def test_a_full_single_run_produces_every_view(settings, picture, tmp_path):
     assert comparison.baseline.size == result.image.size == (48, 40)
     assert read_png_metadata(comparison.files["lanczos"])["cnaps:engine"] == "lanczos"
     assert "Lanczos" in Path(comparison.svgs["lanczos"]).read_text(encoding="utf-8")
-    crops = views.crops_gallery(comparison)
-    assert [label for _, label in crops] == [cmp.BASELINE_LABEL, result.engine_name, cmp.TRUTH_LABEL]
-    assert len({Image.open(path).size for path, _ in crops}) == 1
-    assert all(Path(path).parent == comparison.run_dir for path, _ in crops)  # written once, in the run folder
+    crops = views.crops_html(comparison)
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", crops)
+    assert captions == [cmp.BASELINE_LABEL, result.engine_name, cmp.TRUTH_LABEL]
+    sizes = re.findall(r'width="(\d+)" height="(\d+)"', crops)
+    zoom = cmp.CROP_ZOOM
+    assert len(set(sizes)) == 1 and int(sizes[0][0]) == 2 * cmp.crop_window(source.image.size) * zoom
     summary = views.summary_markdown(comparison)
-    assert "PSNR" in summary and "dB" in summary
-    assert "PSNR vs ground truth" in views.psnr_table(comparison)
+    assert "PSNR" in summary and "dB" in summary and "SSIM" in summary and "LR-PSNR" in summary
+    assert "How faithful is it to the ground truth" in summary
+    table = views.fidelity_table(comparison)
+    assert "PSNR (dB)" in table and "colour shift (/255)" in table and "Bicubic" in table
+    assert "dB" in views.result_label(comparison, "lanczos")  # the slider label carries the score
+    assert comparison.moved_to((0, 0)).box_in[:2] == (0, 0)  # a click in a corner moves the crops there
 
 
 # --- presenter cache ---------------------------------------------------------------
@@ -320,7 +334,12 @@ def test_presenter_cache_is_served_even_where_the_engine_cannot_run(unavailable,
     assert refused.value.title == "Engine unavailable here"
     # a result computed earlier, where the engine could run (here: made with bicubic, stored under its id)
     made = upscale(source.image, engine="bicubic")
-    earlier = dataclasses.replace(made, engine_id=unavailable.id, engine_name=unavailable.display_name, params={})
+    from cnaps_demo.colour import resolve
+
+    fix = resolve(None, unavailable.family)  # what a run of this engine would have applied
+    earlier = dataclasses.replace(
+        made, engine_id=unavailable.id, engine_name=unavailable.display_name, params={}, colour_fix=fix
+    )
     cache.put(source.image, earlier)
     served = run_engine(source, unavailable, {}, settings=settings, progress=lambda *a: None, cache=cache)
     assert served.extra.get("cached") and served.engine_name == unavailable.display_name
@@ -411,7 +430,7 @@ def test_build_demo_wires_the_public_api_and_the_queues(settings):
     demo = build_demo(dataclasses.replace(settings, cpu_concurrency=2, queue_size=5))
     fns = list(demo.fns.values())
     public = {fn.api_name: fn for fn in fns if fn.api_visibility == "public"}
-    assert set(public) == {"upscale", "upscale_gpu"}
+    assert set(public) == {"upscale", "upscale_gpu", "explain"}
     assert public["upscale"].concurrency_id == "cpu" and public["upscale"].concurrency_limit == 2
     assert public["upscale_gpu"].concurrency_id == "gpu" and public["upscale_gpu"].concurrency_limit == 1
     # each lane has its own share of the queue: CPU 5 (CNAPS_QUEUE_SIZE) plus GPU

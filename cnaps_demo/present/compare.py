@@ -163,19 +163,3 @@ def added_detail_map(output: Image.Image, baseline: Image.Image, gain: float = 4
     """
     diff = difference(output, baseline) * float(gain) / 255.0
     return colourise(diff)
-
-
-def psnr(image: Image.Image, reference: Image.Image) -> float:
-    """Peak signal-to-noise ratio in dB of ``image`` against ``reference`` (8-bit RGB); inf if equal."""
-    a = np.asarray(_rgb(image), dtype=np.float64)
-    b = np.asarray(_rgb(reference), dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"images differ in size: {a.shape[1]}x{a.shape[0]} vs {b.shape[1]}x{b.shape[0]}")
-    mse = float(np.mean((a - b) ** 2))
-    if mse == 0:
-        return math.inf
-    return 10.0 * math.log10(255.0**2 / mse)
-
-
-def format_psnr(value: float) -> str:
-    return "identical" if math.isinf(value) else f"{value:.2f} dB"

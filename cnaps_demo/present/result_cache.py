@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..image import load_image
 from ..api import UpscaleResult, availability, upscale
+from ..colour import resolve
 from ..errors import CnapsError
 from ..files import atomic_write
 from ..settings import Settings
@@ -31,11 +32,13 @@ log = logging.getLogger(__name__)
 WARM_ENGINES = ("realcugan", "realesrgan-anime", "bicubic", "sd-img2img", "sd-latent-x2")
 
 
-def cache_key(image: Image.Image, engine_id: str, params: dict[str, Any], scale: int = 2) -> str:
+def cache_key(
+    image: Image.Image, engine_id: str, params: dict[str, Any], scale: int = 2, colour_fix: str = "off"
+) -> str:
     digest = hashlib.sha256()
     digest.update(f"{image.mode}|{image.width}x{image.height}|".encode())
     digest.update(image.tobytes())
-    digest.update(f"|{engine_id}|{scale}|".encode())
+    digest.update(f"|{engine_id}|{scale}|{colour_fix}|".encode())
     digest.update(json.dumps(params, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:32]
 
@@ -50,8 +53,11 @@ class ExampleCache:
     def _paths(self, key: str) -> tuple[Path, Path]:
         return self.root / f"{key}.png", self.root / f"{key}.json"
 
-    def get(self, image: Image.Image, engine_id: str, params: dict[str, Any], scale: int = 2) -> UpscaleResult | None:
-        png, meta = self._paths(cache_key(image, engine_id, params, scale))
+    def get(
+        self, image: Image.Image, engine_id: str, params: dict[str, Any], scale: int = 2, colour_fix: str = "off"
+    ) -> UpscaleResult | None:
+        """The stored result of exactly this run (same pixels, engine, parameters, scale, colour fix)."""
+        png, meta = self._paths(cache_key(image, engine_id, params, scale, colour_fix))
         if not (png.is_file() and meta.is_file()):
             return None
         try:
@@ -77,11 +83,12 @@ class ExampleCache:
             notices=tuple(record.get("notices", ())),
             device=record.get("device", "auto"),
             extra={"cached": True},
+            colour_fix=record.get("colour_fix", "off"),
         )
 
     def put(self, image: Image.Image, result: UpscaleResult) -> None:
         """Store ``result`` for the engine input ``image``; failures are logged, not raised."""
-        key = cache_key(image, result.engine_id, result.params, result.scale)
+        key = cache_key(image, result.engine_id, result.params, result.scale, result.colour_fix)
         png, meta = self._paths(key)
         record = {
             "engine_id": result.engine_id,
@@ -92,6 +99,7 @@ class ExampleCache:
             "seconds": result.seconds,
             "notices": list(result.notices),
             "device": result.device,
+            "colour_fix": result.colour_fix,
         }
         try:
             result.save(png)
@@ -138,7 +146,7 @@ class ExampleCache:
                 params = engine.check_params({}, self.settings)
                 for flag, source in sources:
                     label = f"{path.name} / {engine_id}{' / blurry' if flag else ''}"
-                    if self.get(source, engine_id, params) is not None:
+                    if self.get(source, engine_id, params, colour_fix=resolve(None, engine.family)) is not None:
                         report.append(f"{label}: cached")
                         continue
                     try:

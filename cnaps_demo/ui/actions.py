@@ -7,12 +7,14 @@ worker thread (``jobs.JobControl``); ``wiring`` attaches them to the buttons.
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from ..api import UpscaleResult
 from ..engines import Engine
@@ -20,8 +22,9 @@ from ..errors import CnapsError, JobCancelledError
 from ..present.result_cache import ExampleCache
 from ..settings import Settings
 from .comparison import build_comparison
+from .gpu import GPU_DURATION_S
 from .messages import ui_error
-from .params import ParamBinding, params_for
+from .params import ParamBinding, colour_fix_choice, params_for
 from .picker import find_engine, require_available
 from .running import Workdir, progress_forwarder, run_engine
 from .sources import InputPolicy, Source, load_source
@@ -43,7 +46,10 @@ class RunSetup:
     def web_params(self, engine: Engine, values: dict[str, Any]) -> dict[str, Any]:
         """``engine``'s parameters from the keyword values of every control, checked for the web."""
         try:
-            return check_web_params(engine, params_for(engine.id, values, self.bindings), self.settings.web_models)
+            # The operator's own choices (CNAPS_SD_MODEL, CNAPS_SD_CONTROLNET) are offered too.
+            operator = [spec.default_for(self.settings) for spec in engine.params if spec.setting]
+            offered = (*self.settings.web_models, *(str(value) for value in operator if value))
+            return check_web_params(engine, params_for(engine.id, values, self.bindings), offered)
         except CnapsError as error:
             raise ui_error(error) from None
 
@@ -69,8 +75,11 @@ class RunSetup:
         progress: Any,
         stop: threading.Event,
         params: dict[str, Any],
+        frames: Any = None,
     ) -> tuple:
-        """One engine on one picture, for the Upscale tab: the values of ``SingleRunView``."""
+        """One engine on one picture, for the Upscale tab: the values of ``SingleRunView``.
+
+        ``frames``: a callback given each denoising step's picture as it is made (diffusion only)."""
         # Not require_available: the example cache may hold this engine's result even where it
         # cannot run; run_engine serves that or refuses with the fix.
         chosen = find_engine(engine_id)
@@ -85,12 +94,31 @@ class RunSetup:
                 settings=self.settings,
                 progress=progress_forwarder(progress, label=chosen.display_name, stop=stop),
                 cache=self.cache,
+                frames=frames if chosen.family == "diffusion" else None,
+                colour_fix=colour_fix_choice(params),
             )
         except JobCancelledError as stopped:
             gr.Info(str(stopped), title="Stopped")
             return tuple(cleared_single())  # a stopped run leaves nothing of an earlier one beside the input
         comparison = build_comparison(source, {chosen.id: result}, self.workdir)
         return tuple(single_view(comparison, chosen.id))
+
+    def gpu_seconds(self, image_value: Any, engine_id: str | None, simulate_flag: Any, params: dict[str, Any]) -> int:
+        """How long to ask ZeroGPU for (``spaces.GPU(duration=...)``): estimated from the picture's size
+        (its header only) and the engine's steps; the fixed default when anything is unclear."""
+        from ..engines.diffusion.cost import spaces_duration
+
+        try:
+            admitted = self.guard.admit(image_value)
+            with Image.open(io.BytesIO(admitted.data) if isinstance(admitted.data, bytes) else admitted.data) as image:
+                width, height = image.size
+            engine = find_engine(engine_id)
+            checked = engine.check_params(self.web_params(engine, params), self.settings)
+        except (CnapsError, gr.Error, OSError, ValueError, AttributeError):
+            return GPU_DURATION_S
+        if simulate_flag:
+            width, height = width // 2, height // 2
+        return spaces_duration(width, height, checked, engine=engine.id, tile=self.settings.tile)
 
     def compare_engines(self, engine_ids: Sequence[str] | None) -> list[Engine]:
         """The ticked engines, or one error naming every ticked engine that cannot run here."""
@@ -121,7 +149,7 @@ class RunSetup:
         checked = {engine.id: self.web_params(engine, params) for engine in chosen}
         source = load_source(image_value, self.settings, bool(simulate_flag), guard=self.guard)
         try:
-            results = self._run_each(source, chosen, checked, progress, stop)
+            results = self._run_each(source, chosen, checked, progress, stop, colour_fix_choice(params))
         except JobCancelledError as stopped:
             gr.Info(str(stopped), title="Stopped")
             return unchanged(CompareView)
@@ -134,6 +162,7 @@ class RunSetup:
         checked: dict[str, dict[str, Any]],
         progress: Any,
         stop: threading.Event,
+        colour_fix: bool | None = None,
     ) -> dict[str, UpscaleResult]:
         results = {}
         for index, engine in enumerate(chosen):
@@ -146,5 +175,6 @@ class RunSetup:
                     progress, label=engine.display_name, index=index, count=len(chosen), stop=stop
                 ),
                 cache=self.cache,
+                colour_fix=colour_fix,
             )
         return results

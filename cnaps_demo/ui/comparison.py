@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from .. import fidelity
 from ..api import UpscaleResult, output_name
 from ..image import save_png
 from ..present import compare, diagram
@@ -51,6 +52,13 @@ class Comparison:
     files: dict[str, str] = field(default_factory=dict)  # engine id -> PNG path
     svgs: dict[str, str] = field(default_factory=dict)  # engine id -> SVG path
     views: dict[str, str] = field(default_factory=dict)  # image key -> PNG path shown on the page
+    figures: dict[str, dict] = field(default_factory=dict)  # image key -> its fidelity figures, computed once
+
+    def fidelity_of(self, key: str) -> dict:
+        """``fidelity.fidelity`` of one image against the source (and the ground truth, when there is one)."""
+        if key not in self.figures:
+            self.figures[key] = fidelity.fidelity(self.image(key), self.source.image, self.source.truth)
+        return self.figures[key]
 
     @property
     def box_out(self) -> compare.Box:

@@ -19,7 +19,7 @@ from ..present.examples import example_label
 from ..present.explain import credits_html, explanation_html
 from ..settings import Settings
 from .comparison import BASELINE_SHORT, TRUTH_LABEL
-from .params import ParamBinding, build_param_groups
+from .params import COLOUR_FIX_KEYWORD, ParamBinding, build_param_groups
 from .picker import compare_preset, engine_card_html, engine_choices, runnable_ids
 from .views import before_after_html, diagram_html, empty_crops_html
 
@@ -31,6 +31,7 @@ class InputPanel:
     image: gr.Image
     examples: gr.Examples | None  # the bundled examples (None when the package has none)
     simulate: gr.Checkbox
+    colour_fix: gr.Checkbox
     engine: gr.Dropdown
     status: gr.HTML  # the engine card: what it does, or what it needs to run here
     groups: dict[str, Any]  # engine id -> its group of settings controls
@@ -50,6 +51,10 @@ class ResultPanel:
     summary: gr.Markdown
     png_file: gr.File
     svg_file: gr.File
+    filmstrip_box: gr.Group  # shown for the diffusion engines
+    filmstrip: gr.Gallery  # the model's clean-image guess at each denoising step
+    filmstrip_file: gr.File  # the same frames as one animated WebP
+    filmstrip_timer: gr.Timer  # polls the running job's frames
 
 
 @dataclass
@@ -74,8 +79,9 @@ class UpscaleTab:
         return [self.inputs.image, self.inputs.engine, self.inputs.simulate]
 
     def run_kwargs(self) -> dict[str, Any]:
-        """The keyword inputs: every engine setting control, by its API name."""
-        return {binding.keyword: binding.component for binding in self.inputs.bindings}
+        """The keyword inputs: the colour fix switch, and every engine setting control by its API name."""
+        controls = {binding.keyword: binding.component for binding in self.inputs.bindings}
+        return {COLOUR_FIX_KEYWORD: self.inputs.colour_fix, **controls}
 
     def run_outputs(self) -> list[Any]:
         """The outputs of a run, in the order of ``views.SingleRunView``."""
@@ -138,9 +144,13 @@ def build_upscale_tab(
             with gr.Column(scale=2, min_width=320):
                 inputs = _input_panel(engines, settings, default_id, examples)
             with gr.Column(scale=3, min_width=420):
-                result = _result_panel()
+                result = _result_panel(_family(engines, default_id) == "diffusion")
         detail = _detail_panel()
     return UpscaleTab(inputs, result, detail)
+
+
+def _family(engines: Sequence[Engine], engine_id: str) -> str:
+    return next((engine.family for engine in engines if engine.id == engine_id), "")
 
 
 def _input_panel(
@@ -198,12 +208,22 @@ def _input_panel(
         "the original then serves as ground truth.",
         elem_id="cnaps-simulate",
     )
+    colour_fix = gr.Checkbox(
+        value=True,
+        label="Colour fix",
+        info="Keep your picture's own colours: the model's fine detail over your picture's smooth colours "
+        "(AI engines; models tend to tint or darken a little).",
+        elem_id="cnaps-colour-fix",
+    )
     with gr.Accordion("Engine settings", open=not settings.presenter, elem_id="cnaps-settings"):
-        groups, bindings = build_param_groups(list(engines), default_id, frozenset(runnable_ids(engines, settings)))
-    return InputPanel(image, example_block, simulate, engine, status, groups, bindings, run_cpu, run_gpu, stop)
+        runnable = frozenset(runnable_ids(engines, settings))
+        groups, bindings = build_param_groups(list(engines), default_id, runnable, settings)
+    return InputPanel(
+        image, example_block, simulate, colour_fix, engine, status, groups, bindings, run_cpu, run_gpu, stop
+    )
 
 
-def _result_panel() -> ResultPanel:
+def _result_panel(diffusion_default: bool) -> ResultPanel:
     labels = gr.HTML(before_after_html(BASELINE_SHORT, "the engine"), label="Before/after labels", elem_id="cnaps-ba")
     with gr.Row(equal_height=False):
         slider = gr.ImageSlider(
@@ -229,7 +249,21 @@ def _result_panel() -> ResultPanel:
     with gr.Row():
         png_file = gr.File(label="Result PNG (with metadata)", elem_id="cnaps-png", height=90)
         svg_file = gr.File(label="Pipeline diagram (SVG)", elem_id="cnaps-svg", height=90)
-    return ResultPanel(labels, slider, truth, summary, png_file, svg_file)
+    with gr.Group(visible=diffusion_default, elem_id="cnaps-filmstrip-box") as filmstrip_box:
+        filmstrip = gr.Gallery(
+            label="Watch it re-draw: the model's guess of the clean picture at each denoising step",
+            columns=6,
+            height=210,
+            object_fit="contain",
+            format="png",
+            allow_preview=True,
+            elem_id="cnaps-filmstrip",
+        )
+        filmstrip_file = gr.File(label="The steps as an animated WebP", elem_id="cnaps-filmstrip-file", height=70)
+    timer = gr.Timer(0.5, active=False)
+    return ResultPanel(
+        labels, slider, truth, summary, png_file, svg_file, filmstrip_box, filmstrip, filmstrip_file, timer
+    )
 
 
 def _detail_panel() -> DetailPanel:

@@ -15,8 +15,11 @@ from typing import Any
 GPU_DURATION_S = 120
 
 
-def on_gpu(fn: Callable[..., Any], duration: int = GPU_DURATION_S) -> Callable[..., Any]:
-    """``spaces.GPU(duration=...)(fn)`` when ``import spaces`` works, else ``fn`` itself."""
+def on_gpu(fn: Callable[..., Any], duration: int | Callable[..., int] = GPU_DURATION_S) -> Callable[..., Any]:
+    """``spaces.GPU(duration=...)(fn)`` when ``import spaces`` works, else ``fn`` itself.
+
+    ``duration`` may be a function of ``fn``'s own arguments (ZeroGPU calls it before each job), so a
+    small picture does not reserve the GPU as long as a large one."""
     try:
         import spaces
     except ImportError:
@@ -24,3 +27,13 @@ def on_gpu(fn: Callable[..., Any], duration: int = GPU_DURATION_S) -> Callable[.
     wrapped = spaces.GPU(duration=duration)(fn)
     functools.update_wrapper(wrapped, fn)  # keep the signature: Gradio reads parameter names from it
     return wrapped
+
+
+def can_stream_frames() -> bool:
+    """False on ZeroGPU: the job runs in another process, so a frame callback (and its lock) cannot
+    go with it; the frames then arrive with the result instead of live."""
+    try:
+        import spaces  # noqa: F401
+    except ImportError:
+        return True
+    return False

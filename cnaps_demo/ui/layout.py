@@ -16,6 +16,7 @@ from . import wiring
 from .actions import RunSetup
 from .components import build_compare_tab, build_explain_tab, build_upscale_tab, example_copies
 from .jobs import GradioQueue, JobControl, Lanes, StopRequests
+from .live import LiveFrames
 from .picker import default_engine_id
 from .running import Workdir
 from .theme import HEAD_SCRIPT, make_css, make_theme
@@ -86,7 +87,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         example_files = example_copies(upscale_tab.inputs.examples)
         guard = UploadGuard(lambda: (demo.upload_file_set, example_files))
         setup = RunSetup(settings, gpu_ids, upscale_tab.inputs.bindings, guard, workdir, cache)
-        wiring.wire_upscale(upscale_tab, setup, control)
+        wiring.wire_upscale(upscale_tab, setup, control, LiveFrames(workdir))
         wiring.wire_fresh_start(upscale_tab)
         wiring.wire_example_autorun(upscale_tab, setup, control, engines)
         wiring.wire_crop_picker(upscale_tab)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,19 @@ from typing import Any
 import gradio as gr
 
 from ..engines import Engine, ParamSpec
+from ..settings import Settings
+
+
+COLOUR_FIX_KEYWORD = "colour_fix"  # the page's colour fix switch, an /upscale keyword beside the engine settings
+
+
+def colour_fix_choice(values: dict[str, Any]) -> bool | None:
+    """The switch as ``upscale(colour_fix=...)``: on means each engine family's default (the AI engines fix
+    their colours, the classical ones have none to fix); off means never."""
+    return None if values.get(COLOUR_FIX_KEYWORD, True) not in (False, "false", "False") else False
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+|none")  # "owner/name" (or "none"), not a path
 
 
 def api_name_for(engine_id: str, param: str) -> str:
@@ -28,8 +42,15 @@ def _label(spec: ParamSpec) -> str:
     return spec.name.replace("_", " ").capitalize()
 
 
-def make_control(engine: Engine, spec: ParamSpec) -> Any:
-    """One control for ``spec``: dropdown/radio for choices, slider for bounded numbers, etc."""
+def make_control(engine: Engine, spec: ParamSpec, settings: Settings | None = None) -> Any:
+    """One control for ``spec``: dropdown/radio for choices, slider for bounded numbers, etc.
+
+    It starts at the operator's value where a setting replaces the default (CNAPS_SD_MODEL), or blank
+    (which means that value) when it is a server path: a visitor must not read the server's folders."""
+    value = spec.default_for(settings)
+    if spec.setting and isinstance(value, str) and not HUB_ID.fullmatch(value):
+        value = None
+    spec = dataclasses.replace(spec, default=value)
     label = _label(spec)
     info = spec.help or None
     elem_id = f"param-{api_name_for(engine.id, spec.name)}"
@@ -80,7 +101,7 @@ def make_control(engine: Engine, spec: ParamSpec) -> Any:
 
 
 def build_param_groups(
-    engines: list[Engine], selected: str, runnable: frozenset[str] | None = None
+    engines: list[Engine], selected: str, runnable: frozenset[str] | None = None, settings: Settings | None = None
 ) -> tuple[dict[str, Any], list[ParamBinding]]:
     """A group of controls per engine, shown while it is selected and can run here. Returns
     (groups by id, bindings). ``runnable``: the ids that can run (None: all)."""
@@ -92,7 +113,7 @@ def build_param_groups(
                 gr.Markdown(f"*{engine.display_name} has no settings.*", elem_classes="cnaps-status")
             for spec in engine.params:
                 bindings.append(
-                    ParamBinding(engine.id, spec, api_name_for(engine.id, spec.name), make_control(engine, spec))
+                    ParamBinding(engine.id, spec, api_name_for(engine.id, spec.name), make_control(engine, spec, settings))
                 )
         groups[engine.id] = group
     return groups, bindings

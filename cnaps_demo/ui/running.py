@@ -68,6 +68,8 @@ def run_engine(
     settings: Settings,
     progress: ProgressFn,
     cache: ExampleCache | None = None,
+    frames: Any = None,
+    colour_fix: bool | None = None,
 ) -> UpscaleResult:
     """Run one engine (or take the presenter cache's copy); library errors become gr.Error.
 
@@ -83,11 +85,14 @@ def run_engine(
             max_pixels=settings.ui_max_input_pixels,
             limit_setting="CNAPS_UI_MAX_PIXELS",
             settings=settings,
+            truth=source.truth,  # Simulate a blurry source: PSNR and SSIM join result.fidelity
+            colour_fix=colour_fix,
+            **({"frames": frames} if frames else {}),
             **params,
         )
         progress(0, 1, "starting")  # also where a Stop pressed before the start takes effect
         if cache is not None:
-            hit = cache.get(source.image, engine.id, request.params)
+            hit = cache.get(source.image, engine.id, request.params, colour_fix=request.plan.colour_fix)
             if hit is not None:
                 progress(1, 1, "cached result")
                 return hit

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import gradio as gr
 from PIL import Image
 
+from .. import fidelity
 from ..api import UpscaleResult
 from ..present import compare, diagram
 from ..image import encode_png
@@ -88,18 +89,32 @@ def summary_markdown(comparison: Comparison) -> str:
             f"{result.image.width}\u00d7{result.image.height} in {diagram.format_seconds(result.seconds)}{cached}. "
             + _params_text(result.params)
         )
-    if source.truth is not None:
-        scores = [
-            f"{BASELINE_LABEL.split(' (')[0]}: **{compare.format_psnr(compare.psnr(comparison.baseline, source.truth))}**"
-        ]
-        for result in comparison.results.values():
-            scores.append(
-                f"{html.escape(result.engine_name)}: **{compare.format_psnr(compare.psnr(result.image, source.truth))}**"
-            )
-        lines.append("PSNR against the ground truth (higher = closer to the real pixels): " + " \u00b7 ".join(scores))
+    for engine_id, result in comparison.results.items():
+        lines.append(fidelity_markdown(comparison, engine_id))
     for notice in source.notices:
         lines.append(f"*Note:* {html.escape(notice)}")
     return "\n\n".join(lines)
+
+
+def fidelity_markdown(comparison: Comparison, engine_id: str) -> str:
+    """How faithful one result is, beside bicubic's figures, each figure with one line of plain words."""
+    ours, plain = comparison.fidelity_of(engine_id), comparison.fidelity_of(BASELINE_KEY)
+    against = "the ground truth (your original)" if comparison.source.truth is not None else "your picture"
+    names = [name for name in ("psnr", "ssim", "lr_psnr", "sharpness", "colour_shift") if name in ours]
+    rows = [
+        f"- **{fidelity.METRIC_LABELS[name].split(' (')[0]}: {fidelity.format_figure(name, ours[name])}** "
+        f"(bicubic {fidelity.format_figure(name, plain[name])}). {html.escape(fidelity.METRIC_HELP[name])}"
+        for name in names
+    ]
+    return f"**How faithful is it to {against}?**\n\n" + "\n".join(rows)
+
+
+def result_label(comparison: Comparison, key: str) -> str:
+    """A slider label; with a ground truth it carries the PSNR against it, so the audience sees the score."""
+    label = BASELINE_SHORT if key == BASELINE_KEY else comparison.label(key)
+    if comparison.source.truth is None or key == TRUTH_KEY:
+        return label
+    return f"{label} \u00b7 {fidelity.format_figure('psnr', comparison.fidelity_of(key)['psnr'])}"
 
 
 def crops_html(comparison: Comparison, keys: Sequence[str] | None = None, zoom: int = CROP_ZOOM) -> str:
@@ -149,34 +164,34 @@ def added_maps(comparison: Comparison) -> list[tuple[str, str]]:
     ]
 
 
-def psnr_table(comparison: Comparison) -> str:
-    truth = comparison.source.truth
-    header = (
-        "| Result | Time | PSNR vs ground truth |\n|---|---|---|\n"
-        if truth is not None
-        else "| Result | Time |\n|---|---|\n"
-    )
-    rows = []
+def fidelity_table(comparison: Comparison) -> str:
+    """Every result's fidelity figures side by side (the Compare tab), with what each one means."""
+    names = [n for n in ("psnr", "ssim", "lr_psnr", "sharpness", "colour_shift") if n in comparison.fidelity_of(BASELINE_KEY)]
+    header = "| Result | Time | " + " | ".join(fidelity.METRIC_LABELS[n] for n in names) + " |\n"
+    header += "|---" * (len(names) + 2) + "|\n"
 
-    def row(label: str, seconds: str, image: Image.Image) -> str:
-        if truth is None:
-            return f"| {label} | {seconds} |"
-        return f"| {label} | {seconds} | {compare.format_psnr(compare.psnr(image, truth))} |"
+    def row(key: str, seconds: str) -> str:
+        figures = comparison.fidelity_of(key)
+        cells = " | ".join(fidelity.format_figure(n, figures[n]) for n in names)
+        return f"| {html.escape(comparison.label(key))} | {seconds} | {cells} |"
 
-    rows.append(row(BASELINE_LABEL, "\u2014", comparison.baseline))
-    for result in comparison.results.values():
+    rows = [row(BASELINE_KEY, "\u2014")]
+    for engine_id, result in comparison.results.items():
         cached = " (cached)" if result.extra.get("cached") else ""
-        rows.append(row(html.escape(result.engine_name), diagram.format_seconds(result.seconds) + cached, result.image))
-    text = header + "\n".join(rows)
-    if truth is None:
-        text += "\n\nTurn on **Simulate a blurry source** to measure each result against a ground truth."
+        rows.append(row(engine_id, diagram.format_seconds(result.seconds) + cached))
+    meaning = "\n".join(
+        f"- **{fidelity.METRIC_LABELS[n]}**: {html.escape(fidelity.METRIC_HELP[n])}" for n in names
+    )
+    text = header + "\n".join(rows) + "\n\n" + meaning
+    if comparison.source.truth is None:
+        text += "\n\nTurn on **Simulate a blurry source** to measure each result against a ground truth too."
     return text
 
 
 def pair_view(comparison: Comparison, left: str, right: str) -> tuple[tuple[str, str], str]:
     """The slider pair and its labels for two image keys of ``comparison``."""
     return (comparison.image_file(left), comparison.image_file(right)), before_after_html(
-        comparison.label(left), comparison.label(right)
+        result_label(comparison, left), result_label(comparison, right)
     )
 
 
@@ -186,7 +201,7 @@ def single_view(comparison: Comparison, engine_id: str) -> SingleRunView:
     has_truth = comparison.source.truth is not None
     return SingleRunView(
         slider=(comparison.image_file(BASELINE_KEY), comparison.image_file(engine_id)),
-        labels=before_after_html(BASELINE_SHORT, result.engine_name),
+        labels=before_after_html(result_label(comparison, BASELINE_KEY), result_label(comparison, engine_id)),
         summary=summary_markdown(comparison),
         truth=comparison.image_file(TRUTH_KEY) if has_truth else None,  # wiring shows/hides it
         png_file=comparison.files[engine_id],
@@ -209,7 +224,7 @@ def compare_view(comparison: Comparison) -> CompareView:
         right=gr.update(choices=comparison.choices(), value=right),
         slider=slider,
         labels=labels,
-        table=psnr_table(comparison),
+        table=fidelity_table(comparison),
         crops=crops_html(comparison),
         maps=added_maps(comparison),
         files=list(comparison.files.values()),

@@ -13,12 +13,14 @@ import gradio as gr
 
 from ..api import availability
 from ..engines import Engine, all_engines
+from ..engines.diffusion.filmstrip import save_filmstrip
 from ..present.explain import explanation_text
 from ..settings import Settings
 from .actions import RunSetup
 from .components import CompareTab, UpscaleTab
-from .gpu import on_gpu
-from .jobs import JobControl
+from .gpu import can_stream_frames, on_gpu
+from .jobs import JobControl, session_of
+from .live import LiveFrames, write_strip
 from .params import group_visible, limited_choices
 from .picker import engine_card_html, runnable_ids
 from .views import cleared_single, crops_html, pair_view, where_image
@@ -32,12 +34,14 @@ def wire_engine_picker(tab: UpscaleTab, settings: Settings, gpu_ids: frozenset[s
     def on_engine_change(engine_id: str):
         visible = [gr.update(visible=group_visible(eid, engine_id, runnable)) for eid in panel.groups]
         is_gpu = engine_id in gpu_ids
-        return [engine_card_html(engine_id, settings), *visible, gr.update(visible=not is_gpu), gr.update(visible=is_gpu)]
+        buttons = [gr.update(visible=not is_gpu), gr.update(visible=is_gpu)]
+        return [engine_card_html(engine_id, settings), *visible, *buttons, gr.update(visible=engine_id in diffusion)]
 
+    diffusion = frozenset(engine.id for engine in all_engines() if engine.family == "diffusion")
     panel.engine.change(
         on_engine_change,
         inputs=panel.engine,
-        outputs=[panel.status, *panel.groups.values(), panel.run_cpu, panel.run_gpu],
+        outputs=[panel.status, *panel.groups.values(), panel.run_cpu, panel.run_gpu, tab.result.filmstrip_box],
         queue=False,
         api_visibility="private",
     )
@@ -70,14 +74,17 @@ def wire_choice_limits(tab: UpscaleTab, engines: Sequence[Engine], scale: int = 
         )
 
 
-def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
+def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: LiveFrames) -> None:
     """The public API: /upscale (CPU lane) and /upscale_gpu (one GPU slot), the page's two buttons."""
     settings = setup.settings
 
-    def single_run(kind: str, image_value, engine_id, simulate_flag, progress, stop, params) -> tuple:
-        return setup.single_run(kind, image_value, engine_id, simulate_flag, progress, stop, params)
+    def single_run(kind: str, image_value, engine_id, simulate_flag, progress, stop, params, frames=None) -> tuple:
+        return setup.single_run(kind, image_value, engine_id, simulate_flag, progress, stop, params, frames)
 
-    gpu_single_run = on_gpu(single_run)  # ZeroGPU wants the function decorated once, up front
+    def gpu_seconds(kind, image_value, engine_id, simulate_flag, progress, stop, params, frames=None) -> int:
+        return setup.gpu_seconds(image_value, engine_id, simulate_flag, params)
+
+    gpu_single_run = on_gpu(single_run, gpu_seconds)  # ZeroGPU wants the function decorated once, up front
 
     async def upscale(
         image,
@@ -110,8 +117,10 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
         **params,
     ):
         """Same as /upscale, for engines that need the GPU (they share one GPU slot)."""
+        # The page polls these while the job runs (where the job runs in this process).
+        frames = live.collector(session_of(request)) if can_stream_frames() else True
         return await control.run(
-            lambda stop: gpu_single_run("gpu", image, engine, simulate_blurry_source, progress, stop, params),
+            lambda stop: gpu_single_run("gpu", image, engine, simulate_blurry_source, progress, stop, params, frames),
             request,
             "gpu",
         )
@@ -137,6 +146,36 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
     )
     for run in (cpu_run, gpu_run):
         show_truth_when_present(run, tab)
+    wire_filmstrip(tab, gpu_run, live)
+
+
+def wire_filmstrip(tab: UpscaleTab, gpu_run, live: LiveFrames) -> None:
+    """While a diffusion job runs the strip fills step by step (a timer polls); then it shows the
+    result's own frames and offers them as an animated WebP."""
+    result = tab.result
+
+    def poll(request: gr.Request = None):
+        frames = live.snapshot(session_of(request))
+        return frames if frames else gr.skip()
+
+    def finish(comparison, request: gr.Request = None):
+        live.forget(session_of(request))
+        frames = [frame for res in (comparison.results.values() if comparison else ()) for frame in res.frames]
+        if not frames:
+            return [], None, gr.Timer(active=False)
+        strip = save_filmstrip(frames, comparison.run_dir / "filmstrip.webp")
+        return write_strip(frames, comparison.run_dir), str(strip), gr.Timer(active=False)
+
+    tab.inputs.run_gpu.click(lambda: gr.Timer(active=True), outputs=result.filmstrip_timer, queue=False, api_visibility="private")
+    result.filmstrip_timer.tick(poll, outputs=result.filmstrip, queue=False, api_visibility="private", show_progress="hidden")
+    gpu_run.then(
+        finish,
+        inputs=tab.detail.state,
+        outputs=[result.filmstrip, result.filmstrip_file, result.filmstrip_timer],
+        queue=False,
+        api_visibility="private",
+        show_progress="hidden",
+    )
 
 
 def show_truth_when_present(event, tab: UpscaleTab) -> None:

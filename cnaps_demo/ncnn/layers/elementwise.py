@@ -73,6 +73,20 @@ def build_clip(layer: LayerSpec, weights: Weights) -> Built:
     return Built(lambda xs: [xs[0].clamp(low, high)])
 
 
+def _same_layout(a, b):
+    """Two same-shape maps, one channels-inner (channels_last) and one not (NCHW, as the fast
+    CPU convolutions write): the first to NCHW. An element-wise op over mixed layouts walks one
+    of them against its grain, several times slower than converting it first."""
+    if a.dim() != 4 or a.shape != b.shape or a.shape[1] == 1:
+        return a, b
+    a_inner, b_inner = a.stride(1) == 1, b.stride(1) == 1
+    if a_inner == b_inner:
+        return a, b
+    from .fast_conv import to_nchw
+
+    return (to_nchw(a), b) if a_inner else (a, to_nchw(b))
+
+
 def build_binary_op(layer: LayerSpec, weights: Weights) -> Built:
     """Two blobs (broadcasting an ``N x C x 1 x 1`` vector like ncnn does), or a blob and a scalar."""
     import torch
@@ -99,7 +113,7 @@ def build_binary_op(layer: LayerSpec, weights: Weights) -> Built:
         raise NcnnGraphError(f"BinaryOp op {op} ({layer.name}) is not supported")
     fn = ops[op]
     if not with_scalar:
-        return Built(lambda xs: [fn(xs[0], xs[1])])
+        return Built(lambda xs: [fn(*_same_layout(xs[0], xs[1]))])
     # These take no Python number for the second operand: give them a tensor full of it.
     if op in (BinaryOp.MAX, BinaryOp.MIN, BinaryOp.POW, BinaryOp.RPOW, BinaryOp.ATAN2, BinaryOp.RATAN2):
         return Built(lambda xs: [fn(xs[0], torch.full_like(xs[0], scalar))])

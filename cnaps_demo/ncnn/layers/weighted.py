@@ -85,7 +85,8 @@ def _convolution(layer: LayerSpec, weights: Weights, depthwise: bool) -> Built:
                 nchw_weight.clear()
                 nchw_weight[key] = conv.weight.contiguous()
             band_act = act if post is None else (post if act is None else (lambda y: post(act(y))))
-            return [fast_conv.winograd_conv3x3(x, nchw_weight[key], conv.bias, (left, right, top, bottom), band_act)]
+            pads = (left, right, top, bottom)
+            return [fast_conv.winograd_conv3x3(x, nchw_weight[key], conv.bias, pads, band_act, helper_weight=conv.weight)]
         if pad is not None:
             x = F.pad(x, pad)
         y = conv(x)
