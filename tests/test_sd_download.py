@@ -172,3 +172,35 @@ def test_zero_gpu_duration_grows_with_the_job_and_stays_in_bounds():
     assert estimate_gpu_seconds(512, 512, loaded=True) < estimate_gpu_seconds(512, 512)
     assert spaces_duration(512, 512, engine="sd-latent-x2") >= 20
     assert np.isfinite(estimate_gpu_seconds(64, 64, {"pre_upscaler": "lanczos"}))
+
+
+def test_the_page_fetches_the_weights_on_first_use_in_its_progress_bar_then_runs(server, monkeypatch, tmp_path):
+    """What a first visitor of a GPU Space gets (the CPU stands in for the GPU here)."""
+    from cnaps_demo.ui import picker
+    from cnaps_demo.ui.running import run_engine
+    from cnaps_demo.ui.sources import load_source
+    from cnaps_demo.ui.untrusted import LocalFiles
+
+    monkeypatch.setenv("CNAPS_ALLOW_CPU_DIFFUSION", "1")
+    monkeypatch.setenv("CNAPS_SD_MODEL", SD_REPO)
+    monkeypatch.setenv("CNAPS_SD_CONTROLNET", CN_REPO)
+    settings = get_settings()
+    assert not IMG2IMG.available(IMG2IMG.check_params({}, settings), RunOptions(hub_cache=settings.hub_cache)).ok
+    assert picker.fetched_on_first_use(IMG2IMG, settings) and "sd-img2img" in picker.runnable_ids([IMG2IMG], settings)
+    card = picker.engine_card_html("sd-img2img", settings)
+    assert "download once" in card and "cannot run" not in card
+    assert "not on this server" not in picker.engine_label(IMG2IMG, settings)
+    picture = tmp_path / "in.png"
+    tiny_sd.noise_image(16, 16).save(picture)
+    source = load_source(str(picture), settings, False, guard=LocalFiles())
+    steps = []
+    params = {"steps": 4, "strength": 0.5, "pre_upscaler": "lanczos"}
+    result = run_engine(source, IMG2IMG, params, settings=settings, progress=lambda *step: steps.append(step))
+    assert result.image.size == (32, 32)
+    downloads = [text for _, _, text in steps if "downloading" in text]
+    assert downloads and any(SD_REPO in text for text in downloads) and any(CN_REPO in text for text in downloads)
+    assert all("MB" in text and "(once)" in text for text in downloads)
+    assert "diffusion_pytorch_model.safetensors" in fetched_files(server)
+    before = len(server.requests)
+    run_engine(source, IMG2IMG, params, settings=settings, progress=lambda *step: None)
+    assert len(server.requests) == before  # the second visitor downloads nothing

@@ -120,6 +120,7 @@ class RunOptions:
     progress: ProgressFn = no_progress
     cpu_threads: int = 0  # 0 = every available core
     cpu_bf16: bool = True  # bf16 autocast for the CNNs where the CPU has native bf16
+    cpu_conv: str = "auto"  # fp32 CPU 3x3 convolutions: auto | winograd (NNPACK, in bands) | direct (oneDNN)
     torch_compile: bool = False  # compile the diffusion UNet/VAE on CUDA
     weights_cache: Path | None = None  # converted ncnn weights; None: convert in memory at each load
     hub_cache: Path | None = None  # the Hugging Face cache; None: huggingface_hub's own default

@@ -193,7 +193,8 @@ class NcnnNet(nn.Module):
         costs = [self._costs[index] for index in order]
         total, done = float(sum(costs)) or 1.0, 0.0
         scratch: dict[tuple, torch.Tensor] = {}  # reusable buffers, for this run only
-        planned, fused = set(order), set()
+        # Fusing pays only on the band-by-band path; elsewhere the activation runs in place.
+        planned, fused = (set(order) if self.cpu_conv == "winograd" else set()), set()
         for step, index in enumerate(order):
             op = self._ops[index]
             layer = op.layer

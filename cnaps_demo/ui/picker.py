@@ -9,9 +9,9 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from ..api import availability
+from ..api import availability, plan
 from ..engines import Engine, get_engine
-from ..errors import EngineUnavailableError, UnknownEngineError
+from ..errors import CnapsError, DeviceUnavailableError, EngineUnavailableError, UnknownEngineError
 from ..settings import Settings
 from .messages import OPERATOR_HOW, short_reason, ui_error
 
@@ -20,7 +20,7 @@ FAMILY_WORDS = {"classical": "classical", "cnn": "CNN", "diffusion": "diffusion"
 
 def engine_label(engine: Engine, settings: Settings) -> str:
     """Short enough for a phone-wide picker: the name, what kind, and "not on this server" when so."""
-    ok, _ = availability(engine, settings=settings)
+    ok = runs_here(engine, settings)
     family = FAMILY_WORDS.get(engine.family, engine.family)
     gpu = ", GPU" if engine.device_need == "gpu" else ""
     # "Real-CUGAN (anime CNN)" already says CNN: only add what the name does not say.
@@ -33,9 +33,29 @@ def engine_choices(engines: Sequence[Engine], settings: Settings) -> list[tuple[
     return [(engine_label(engine, settings), engine.id) for engine in engines]
 
 
+def fetched_on_first_use(engine: Engine, settings: Settings) -> bool:
+    """True when ``engine`` lacks only weights that this server fetches on first use (a GPU server)."""
+    if engine.family != "diffusion":
+        return False
+    from ..engines.diffusion import may_download
+
+    try:
+        checked = plan(engine.id, settings=settings)
+    except CnapsError:
+        return False
+    if not checked.problem or checked.problem_type is DeviceUnavailableError:
+        return False
+    return may_download(engine.id, checked.params, settings=settings, device=checked.options.device).ok
+
+
+def runs_here(engine: Engine, settings: Settings) -> bool:
+    """It can run now, or after fetching its weights on first use."""
+    return availability(engine, settings=settings).ok or fetched_on_first_use(engine, settings)
+
+
 def runnable_ids(engines: Sequence[Engine], settings: Settings) -> list[str]:
-    """Ids of the engines that can run here, in registry order."""
-    return [engine.id for engine in engines if availability(engine, settings=settings).ok]
+    """Ids of the engines that can run here (perhaps after a first-use download), in registry order."""
+    return [engine.id for engine in engines if runs_here(engine, settings)]
 
 
 def default_engine_id(engines: Sequence[Engine], settings: Settings, preferred: str = "realcugan") -> str:
@@ -81,10 +101,12 @@ def engine_card_html(engine_id: str, settings: Settings) -> str:
         return f'<div class="cnaps-card cnaps-card-off"><b>Unknown engine.</b> {html.escape(str(error))}</div>'
     ok, reason = availability(engine, settings=settings)
     name = html.escape(engine.display_name)
-    if ok:
+    if ok or fetched_on_first_use(engine, settings):
         where = "needs a GPU" if engine.device_need == "gpu" else "runs on the CPU"
         if engine.family == "classical":
             where = "runs anywhere, instantly"
+        if not ok:
+            where += "; its weights (about 2 GB) download once, on its first run, with a progress bar"
         return f'<div class="cnaps-card"><b>{name}</b> \u00b7 {where}. {html.escape(engine.summary)}</div>'
     needs = "; ".join(html.escape(item) for item in _needs(engine, reason))
     return (
@@ -107,6 +129,6 @@ def find_engine(engine_id: str | None) -> Engine:
 def require_available(engine_id: str | None, settings: Settings) -> Engine:
     engine = find_engine(engine_id)
     ok, reason = availability(engine, settings=settings)
-    if not ok:
+    if not ok and not fetched_on_first_use(engine, settings):
         raise ui_error(EngineUnavailableError(f"{engine.display_name} cannot run here.", hint=reason))
     return engine

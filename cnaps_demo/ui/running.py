@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import threading
@@ -10,9 +11,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..api import UpscaleResult, prepare
+from ..api import Plan, UpscaleResult, prepare
 from ..engines import Engine
-from ..errors import CnapsError, JobCancelledError
+from ..errors import CnapsError, DeviceUnavailableError, JobCancelledError
 from ..present.result_cache import ExampleCache
 from ..settings import Settings
 from ..stages import ProgressFn
@@ -60,6 +61,30 @@ def timing_text(elapsed: float, fraction: float) -> str:
     return text
 
 
+def fetch_on_first_use(plan: Plan, progress: ProgressFn) -> bool:
+    """Fetch a diffusion engine's missing weights when this server may (a GPU, downloads allowed, the
+    model on the operator's allowlist), with the download in the progress bar. True if it fetched."""
+    if plan.engine.family != "diffusion" or plan.problem_type is DeviceUnavailableError:
+        return False
+    from ..engines.diffusion import ensure_weights, may_download
+
+    settings, device = plan.settings, plan.options.device
+    if not may_download(plan.engine.id, plan.params, settings=settings, device=device).ok:
+        return False
+
+    def bytes_progress(done: int, total: int, description: str) -> None:
+        megabytes = f"{done / 1e6:.0f} of {total / 1e6:.0f} MB" if total else f"{done / 1e6:.0f} MB"
+        progress(done, total or 1, f"{description} (once): {megabytes}")
+
+    return bool(ensure_weights(plan.engine.id, plan.params, settings=settings, device=device, progress=bytes_progress))
+
+
+def replan(old: Plan) -> Plan:
+    """``old`` with its availability looked at again (after a download the engine can run)."""
+    ok, reason = old.engine.available(old.params, old.options)
+    return dataclasses.replace(old, problem="" if ok else reason)
+
+
 def run_engine(
     source: Source,
     engine: Engine,
@@ -91,6 +116,8 @@ def run_engine(
             **params,
         )
         progress(0, 1, "starting")  # also where a Stop pressed before the start takes effect
+        if request.plan.problem and fetch_on_first_use(request.plan, progress):
+            request = dataclasses.replace(request, plan=replan(request.plan))
         if cache is not None:
             hit = cache.get(source.image, engine.id, request.params, colour_fix=request.plan.colour_fix)
             if hit is not None:

@@ -22,7 +22,7 @@ from .gpu import can_stream_frames, on_gpu
 from .jobs import JobControl, session_of
 from .live import LiveFrames, write_strip
 from .params import group_visible, limited_choices
-from .picker import engine_card_html, runnable_ids
+from .picker import engine_card_html, runnable_ids, runs_here
 from .views import cleared_single, crops_html, pair_view, where_image
 
 
@@ -272,7 +272,7 @@ def wire_compare(
 ) -> None:
     """Run all ticked: on the GPU lane (one slot) when any GPU engine can run here, else the CPU lane."""
     settings = setup.settings
-    uses_gpu = any(availability(engine, settings=settings).ok for engine in engines if engine.id in setup.gpu_ids)
+    uses_gpu = any(runs_here(engine, settings) for engine in engines if engine.id in setup.gpu_ids)
     lane = "gpu" if uses_gpu else "cpu"
 
     def compare_run(image_value, engine_ids, simulate_flag, progress, stop, params) -> tuple:

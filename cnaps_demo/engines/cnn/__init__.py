@@ -19,6 +19,7 @@ from .realcugan import (
     realcugan_model_name,
 )
 from .realesrgan import REALESRGAN, RealEsrganAnimeEngine
+from .warmup import warm_up
 
 __all__ = [
     "ALIGN",
@@ -40,4 +41,5 @@ __all__ = [
     "realcugan_model_name",
     "to_array",
     "to_input",
+    "warm_up",
 ]

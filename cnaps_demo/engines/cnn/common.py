@@ -61,24 +61,60 @@ def network_stage(
     options: RunOptions,
     description: str,
 ) -> np.ndarray:
-    """Run the network over ``array`` tile by tile, recorded as one stage (the diagram's model box)."""
+    """Run the network over ``array`` tile by tile, recorded as one stage (the diagram's model box).
+
+    ``fn(piece, on_step)`` runs one tile and calls ``on_step(fraction)`` between layers, so
+    progress moves (and Stop lands) inside a tile, not only between tiles.
+    """
     height, width = array.shape[:2]
+    tracker = TileProgress(options.progress, tiles, description)
     with recorder.stage(label, (1, 3, height, width)) as stage:
         result = tiled_apply(
             array,
-            fn,
+            lambda piece: fn(piece, tracker.within),
             scale=scale,
             tile=tile,
             overlap=TILE_OVERLAP if tile else 0,
             context=context,
-            progress=options.progress,
+            progress=tracker.tile_done,
             description=description,
         )
         stage.shape = (1, 3, height * scale, width * scale)
         stage.detail.update(
-            {"tiles": tiles, "tile": tile or max(height, width), "device": loaded.device.type, "dtype": loaded.compute}
+            {
+                "tiles": tiles,
+                "tile": tile or max(height, width),
+                "device": loaded.device.type,
+                "dtype": loaded.compute,
+                "convolution": loaded.conv,
+            }
         )
     return result
+
+
+class TileProgress:
+    """Turns per-layer fractions inside a tile into ``progress(done, total, text)`` calls in
+    thousandths of the whole job: tile k of n at fraction f reports (1000 * (k + f), 1000 * n)."""
+
+    STEPS = 1000
+
+    def __init__(self, progress, tiles: int, description: str) -> None:
+        self.progress, self.tiles, self.description = progress, max(1, tiles), description
+        self.done_tiles = 0
+        self.last = -1
+
+    def within(self, fraction: float) -> None:
+        done = int(self.STEPS * (self.done_tiles + min(1.0, max(0.0, fraction))))
+        if done <= self.last:
+            return
+        self.last = done
+        text = f"{self.description} {self.done_tiles + 1}/{self.tiles}, {100 * fraction:.0f}%"
+        self.progress(done, self.STEPS * self.tiles, text)
+
+    def tile_done(self, done: int, total: int, text: str) -> None:
+        self.done_tiles = done
+        self.last = self.STEPS * done
+        self.progress(self.last, self.STEPS * max(total, 1), text)
 
 
 def image_stage(recorder: StageRecorder, result: np.ndarray) -> Image.Image:
@@ -128,4 +164,5 @@ class CnnEngine(Engine):
             device,
             cpu_bf16=options.cpu_bf16,
             weights_cache=options.weights_cache,
+            cpu_conv=options.cpu_conv,
         )

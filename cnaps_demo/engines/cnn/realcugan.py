@@ -226,7 +226,7 @@ def _tile_fn(loaded: LoadedModel, scale: int, context: int, overrides):
 
     prepad, align = PREPADDING[scale], ALIGN[scale]
 
-    def fn(piece: np.ndarray) -> np.ndarray:
+    def fn(piece: np.ndarray, on_step=None) -> np.ndarray:
         inner_h, inner_w = piece.shape[0] - 2 * context, piece.shape[1] - 2 * context
         y0, x0 = int(piece[context, context, 3]), int(piece[context, context, 4])
         # Start the network input on the stride grid of a whole-image run (which starts at -prepad).
@@ -238,7 +238,7 @@ def _tile_fn(loaded: LoadedModel, scale: int, context: int, overrides):
         width = 2 * prepad + shift_x + inner_w + extra_w
         window = piece[top : top + height, left : left + width, :3]
         with autocast(loaded):
-            out = loaded.net(to_input(window, loaded), overrides=overrides)
+            out = loaded.net(to_input(window, loaded), overrides=overrides, on_step=on_step)
         if scale == 4:  # the x4 model predicts a residual over nearest-neighbour upsampling
             base = np.ascontiguousarray(window[prepad : height - prepad, prepad : width - prepad])
             base = torch.from_numpy(base).permute(2, 0, 1).unsqueeze(0).to(loaded.device)

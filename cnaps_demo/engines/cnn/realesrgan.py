@@ -66,9 +66,9 @@ class RealEsrganAnimeEngine(CnnEngine):
         auto = (_GPU_UNTILED_PIXELS, _GPU_TILE) if is_gpu else (_CPU_UNTILED_PIXELS, _CPU_TILE)
         tile, tiles = choose_tile(options.tile, height, width, *auto)
 
-        def fn(piece: np.ndarray) -> np.ndarray:
+        def fn(piece: np.ndarray, on_step) -> np.ndarray:
             with autocast(loaded):
-                return to_array(loaded.net(to_input(piece, loaded)))
+                return to_array(loaded.net(to_input(piece, loaded), on_step=on_step))
 
         with torch.inference_mode():
             result = network_stage(
