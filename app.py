@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 
 try:  # Hugging Face ZeroGPU: `spaces` must be imported before anything touches CUDA.
     import spaces  # noqa: F401
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     from cnaps_demo.ui.server import private_temp_dir, stop_on_sigterm
 
     settings = get_settings()
+    if (args.mcp or settings.mcp) and importlib.util.find_spec("mcp") is None:
+        parser.exit(2, "app.py: --mcp needs the mcp package: pip install 'mcp>=1.21,<2' (or gradio[mcp]).\n")
     if args.presenter or args.mcp:
         settings = dataclasses.replace(settings, presenter=settings.presenter or args.presenter, mcp=settings.mcp or args.mcp)
     private_temp_dir(settings.temp_parent)  # uploads and results live there, and go when the server stops

@@ -94,7 +94,8 @@ def _convolution(layer: LayerSpec, weights: Weights, depthwise: bool) -> Built:
             y = act(y)
         return [y if post is None else post(y)]
 
-    return Built(run, module=conv, owns_output=True, run_fused=run)
+    # Only the Winograd-eligible layers gain from taking the next activation band by band.
+    return Built(run, module=conv, owns_output=True, run_fused=run if winograd else None)
 
 
 def _deconvolution(layer: LayerSpec, weights: Weights, depthwise: bool) -> Built:
