@@ -85,7 +85,7 @@ def test_upload_run_and_see_before_after_and_diagram(page, app_url, theme):
     images = page.locator("#cnaps-slider img")
     assert images.count() == 2
     page.wait_for_selector("#cnaps-diagram .cnaps-diagram-wide svg text")
-    diagram_text = page.locator("#cnaps-diagram svg").text_content()
+    diagram_text = page.locator("#cnaps-diagram .cnaps-diagram-wide svg").text_content()
     assert "Input image" in diagram_text and "Output image" in diagram_text
     assert "Before" in page.locator("#cnaps-ba").inner_text() and "After" in page.locator("#cnaps-ba").inner_text()
     # the diagram's text must be readable on this theme's background

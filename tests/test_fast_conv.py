@@ -9,15 +9,22 @@ import torch
 import torch.nn.functional as F
 
 import cnaps_demo
+from cnaps_demo.bench.worker import make_image
 from cnaps_demo.engines import cnn
 from cnaps_demo.engines.base import RunOptions
 from cnaps_demo.engines.cnn import models
 from cnaps_demo.errors import JobCancelledError
 from cnaps_demo.ncnn.layers import fast_conv
 
-from .image_samples import cartoon
 
-pytestmark = pytest.mark.skipif(not fast_conv.nnpack_ready(), reason="this PyTorch build has no NNPACK")
+def cartoon(width: int, height: int, seed: int = 0):
+    return make_image(width, height, seed)
+
+
+def test_nnpack_is_there():
+    # The official PyTorch CPU wheels ship NNPACK; without it the fast path silently falls back.
+    assert fast_conv.nnpack_ready()
+
 
 CASES = [
     # (in, out, height, width, (left, right, top, bottom), band rows; 0 = automatic)

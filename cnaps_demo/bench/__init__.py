@@ -71,6 +71,10 @@ def _row(label: str, result: dict[str, Any], cuda: bool) -> str:
     notes = [f"min {min(result['times']):.3f} s", f"RSS after imports {_mb(result['base_rss']):.0f} MB"]
     if "dtype" in result:
         notes.append(f"{result['dtype']}, {result['tiles']} tile(s)")
+    if result.get("convolution"):
+        notes.append(f"conv {result['convolution']}")
+    if result.get("warm_up_s") is not None:
+        notes.append(f"warm-up (load + first small run, once, off the timed runs) {result['warm_up_s']:.2f} s")
     notes.append(f"threads {result['threads']}")
     return f"{label:<30} {median:8.3f} s {_mb(memory):8.0f} {kind}   ({'; '.join(notes)})"
 
@@ -88,6 +92,20 @@ def _ncnn_missing_reason(engine: str) -> str | None:
     return None
 
 
+def cpu_kind() -> str:
+    """The CPU feature level that decides the CNN path: avx512_bf16 | avx512 | avx2 | older."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
+            flags = set(next((line for line in handle if line.startswith("flags")), "").split())
+    except OSError:
+        return "unknown"
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        return "avx512_bf16"
+    if "avx512f" in flags:
+        return "avx512"
+    return "avx2" if "avx2" in flags else "older than avx2"
+
+
 def _device_line(device: str) -> str:
     if device == "cuda":
         import torch
@@ -102,7 +120,7 @@ def _device_line(device: str) -> str:
                     break
     except OSError:
         pass
-    return f"cpu ({cpu}, {available_cores()} cores)"
+    return f"cpu ({cpu}, {available_cores()} cores, flags {cpu_kind()})"
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:

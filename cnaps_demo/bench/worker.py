@@ -81,6 +81,7 @@ def _work_ours(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     import cnaps_demo
+    import cnaps_demo.engines.cnn
 
     device = spec["device"]
     base = _peak_rss()
@@ -95,6 +96,9 @@ def _work_ours(spec: dict[str, Any]) -> dict[str, Any]:
     def run():
         last["result"] = cnaps_demo.upscale(image, spec["engine"], device=device)
 
+    start = time.perf_counter()
+    warm = cnaps_demo.engines.cnn.warm_up((spec["engine"],)) if spec["warmup"] else {}
+    warm_s = time.perf_counter() - start
     times = _median_times(run, spec["runs"], warmup=spec["warmup"], sync=sync)
     result = last["result"]
     net = next((s for s in result.stages if s.name.startswith(("Real-CUGAN UNet", "Real-ESRGAN"))), None)
@@ -106,6 +110,8 @@ def _work_ours(spec: dict[str, Any]) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "dtype": detail.get("dtype", "?"),
         "tiles": detail.get("tiles", "?"),
+        "convolution": detail.get("convolution", "?"),
+        "warm_up_s": warm_s if warm else None,
         "output": list(result.image.size),
     }
     if cuda:

@@ -150,10 +150,13 @@ def difference(output: Image.Image, baseline: Image.Image) -> np.ndarray:
 
 
 def colourise(values: np.ndarray) -> Image.Image:
-    """Map values in [0, 1] onto the inferno-like ramp -> RGB image."""
+    """Map values in [0, 1] onto the inferno-like ramp -> RGB image (256 levels: a look-up table,
+    several times faster than interpolating every pixel of a large map)."""
     v = np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
-    channels = [np.interp(v, _MAP_STOPS[:, 0], _MAP_STOPS[:, i]) for i in (1, 2, 3)]
-    return Image.fromarray(np.dstack(channels).round().astype(np.uint8), "RGB")
+    levels = np.linspace(0.0, 1.0, 256)
+    table = np.stack([np.interp(levels, _MAP_STOPS[:, 0], _MAP_STOPS[:, i]) for i in (1, 2, 3)], axis=1)
+    index = (v * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(table.round().astype(np.uint8)[index], "RGB")
 
 
 def added_detail_map(output: Image.Image, baseline: Image.Image, gain: float = 4.0) -> Image.Image:

@@ -84,7 +84,7 @@ class Comparison:
         assert self.run_dir is not None, "build_comparison gives every comparison a folder"
         safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name)
         target = self.run_dir / f"{safe}-{uuid.uuid4().hex[:8]}.png"
-        return str(save_png(image, target, {}))
+        return str(save_png(image, target, {}, compress_level=1))  # shown, not kept: speed over size
 
     def label(self, key: str) -> str:
         if key == BASELINE_KEY:

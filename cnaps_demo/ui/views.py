@@ -124,7 +124,7 @@ def crops_html(comparison: Comparison, keys: Sequence[str] | None = None, zoom: 
     figures = []
     for key in keys or comparison.keys():
         crop = compare.crop_1to1(comparison.image(key), box)
-        data = base64.b64encode(encode_png(crop, {})).decode("ascii")
+        data = base64.b64encode(encode_png(crop, {}, compress_level=1)).decode("ascii")
         label = html.escape(comparison.label(key))
         figures.append(
             f'<figure class="cnaps-crop" style="width:{crop.width * zoom}px">'

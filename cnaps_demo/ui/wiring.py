@@ -308,19 +308,27 @@ def wire_compare(
 
 def wire_stop(buttons: Sequence[gr.Button], control: JobControl) -> None:
     """Stop: flags the jobs of the caller's own browser session (they end within one step)."""
+    stopped = gr.State(0)
 
-    def stop_jobs(request: gr.Request = None) -> None:
-        if not control.stop(request):
-            gr.Info("Nothing is running.")
+    def stop_jobs(request: gr.Request = None) -> int:
+        return control.stop(request)
+
+    def say_if_nothing_ran(count: int) -> None:
+        if not count:
+            gr.Info("Nothing is running.", title="Stop")
 
     gr.on(
         [button.click for button in buttons],
         stop_jobs,
         inputs=None,
+        outputs=stopped,
+        queue=False,  # at once: it must not wait behind anything
+        api_visibility="private",
+    ).then(  # queued, because only queued events show toasts in the browser; no limit, so it never waits
+        say_if_nothing_ran,
+        inputs=stopped,
         outputs=None,
         api_visibility="private",
-        # Queued, so that its toast shows in the browser; its own lane without a limit, so it
-        # never waits behind the job it stops.
         concurrency_id="stop",
         concurrency_limit=None,
         show_progress="hidden",

@@ -75,11 +75,16 @@ def keep_freed_memory() -> bool:
 
 
 def cpu_conv_algorithm(device, compute: str, cpu_conv: str = "auto") -> str:
-    """How fp32 3x3 convolutions run: "winograd" (NNPACK, in bands) where asked or by default
-    ("auto") on an fp32 CPU run with NNPACK present, else "direct" (oneDNN, PyTorch's default)."""
+    """How fp32 3x3 convolutions run: "winograd" (NNPACK, in bands) where asked on an fp32 CPU
+    run with NNPACK present, else "direct" (oneDNN, PyTorch's default).
+
+    "auto" is "direct" for now: on the 2-core AVX2 EPYC it was measured on, Winograd halves each
+    layer's CPU time on one core, but NNPACK does not scale to the second core (PyTorch
+    serialises its calls; its own pool spins), so whole-model wall time did not beat oneDNN.
+    """
     from ...ncnn.layers import fast_conv
 
-    if device.type != "cpu" or compute != "float32" or cpu_conv == "direct":
+    if device.type != "cpu" or compute != "float32" or cpu_conv != "winograd":
         return "direct"
     return "winograd" if fast_conv.nnpack_ready() else "direct"
 

@@ -80,13 +80,13 @@ def _convolution(layer: LayerSpec, weights: Weights, depthwise: bool) -> Built:
     def run(xs, post=None):
         x = xs[0]
         if winograd and fast_conv.use_winograd(x) and conv.weight.dtype == x.dtype:
-            key = (conv.weight.data_ptr(), conv.weight.dtype)
+            key = (conv.weight.data_ptr(), conv.weight.dtype, conv.weight._version)  # redone if changed
             if key not in nchw_weight:
                 nchw_weight.clear()
                 nchw_weight[key] = conv.weight.contiguous()
             band_act = act if post is None else (post if act is None else (lambda y: post(act(y))))
             pads = (left, right, top, bottom)
-            return [fast_conv.winograd_conv3x3(x, nchw_weight[key], conv.bias, pads, band_act, helper_weight=conv.weight)]
+            return [fast_conv.winograd_conv3x3(x, nchw_weight[key], conv.bias, pads, band_act)]
         if pad is not None:
             x = F.pad(x, pad)
         y = conv(x)
