@@ -96,6 +96,7 @@ def run_options(
         progress=progress,
         cpu_threads=settings.cpu_threads,
         cpu_bf16=settings.cpu_bf16,
+        cpu_conv=settings.cpu_conv,
         torch_compile=settings.torch_compile,
         weights_cache=settings.cache_dir / "weights",
         hub_cache=settings.hub_cache,

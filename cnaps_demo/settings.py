@@ -49,6 +49,18 @@ def _env_bool(name: str, default: bool = False) -> bool:
     return parse_bool(raw)
 
 
+def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise InvalidParameterError(
+            f"Environment variable {name}={raw!r} is not one of {', '.join(choices)}.",
+            hint=f"Set it to one of {', '.join(choices)}, or unset it to use {default}.",
+        )
+    return raw
+
+
 def _env_list(name: str) -> tuple[str, ...]:
     """Comma-separated values, blanks dropped."""
     return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
@@ -92,6 +104,7 @@ class Settings:
     tile: int  # 0 = engine default
     cpu_threads: int  # 0 = all available cores
     cpu_bf16: bool  # bf16 autocast for CNNs on CPUs that support it
+    cpu_conv: str  # fp32 CPU 3x3 convolutions: auto | winograd | direct (CNAPS_CPU_CONV)
     sd_model: str
     sd_controlnet: str  # the ControlNet sd-img2img runs beside its UNet ("none": plain img2img)
     allow_cpu_diffusion: bool
@@ -119,6 +132,7 @@ def get_settings() -> Settings:
         tile=_env_int("CNAPS_TILE", 0),
         cpu_threads=_env_int("CNAPS_CPU_THREADS", 0),
         cpu_bf16=_env_bool("CNAPS_CPU_BF16", True),
+        cpu_conv=_env_choice("CNAPS_CPU_CONV", ("auto", "winograd", "direct"), "auto"),
         sd_model=os.environ.get("CNAPS_SD_MODEL", "Lykon/dreamshaper-8"),
         sd_controlnet=os.environ.get("CNAPS_SD_CONTROLNET", "lllyasviel/control_v11f1e_sd15_tile"),
         allow_cpu_diffusion=_env_bool("CNAPS_ALLOW_CPU_DIFFUSION", False),

@@ -11,6 +11,7 @@ from app_process import start_app, stop_app
 from PIL import Image
 
 from cnaps_demo.api import availability
+from cnaps_demo.colour import resolve
 from cnaps_demo.image import load_image, read_png_metadata
 from cnaps_demo.present.examples import bundled_examples
 from cnaps_demo.settings import get_settings
@@ -45,7 +46,7 @@ def test_first_page_is_fast(app):
 
 def test_only_the_upscale_endpoints_are_public(client):
     api = client.view_api(print_info=False, return_format="dict")
-    assert set(api["named_endpoints"]) == {"/upscale", "/upscale_gpu"}
+    assert set(api["named_endpoints"]) == {"/upscale", "/upscale_gpu", "/explain"}
     names = [p["parameter_name"] for p in api["named_endpoints"]["/upscale"]["parameters"]]
     assert names[:3] == ["image", "engine", "simulate_blurry_source"]
     assert "realcugan_denoise" in names and "sd_img2img_prompt" in names
@@ -81,7 +82,8 @@ def test_upscale_an_example_with_realcugan(client):
         assert escape(name, quote=False) in svg_text, name
     assert "<svg" in diagram_html and "Input image" in svg_text and "Output image" in svg_text
 
-    assert "Real-CUGAN" in summary and "PSNR" not in summary  # no ground truth without simulation
+    assert "Real-CUGAN" in summary and "SSIM" not in summary  # no ground truth without simulation
+    assert "How faithful is it to your picture" in summary and "LR-PSNR" in summary  # figures all the same
     assert len(crops) == 2 and Image.open(added).size == after.size
 
 
@@ -128,7 +130,7 @@ def test_presenter_mode_serves_example_results_from_its_cache(tmp_path):
     process, url, _ = start_app(tmp_path, "--presenter")
     try:
         image = load_image(EXAMPLE, max_pixels=settings.max_input_pixels).image
-        key = cache_key(image, "realcugan", engine.check_params({}, settings))
+        key = cache_key(image, "realcugan", engine.check_params({}, settings), colour_fix=resolve(None, "cnn"))
         entry = tmp_path / "cache" / "examples" / f"{key}.json"
         deadline = time.monotonic() + 300
         while not entry.exists():
@@ -159,7 +161,11 @@ def test_presenter_serves_a_gpu_result_computed_earlier_on_a_machine_without_one
     source = load_image(EXAMPLE, max_pixels=settings.max_input_pixels).image
     made = cnaps_demo.upscale(source, engine="lanczos")  # stands in for the GPU machine's result
     earlier = dataclasses.replace(
-        made, engine_id=img2img.id, engine_name=img2img.display_name, params=img2img.check_params({}, settings)
+        made,
+        engine_id=img2img.id,
+        engine_name=img2img.display_name,
+        params=img2img.check_params({}, settings),
+        colour_fix=resolve(None, img2img.family),  # as the GPU machine's run would have done it
     )
     ExampleCache(tmp_path / "cache" / "examples", settings).put(source, earlier)
 

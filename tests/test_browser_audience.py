@@ -14,6 +14,7 @@ import pytest
 from app_process import ROOT, start_app, stop_app
 from PIL import Image
 
+from cnaps_demo.colour import resolve
 from cnaps_demo.engines import get_engine
 from cnaps_demo.image import load_image
 from cnaps_demo.present.examples import bundled_examples
@@ -107,7 +108,7 @@ def _wait_for_cached_example(folder, timeout=300.0):
     """The app computes the examples' results in the background: wait until chibi_face's is there."""
     settings = get_settings()
     image = load_image(EXAMPLE, max_pixels=settings.max_input_pixels).image
-    key = cache_key(image, "realcugan", get_engine("realcugan").check_params({}, settings))
+    key = cache_key(image, "realcugan", get_engine("realcugan").check_params({}, settings), colour_fix=resolve(None, "cnn"))
     entry = folder / "cache" / "examples" / f"{key}.json"
     deadline = time.monotonic() + timeout
     while not entry.exists():

@@ -87,5 +87,14 @@ def public_message(error: CnapsError) -> str:
 def ui_error(error: CnapsError | str, title: str | None = None) -> gr.Error:
     """A ``gr.Error`` carrying the message and its fix. Expected errors print no traceback."""
     if isinstance(error, CnapsError):
-        return gr.Error(public_message(error), title=title or _title_for(error), print_exception=False)
-    return gr.Error(web_text(str(error)), title=title or "Error", print_exception=False)
+        title = title or _title_for(error)
+        return gr.Error(titled(title, public_message(error)), title=title, print_exception=False)
+    return gr.Error(titled(title, web_text(str(error))), title=title or "Error", print_exception=False)
+
+
+def titled(title: str | None, text: str) -> str:
+    """``"Image too large: ..."``: Gradio 6.31's toast shows only "Error" as its heading (it ignores
+    ``title``), so the words that say what kind of problem it is lead the message itself."""
+    if not title or text.lower().startswith(title.lower()):
+        return text
+    return f"{title}: {text}"

@@ -41,11 +41,11 @@ def fetched_on_first_use(engine: Engine, settings: Settings) -> bool:
 
     try:
         checked = plan(engine.id, settings=settings)
-    except CnapsError:
+        if not checked.problem or checked.problem_type is DeviceUnavailableError:
+            return False
+        return may_download(engine.id, checked.params, settings=settings, device=checked.options.device).ok
+    except CnapsError:  # not a Hub engine, or its settings are off: nothing to fetch
         return False
-    if not checked.problem or checked.problem_type is DeviceUnavailableError:
-        return False
-    return may_download(engine.id, checked.params, settings=settings, device=checked.options.device).ok
 
 
 def runs_here(engine: Engine, settings: Settings) -> bool:

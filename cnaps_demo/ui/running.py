@@ -69,7 +69,10 @@ def fetch_on_first_use(plan: Plan, progress: ProgressFn) -> bool:
     from ..engines.diffusion import ensure_weights, may_download
 
     settings, device = plan.settings, plan.options.device
-    if not may_download(plan.engine.id, plan.params, settings=settings, device=device).ok:
+    try:
+        if not may_download(plan.engine.id, plan.params, settings=settings, device=device).ok:
+            return False
+    except CnapsError:  # not an engine with Hub weights: nothing to fetch, refuse as before
         return False
 
     def bytes_progress(done: int, total: int, description: str) -> None:

@@ -103,7 +103,7 @@ def fidelity_markdown(comparison: Comparison, engine_id: str) -> str:
     names = [name for name in ("psnr", "ssim", "lr_psnr", "sharpness", "colour_shift") if name in ours]
     rows = [
         f"- **{fidelity.METRIC_LABELS[name].split(' (')[0]}: {fidelity.format_figure(name, ours[name])}** "
-        f"(bicubic {fidelity.format_figure(name, plain[name])}). {html.escape(fidelity.METRIC_HELP[name])}"
+        f"(bicubic {fidelity.format_figure(name, plain[name])}). {html.escape(fidelity.METRIC_HELP[name], quote=False)}"
         for name in names
     ]
     return f"**How faithful is it to {against}?**\n\n" + "\n".join(rows)
@@ -180,7 +180,7 @@ def fidelity_table(comparison: Comparison) -> str:
         cached = " (cached)" if result.extra.get("cached") else ""
         rows.append(row(engine_id, diagram.format_seconds(result.seconds) + cached))
     meaning = "\n".join(
-        f"- **{fidelity.METRIC_LABELS[n]}**: {html.escape(fidelity.METRIC_HELP[n])}" for n in names
+        f"- **{fidelity.METRIC_LABELS[n]}**: {html.escape(fidelity.METRIC_HELP[n], quote=False)}" for n in names
     )
     text = header + "\n".join(rows) + "\n\n" + meaning
     if comparison.source.truth is None:
