@@ -317,13 +317,17 @@ def test_presenter_cache_round_trip(tmp_path, picture, settings):
     assert cache.get(other, "bicubic", result.params) is None  # keyed by the exact pixels
 
 
-def test_run_engine_uses_the_cache(settings, picture, tmp_path):
+def test_run_engine_serves_the_examples_results_but_never_stores_a_visitors_picture(settings, picture, tmp_path):
     cache = ExampleCache(tmp_path / "cache", settings)
     source = load(str(picture), settings)
     engine = picker.require_available("bicubic", settings)
     first = run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
     second = run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
-    assert not first.extra.get("cached") and second.extra.get("cached")
+    assert not first.extra.get("cached") and not second.extra.get("cached")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())  # nothing kept on disk
+    cache.warm([picture], engines=("bicubic",), simulate=(False,))  # what the app does for its examples
+    served = run_engine(source, engine, {}, settings=settings, progress=lambda *a: None, cache=cache)
+    assert served.extra.get("cached")
 
 
 def test_presenter_cache_is_served_even_where_the_engine_cannot_run(unavailable, settings, picture, tmp_path):

@@ -99,7 +99,7 @@ def run_engine(
     frames: Any = None,
     colour_fix: bool | None = None,
 ) -> UpscaleResult:
-    """Run one engine (or take the presenter cache's copy); library errors become gr.Error.
+    """Run one engine (or take the example cache's copy); library errors become gr.Error.
 
     A cached result is served even when the engine cannot run here any more (a talk on a laptop
     without the GPU the results were computed on); otherwise ``Request.run`` refuses with the fix.
@@ -131,8 +131,8 @@ def run_engine(
         raise  # not a failure: the caller tells the user and keeps what is on screen
     except CnapsError as error:
         raise ui_error(error) from None
-    if cache is not None:
-        cache.put(source.image, result)
+    # Nothing is stored here: only the bundled examples' results are kept (ExampleCache.warm), never
+    # a visitor's picture, which would pile up on a public server's disk.
     return result
 
 
