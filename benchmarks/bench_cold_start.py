@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
     python = sys.executable
-    print(f"CPU: {cpu_kind()}, {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    import importlib.util
+
+    mcp = "installed (Gradio imports it at start-up)" if importlib.util.find_spec("mcp") else "not installed"
+    print(f"CPU: {cpu_kind()}, {os.cpu_count()} cores; python {sys.version.split()[0]}; mcp {mcp}")
     times = [first_page_seconds(python) for _ in range(args.runs)]
     print(
         f"first page: median {statistics.median(times):.2f} s, min {min(times):.2f} s, max {max(times):.2f} s "
