@@ -319,7 +319,19 @@ def test_diffusion_frames_appear_as_a_strip_and_figures_sit_beside_the_slider(br
         page.locator("#cnaps-filmstrip-file a").first.wait_for()  # the animated WebP to download
         summary = page.locator("#cnaps-summary").inner_text()
         assert "How faithful" in summary and "LR-PSNR" in summary and "SSIM" in summary
+        assert "/tmp/" not in summary and "tiny-sd-img2img" in summary  # the operator's folder, not its path
         assert "dB" in page.locator("#cnaps-ba").inner_text()  # the score sits in the slider's label
         page.screenshot(path=str(ARTIFACTS / "filmstrip_1280x720.png"), full_page=True)
+
+        page.locator("#cnaps-sweep").click()  # faithful versus invented, at a glance
+        page.wait_for_function("document.querySelectorAll('#cnaps-explored img').length === 6", timeout=RUN_TIMEOUT_MS)
+        swept = page.locator("#cnaps-explored").inner_text()
+        assert "strength 0.1" in swept and "strength 0.6" in swept and "LR-PSNR" in swept and "PSNR" in swept
+        page.locator("#cnaps-seeds").click()  # where the model is guessing
+        page.wait_for_function(
+            "document.querySelector('#cnaps-explored').innerText.includes('seeds disagree')", timeout=RUN_TIMEOUT_MS
+        )
+        assert page.locator("#cnaps-explored img").count() == 4  # three seeds and their spread
+        page.screenshot(path=str(ARTIFACTS / "explorations_1280x720.png"), full_page=True)
     finally:
         page.context.close()

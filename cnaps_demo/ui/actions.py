@@ -17,6 +17,8 @@ import gradio as gr
 from PIL import Image
 
 from ..api import UpscaleResult
+from ..fidelity import fidelity, summary_line
+from ..image import save_png
 from ..engines import Engine
 from ..errors import CnapsError, JobCancelledError
 from ..present.result_cache import ExampleCache
@@ -26,7 +28,7 @@ from .gpu import GPU_DURATION_S
 from .messages import ui_error
 from .params import ParamBinding, colour_fix_choice, params_for
 from .picker import find_engine, require_available
-from .running import Workdir, progress_forwarder, run_engine
+from .running import Workdir, fetch_on_first_use, progress_forwarder, replan, run_engine
 from .sources import InputPolicy, Source, load_source
 from .untrusted import check_web_params
 from .views import CompareView, cleared_single, compare_view, single_view, unchanged
@@ -178,3 +180,57 @@ class RunSetup:
                 colour_fix=colour_fix,
             )
         return results
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """What the diffusion explorations compute for the page: pictures with captions, and a note."""
+
+    items: list[tuple[str, str]]
+    note: str
+
+
+def explore(
+    setup: RunSetup, what: str, image_value: Any, engine_id: str | None, simulate_flag: Any,
+    progress: Any, stop: threading.Event, params: dict[str, Any],
+) -> Exploration:
+    """``what`` = "sweep" (sd-img2img at strengths 0.1-0.6, same seed) or "seeds" (3 seeds: where the
+    model is guessing), with each picture's fidelity figures under it."""
+    from ..api import plan
+    from ..engines.diffusion import seed_disagreement, strength_sweep
+
+    chosen = find_engine(engine_id)
+    if chosen.family != "diffusion" or (what == "sweep" and chosen.id != "sd-img2img"):
+        needed = "Stable Diffusion img2img" if what == "sweep" else "a Stable Diffusion engine"
+        raise ui_error(f"Pick {needed} in the Engine list first.", title="Invalid setting")
+    checked = setup.web_params(chosen, params)
+    source = load_source(image_value, setup.settings, bool(simulate_flag), guard=setup.guard)
+    forward = progress_forwarder(progress, label=chosen.display_name, stop=stop)
+    try:
+        ready = plan(chosen.id, settings=setup.settings, progress=forward, **checked)
+        if ready.problem and fetch_on_first_use(ready, forward):
+            ready = replan(ready)
+        ready.require_runnable()
+        folder = setup.workdir.new_run_dir()
+        if what == "sweep":
+            frames = strength_sweep(ready.engine, source.image, ready.params, ready.options)
+            items = [(_shown(folder, f.image, f"strength-{f.strength:.1f}"), f"{f.caption} \u00b7 "
+                      + summary_line(fidelity(f.image, source.image, source.truth))) for f in frames]
+            note = ("Same picture, same seed: only the strength changes. Low strength keeps to your picture "
+                    "(high LR-PSNR); high strength re-draws more, and invents more.")
+            return Exploration(items, note)
+        spread = seed_disagreement(ready.engine, source.image, ready.params, ready.options)
+    except JobCancelledError as stopped:
+        gr.Info(str(stopped), title="Stopped")
+        return Exploration([], "")
+    except CnapsError as error:
+        raise ui_error(error) from None
+    items = [(_shown(folder, image, f"seed-{seed}"), f"seed {seed}") for seed, image in zip(spread.seeds, spread.images)]
+    items.append((_shown(folder, spread.image, "spread"), f"where the seeds disagree (mean {spread.mean:.1f}/255)"))
+    note = ("The same job with three seeds. Where the pictures differ (bright in the map), the model is guessing: "
+            "your picture does not decide those pixels, the random noise does.")
+    return Exploration(items, note)
+
+
+def _shown(folder: Any, image: Any, name: str) -> str:
+    return str(save_png(image, folder / f"{name}.png", {}, compress_level=1))

@@ -18,6 +18,7 @@ from .. import fidelity
 from ..api import UpscaleResult
 from ..present import compare, diagram
 from ..image import encode_png
+from .messages import web_text
 from .comparison import BASELINE_KEY, BASELINE_LABEL, BASELINE_SHORT, CROP_ZOOM, TRUTH_KEY, Comparison
 
 
@@ -72,7 +73,7 @@ def _params_text(params: dict[str, Any]) -> str:
         return ""
     parts = []
     for key, value in params.items():
-        text = " ".join(str(value).split()).replace("`", "'")
+        text = web_text(" ".join(str(value).split())).replace("`", "'")  # no server paths for visitors
         if len(text) > 40:
             text = text[:39] + "\u2026"
         parts.append(f"`{html.escape(key)}={html.escape(text)}`")
@@ -114,7 +115,8 @@ def result_label(comparison: Comparison, key: str) -> str:
     label = BASELINE_SHORT if key == BASELINE_KEY else comparison.label(key)
     if comparison.source.truth is None or key == TRUTH_KEY:
         return label
-    return f"{label} \u00b7 {fidelity.format_figure('psnr', comparison.fidelity_of(key)['psnr'])}"
+    short = label.split(" (")[0]  # "Real-CUGAN": the score must fit beside the name on a projector
+    return f"{short} \u00b7 {fidelity.format_figure('psnr', comparison.fidelity_of(key)['psnr'])}"
 
 
 def crops_html(comparison: Comparison, keys: Sequence[str] | None = None, zoom: int = CROP_ZOOM) -> str:

@@ -16,7 +16,7 @@ from ..engines import Engine, all_engines
 from ..engines.diffusion.filmstrip import save_filmstrip
 from ..present.explain import explanation_text
 from ..settings import Settings
-from .actions import RunSetup
+from .actions import RunSetup, explore
 from .components import CompareTab, UpscaleTab
 from .gpu import can_stream_frames, on_gpu
 from .jobs import JobControl, session_of
@@ -147,6 +147,37 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: Li
     for run in (cpu_run, gpu_run):
         show_truth_when_present(run, tab)
     wire_filmstrip(tab, gpu_run, live)
+    wire_explorations(tab, setup, control)
+
+
+def wire_explorations(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
+    """The strength sweep and the seed map: diffusion jobs on the GPU lane, private to the page."""
+    result = tab.result
+
+    def work(what, image_value, engine_id, simulate_flag, progress, stop, params) -> tuple:
+        found = explore(setup, what, image_value, engine_id, simulate_flag, progress, stop, params)
+        return found.items, found.note
+
+    on_device = on_gpu(work)
+
+    for button, what in ((result.sweep, "sweep"), (result.seeds, "seeds")):
+
+        async def job(image, engine, simulate_flag, progress=gr.Progress(), request: gr.Request = None, what=what, **params):  # noqa: B008
+            return await control.run(
+                lambda stop: on_device(what, image, engine, simulate_flag, progress, stop, params), request, "gpu"
+            )
+
+        button.click(
+            job,
+            inputs=tab.run_inputs(),
+            inputs_kwargs=tab.run_kwargs(),
+            outputs=[result.explored, result.explored_note],
+            preprocess=False,
+            api_visibility="private",
+            concurrency_id="gpu",
+            concurrency_limit=1,
+            validator=control.lanes.validator("gpu"),
+        )
 
 
 def wire_filmstrip(tab: UpscaleTab, gpu_run, live: LiveFrames) -> None:
