@@ -5,7 +5,6 @@ Screenshots go to tests/artifacts/ (git-ignored).
 """
 
 import re
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest

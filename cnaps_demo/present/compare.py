@@ -7,7 +7,6 @@ plain numbers) and leaves its inputs untouched.
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter

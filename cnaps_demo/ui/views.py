@@ -12,14 +12,13 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import gradio as gr
-from PIL import Image
 
 from .. import fidelity
 from ..api import UpscaleResult
 from ..present import compare, diagram
 from ..image import encode_png
 from .messages import web_text
-from .comparison import BASELINE_KEY, BASELINE_LABEL, BASELINE_SHORT, CROP_ZOOM, TRUTH_KEY, Comparison
+from .comparison import BASELINE_KEY, BASELINE_SHORT, CROP_ZOOM, TRUTH_KEY, Comparison
 
 
 class SingleRunView(NamedTuple):
