@@ -232,6 +232,9 @@ def test_a_phone_can_use_every_part_and_the_diagram_stacks(browser, app):
         page.locator("#cnaps-run").scroll_into_view_if_needed()
         page.locator("#cnaps-run").click()
         page.wait_for_function(RESULT_SHOWN, timeout=RUN_TIMEOUT_MS)
+        page.wait_for_timeout(800)  # the smooth scroll
+        slider = rect(page, "#cnaps-slider")
+        assert slider["top"] < PHONE["height"] and slider["bottom"] > 0, "the result is not in view after the run"
         page.wait_for_selector("#cnaps-diagram .cnaps-diagram-tall svg")
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1, "sideways scrolling"
         svg = page.locator("#cnaps-diagram .cnaps-diagram-tall svg").first

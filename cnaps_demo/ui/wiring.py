@@ -146,6 +146,8 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: Li
     )
     for run in (cpu_run, gpu_run):
         show_truth_when_present(run, tab)
+    for button in (tab.inputs.run_cpu, tab.inputs.run_gpu):
+        button.click(None, js=SHOW_RESULT_JS, queue=False, api_visibility="private")
     wire_filmstrip(tab, gpu_run, live)
     wire_explorations(tab, setup, control)
 
@@ -234,6 +236,16 @@ def cleared_first(trigger, tab: UpscaleTab):
         api_visibility="private",
         show_progress="hidden",
     ).then(lambda: gr.update(visible=False), outputs=tab.result.truth, queue=False, api_visibility="private")
+
+
+# On a phone the slider sits below the settings: bring it into view when a run starts, so the
+# progress and then the result are on screen (nothing moves where it is already in view).
+SHOW_RESULT_JS = """() => {
+  const slider = document.querySelector('#cnaps-slider');
+  if (slider && slider.getBoundingClientRect().top > window.innerHeight * 0.6) {
+    slider.scrollIntoView({behavior: 'smooth', block: 'start'});
+  }
+}"""
 
 
 def wire_fresh_start(tab: UpscaleTab) -> None:
