@@ -476,3 +476,36 @@ def test_zero_gpu_decorator_is_applied_only_when_spaces_imports(monkeypatch):
     import inspect
 
     assert list(inspect.signature(wrapped).parameters) == ["image", "engine", "progress", "params"]
+
+
+def test_live_frames_reach_the_page_while_a_diffusion_job_runs(tmp_path, monkeypatch):
+    """The page polls LiveFrames during a run: each UNet step's picture must be there before the
+    result, in order, as small PNGs with their captions."""
+    import tiny_sd
+
+    from cnaps_demo.engines import get_engine
+    from cnaps_demo.settings import get_settings
+    from cnaps_demo.ui.live import LiveFrames
+
+    model = tiny_sd.build_img2img_folder(tmp_path / "sd")
+    monkeypatch.setenv("CNAPS_ALLOW_CPU_DIFFUSION", "1")
+    settings = get_settings()
+    live = LiveFrames(Workdir(tmp_path / "work"))
+    keep = live.collector("visitor")
+    seen_during = []
+
+    def progress(done, total, description):
+        seen_during.append(len(live.snapshot("visitor")))  # what a poll would find at this moment
+
+    picture = tmp_path / "in.png"
+    tiny_sd.noise_image(16, 16).save(picture)
+    source = load(str(picture), settings)
+    params = {"model": str(model), "controlnet": "none", "steps": 6, "strength": 0.5, "pre_upscaler": "lanczos"}
+    result = run_engine(source, get_engine("sd-img2img"), params, settings=settings, progress=progress, frames=keep)
+    strip = live.snapshot("visitor")
+    assert len(strip) == len(result.frames) == 3  # 0.5 of 6 steps
+    assert max(seen_during) >= 1 and sorted(seen_during) == seen_during  # frames arrived during the run
+    assert [caption.split(" ·")[0] for _, caption in strip] == ["step 1/3", "step 2/3", "step 3/3"]
+    assert all(Image.open(path).size == (32, 32) for path, _ in strip)
+    live.forget("visitor")
+    assert live.snapshot("visitor") == []
