@@ -17,8 +17,6 @@ from cnaps_demo.present.examples import bundled_examples
 from cnaps_demo.settings import get_settings
 
 EXAMPLE = next(path for path in bundled_examples() if path.name == "chibi_face.png")
-# First page must be served within this many seconds of starting `python app.py` on a CPU.
-STARTUP_BUDGET_S = float(os.environ.get("CNAPS_STARTUP_BUDGET_S", "10"))
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +34,21 @@ def client(app):
     return Client(app[0], verbose=False)
 
 
-def test_first_page_is_fast(app):
-    url, startup = app
-    assert startup <= STARTUP_BUDGET_S, f"first page after {startup:.1f} s (budget {STARTUP_BUDGET_S} s)"
+def test_first_page_is_served_and_building_it_imports_no_model_code(app):
+    """Cold start: the page must not wait for torch (its speed is benchmarks/bench_cold_start.py's job)."""
+    import subprocess
+    import sys
+
+    url, _startup = app
     with urllib.request.urlopen(url, timeout=5) as response:
         page = response.read().decode("utf-8", "replace")
     assert "Gradio" in page or "gradio" in page
+    probe = (
+        "import sys, os; from cnaps_demo.ui import build_demo; build_demo(); "
+        "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)); os._exit(0)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
 
 
 def test_only_the_upscale_endpoints_are_public(client):
@@ -84,7 +91,7 @@ def test_upscale_an_example_with_realcugan(client):
 
     assert "Real-CUGAN" in summary and "SSIM" not in summary  # no ground truth without simulation
     assert "How faithful is it to your picture" in summary and "LR-PSNR" in summary  # figures all the same
-    assert len(crops) == 2 and Image.open(added).size == after.size
+    assert crops.count("<figure") == 2 and Image.open(added).size == after.size  # bicubic and the result
 
 
 def test_simulated_blurry_source_reports_psnr(client):
