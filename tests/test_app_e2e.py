@@ -1,6 +1,5 @@
 """`python app.py` in a subprocess, driven through gradio_client like an API user would."""
 
-import os
 import time
 import urllib.request
 from html import escape
