@@ -43,3 +43,15 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def sd_dir(tmp_path_factory):
+    """A tiny random SD 1.5 img2img pipeline saved as a diffusers folder (tests/tiny_sd.py), per test module."""
+    import tiny_sd
+
+    from cnaps_demo.engines.diffusion import release_pipelines
+
+    folder = tiny_sd.build_img2img_folder(tmp_path_factory.mktemp("tiny-sd"))
+    yield folder
+    release_pipelines()

@@ -19,7 +19,6 @@ from cnaps_demo.engines import get_engine
 from cnaps_demo.engines.base import RunOptions
 from cnaps_demo.engines.diffusion import (
     estimate_cpu_seconds,
-    release_pipelines,
     tiling_plan,
     unet_steps,
 )
@@ -47,13 +46,6 @@ def _offline_private_hub(tmp_path, monkeypatch):
     monkeypatch.setenv("CNAPS_SD_CONTROLNET", "none")  # plain img2img here; tests/test_controlnet.py has the ControlNet
     monkeypatch.delenv("CNAPS_DEVICE", raising=False)
     monkeypatch.delenv("CNAPS_TORCH_COMPILE", raising=False)
-
-
-@pytest.fixture(scope="module")
-def sd_dir(tmp_path_factory):
-    folder = tiny_sd.build_img2img_folder(tmp_path_factory.mktemp("tiny-sd"))
-    yield folder
-    release_pipelines()
 
 
 @pytest.fixture(scope="module")
@@ -433,5 +425,6 @@ def test_presenter_mode_computes_diffusion_ahead_only_with_a_gpu(sd_dir, monkeyp
     cache = ExampleCache(tmp_path / "cache", get_settings())  # a server started with these settings
     report = cache.warm([example], engines=("sd-img2img",), simulate=(False,), progress=lambda line: None)
     assert report[0].startswith("example.png / sd-img2img: computed"), report
-    hit = cache.get(Image.open(example).convert("RGB"), "sd-img2img", IMG2IMG.check_params({}, get_settings()))
+    params = IMG2IMG.check_params({}, get_settings())
+    hit = cache.get(Image.open(example).convert("RGB"), "sd-img2img", params, colour_fix="wavelet")  # the default
     assert hit is not None and hit.image.size == (32, 32)

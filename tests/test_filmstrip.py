@@ -21,7 +21,6 @@ from cnaps_demo.engines.base import RunOptions
 from cnaps_demo.engines.diffusion import (
     Frame,
     filmstrip_bytes,
-    release_pipelines,
     seed_disagreement,
     strength_sweep,
 )
@@ -39,13 +38,6 @@ def _offline(tmp_path, monkeypatch):
     monkeypatch.delenv("CNAPS_SD_MODEL", raising=False)
     monkeypatch.delenv("CNAPS_SD_CONTROLNET", raising=False)
     monkeypatch.delenv("CNAPS_TORCH_COMPILE", raising=False)
-
-
-@pytest.fixture(scope="module")
-def sd_dir(tmp_path_factory):
-    folder = tiny_sd.build_img2img_folder(tmp_path_factory.mktemp("tiny-sd"))
-    yield folder
-    release_pipelines()
 
 
 @pytest.fixture(scope="module")
