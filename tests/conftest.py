@@ -29,9 +29,10 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium through Playwright (one per test session)."""
+    """Debian's Chromium through Playwright, one per test module: Playwright's sync API keeps an event
+    loop running in this thread while it is open, which later asyncio.run() calls must not meet."""
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"{CHROMIUM} is missing: run `bash scripts/setup-dev.sh` (it installs Debian's chromium and "

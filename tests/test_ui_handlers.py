@@ -262,7 +262,8 @@ def test_stop_ends_a_real_run_within_one_tile_and_the_engine_runs_again(settings
         if "tile 2/" in desc:
             stops.stop("session")  # the user presses Stop while tile 2 is reported
 
-    with pytest.raises(JobCancelledError, match="Stopped at Real-CUGAN tile 3/16"):
+    # Progress comes from within each tile now: Stop lands inside tile 2, not at the start of tile 3.
+    with pytest.raises(JobCancelledError, match="Stopped at Real-CUGAN tile 2/16"):
         run_engine(source, engine, {}, settings=tiled, progress=progress_forwarder(bar, stop=flag))
     assert not any("tile 3/" in desc for desc in seen)
     stops.end("session", flag)
