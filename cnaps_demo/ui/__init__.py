@@ -17,6 +17,7 @@ Modules, one job each:
 * ``messages``: library errors as ``gr.Error`` text fit for a web visitor;
 * ``params``: controls for the engines' settings; ``untrusted``: what may arrive over the network;
 * ``jobs``: Stop, cancel, disconnect, and the CPU and GPU lanes;
+* ``live`` and ``diffusion_events``: the denoising filmstrip, the strength sweep and the seed map;
 * ``theme``, ``gpu`` (ZeroGPU), ``server`` (the server's private folder).
 """
 

@@ -13,14 +13,14 @@ import gradio as gr
 
 from ..api import availability
 from ..engines import Engine, all_engines
-from ..engines.diffusion.filmstrip import save_filmstrip
 from ..present.explain import explanation_text
 from ..settings import Settings
-from .actions import RunSetup, explore
+from .actions import RunSetup
 from .components import CompareTab, UpscaleTab
 from .gpu import can_stream_frames, on_gpu
 from .jobs import JobControl, session_of
-from .live import LiveFrames, write_strip
+from .diffusion_events import wire_explorations, wire_filmstrip
+from .live import LiveFrames
 from .params import group_visible, limited_choices
 from .picker import engine_card_html, runnable_ids, runs_here
 from .views import cleared_single, crops_html, pair_view, where_image
@@ -150,65 +150,6 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: Li
         button.click(None, js=SHOW_RESULT_JS, queue=False, api_visibility="private")
     wire_filmstrip(tab, gpu_run, live)
     wire_explorations(tab, setup, control)
-
-
-def wire_explorations(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
-    """The strength sweep and the seed map: diffusion jobs on the GPU lane, private to the page."""
-    result = tab.result
-
-    def work(what, image_value, engine_id, simulate_flag, progress, stop, params) -> tuple:
-        found = explore(setup, what, image_value, engine_id, simulate_flag, progress, stop, params)
-        return found.items, found.note
-
-    on_device = on_gpu(work)
-
-    for button, what in ((result.sweep, "sweep"), (result.seeds, "seeds")):
-
-        async def job(image, engine, simulate_flag, progress=gr.Progress(), request: gr.Request = None, what=what, **params):  # noqa: B008
-            return await control.run(
-                lambda stop: on_device(what, image, engine, simulate_flag, progress, stop, params), request, "gpu"
-            )
-
-        button.click(
-            job,
-            inputs=tab.run_inputs(),
-            inputs_kwargs=tab.run_kwargs(),
-            outputs=[result.explored, result.explored_note],
-            preprocess=False,
-            api_visibility="private",
-            concurrency_id="gpu",
-            concurrency_limit=1,
-            validator=control.lanes.validator("gpu"),
-        )
-
-
-def wire_filmstrip(tab: UpscaleTab, gpu_run, live: LiveFrames) -> None:
-    """While a diffusion job runs the strip fills step by step (a timer polls); then it shows the
-    result's own frames and offers them as an animated WebP."""
-    result = tab.result
-
-    def poll(request: gr.Request = None):
-        frames = live.snapshot(session_of(request))
-        return frames if frames else gr.skip()
-
-    def finish(comparison, request: gr.Request = None):
-        live.forget(session_of(request))
-        frames = [frame for res in (comparison.results.values() if comparison else ()) for frame in res.frames]
-        if not frames:
-            return [], None, gr.Timer(active=False)
-        strip = save_filmstrip(frames, comparison.run_dir / "filmstrip.webp")
-        return write_strip(frames, comparison.run_dir), str(strip), gr.Timer(active=False)
-
-    tab.inputs.run_gpu.click(lambda: gr.Timer(active=True), outputs=result.filmstrip_timer, queue=False, api_visibility="private")
-    result.filmstrip_timer.tick(poll, outputs=result.filmstrip, queue=False, api_visibility="private", show_progress="hidden")
-    gpu_run.then(
-        finish,
-        inputs=tab.detail.state,
-        outputs=[result.filmstrip, result.filmstrip_file, result.filmstrip_timer],
-        queue=False,
-        api_visibility="private",
-        show_progress="hidden",
-    )
 
 
 def show_truth_when_present(event, tab: UpscaleTab) -> None:
