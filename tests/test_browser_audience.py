@@ -338,3 +338,29 @@ def test_diffusion_frames_appear_as_a_strip_and_figures_sit_beside_the_slider(br
         page.screenshot(path=str(ARTIFACTS / "explorations_1280x720.png"), full_page=True)
     finally:
         page.context.close()
+
+
+def test_the_filmstrip_fills_while_the_diffusion_job_runs(browser, tiny_sd_app, tmp_path):
+    """The audience watches the drawing emerge: frames reach the page before the result does."""
+    picture = tmp_path / "medium.png"
+    Image.open(EXAMPLE).convert("RGB").resize((128, 128)).save(picture)
+    page = new_page(browser, LAPTOP, tiny_sd_app)
+    try:
+        page.locator("#cnaps-engine input").click()
+        page.get_by_role("option").filter(has_text="Stable Diffusion img2img").first.click()
+        page.locator("#cnaps-run-gpu").wait_for()
+        page.locator("#param-sd_img2img_steps input[type=number]").fill("8")
+        page.locator("#param-sd_img2img_strength input[type=number]").fill("1.0")
+        page.locator("#param-sd_img2img_pre_upscaler").get_by_label("lanczos", exact=True).check()
+        upload(page, picture)
+        page.locator("#cnaps-run-gpu").click()
+        during = set()
+        deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+        while not page.evaluate(RESULT_SHOWN):
+            assert time.monotonic() < deadline, "the run did not finish"
+            during.add(page.evaluate("document.querySelectorAll('#cnaps-filmstrip img').length"))
+            time.sleep(0.1)
+        assert any(0 < count < 8 for count in during), f"no frame arrived before the result: {sorted(during)}"
+        page.wait_for_function("document.querySelectorAll('#cnaps-filmstrip img').length === 8", timeout=30_000)
+    finally:
+        page.context.close()
