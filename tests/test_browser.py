@@ -175,7 +175,11 @@ def test_stop_keeps_the_page_and_the_next_run_works(page, app_url, tmp_path):
     page.locator("#cnaps-input input[type=file]").set_input_files(str(picture))
     page.wait_for_selector("#cnaps-input img")
     page.locator("#cnaps-run").click()
-    page.wait_for_selector("#cnaps-slider .progress-text")  # the job has started
+    page.wait_for_function(  # the job itself reports (queued is not started: Stop would find nothing)
+        "(() => { const e = document.querySelector('#cnaps-slider .progress-level-inner');"
+        " return e && /starting|tile/.test(e.textContent); })()",
+        timeout=RUN_TIMEOUT_MS,
+    )
     page.locator("#cnaps-stop").click()
     stopped = page.locator(".toast-body").filter(has_text="Stopped at").first
     stopped.wait_for(timeout=RUN_TIMEOUT_MS)
