@@ -299,17 +299,22 @@ def tiny_sd_app(tmp_path_factory):
     stop_app(process)
 
 
+def choose_tiny_sd(page, *, steps: int, strength: float) -> None:
+    """Pick sd-img2img with a few steps and the quick Lanczos pre-enlarge (the tiny pipeline runs on the CPU)."""
+    page.locator("#cnaps-engine input").click()
+    page.get_by_role("option").filter(has_text="Stable Diffusion img2img").first.click()
+    page.locator("#cnaps-run-gpu").wait_for()
+    page.locator("#param-sd_img2img_steps input[type=number]").fill(str(steps))
+    page.locator("#param-sd_img2img_strength input[type=number]").fill(str(strength))
+    page.locator("#param-sd_img2img_pre_upscaler").get_by_label("lanczos", exact=True).check()
+
+
 def test_diffusion_frames_appear_as_a_strip_and_figures_sit_beside_the_slider(browser, tiny_sd_app, tmp_path):
     picture = tmp_path / "small.png"
     Image.open(EXAMPLE).convert("RGB").resize((64, 64)).save(picture)
     page = new_page(browser, LAPTOP, tiny_sd_app)
     try:
-        page.locator("#cnaps-engine input").click()
-        page.get_by_role("option").filter(has_text="Stable Diffusion img2img").first.click()
-        page.locator("#cnaps-run-gpu").wait_for()
-        page.locator("#param-sd_img2img_steps input[type=number]").fill("6")
-        page.locator("#param-sd_img2img_strength input[type=number]").fill("0.5")
-        page.locator("#param-sd_img2img_pre_upscaler").get_by_label("lanczos", exact=True).check()
+        choose_tiny_sd(page, steps=6, strength=0.5)
         page.locator("#cnaps-simulate input").check()
         upload(page, picture)
         page.locator("#cnaps-run-gpu").click()
@@ -346,12 +351,7 @@ def test_the_filmstrip_fills_while_the_diffusion_job_runs(browser, tiny_sd_app, 
     Image.open(EXAMPLE).convert("RGB").resize((128, 128)).save(picture)
     page = new_page(browser, LAPTOP, tiny_sd_app)
     try:
-        page.locator("#cnaps-engine input").click()
-        page.get_by_role("option").filter(has_text="Stable Diffusion img2img").first.click()
-        page.locator("#cnaps-run-gpu").wait_for()
-        page.locator("#param-sd_img2img_steps input[type=number]").fill("8")
-        page.locator("#param-sd_img2img_strength input[type=number]").fill("1.0")
-        page.locator("#param-sd_img2img_pre_upscaler").get_by_label("lanczos", exact=True).check()
+        choose_tiny_sd(page, steps=8, strength=1.0)
         upload(page, picture)
         page.locator("#cnaps-run-gpu").click()
         during = set()

@@ -28,7 +28,7 @@ from .gpu import GPU_DURATION_S
 from .messages import ui_error
 from .params import ParamBinding, colour_fix_choice, params_for
 from .picker import find_engine, require_available
-from .running import Workdir, fetch_on_first_use, progress_forwarder, replan, run_engine
+from .running import Workdir, progress_forwarder, run_engine, with_weights
 from .sources import InputPolicy, Source, load_source
 from .untrusted import check_web_params
 from .views import CompareView, cleared_single, compare_view, single_view, unchanged
@@ -207,9 +207,7 @@ def explore(
     source = load_source(image_value, setup.settings, bool(simulate_flag), guard=setup.guard)
     forward = progress_forwarder(progress, label=chosen.display_name, stop=stop)
     try:
-        ready = plan(chosen.id, settings=setup.settings, progress=forward, **checked)
-        if ready.problem and fetch_on_first_use(ready, forward):
-            ready = replan(ready)
+        ready = with_weights(plan(chosen.id, settings=setup.settings, progress=forward, **checked), forward)
         ready.require_runnable()
         folder = setup.workdir.new_run_dir()
         if what == "sweep":

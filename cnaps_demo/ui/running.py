@@ -82,6 +82,11 @@ def fetch_on_first_use(plan: Plan, progress: ProgressFn) -> bool:
     return bool(ensure_weights(plan.engine.id, plan.params, settings=settings, device=device, progress=bytes_progress))
 
 
+def with_weights(plan: Plan, progress: ProgressFn) -> Plan:
+    """``plan``, or (when it lacked only weights this server fetches on first use) the plan after fetching them."""
+    return replan(plan) if plan.problem and fetch_on_first_use(plan, progress) else plan
+
+
 def replan(old: Plan) -> Plan:
     """``old`` with its availability looked at again (after a download the engine can run)."""
     ok, reason = old.engine.available(old.params, old.options)
@@ -119,8 +124,7 @@ def run_engine(
             **params,
         )
         progress(0, 1, "starting")  # also where a Stop pressed before the start takes effect
-        if request.plan.problem and fetch_on_first_use(request.plan, progress):
-            request = dataclasses.replace(request, plan=replan(request.plan))
+        request = dataclasses.replace(request, plan=with_weights(request.plan, progress))
         if cache is not None:
             hit = cache.get(source.image, engine.id, request.params, colour_fix=request.plan.colour_fix)
             if hit is not None:
