@@ -130,3 +130,15 @@ def test_a_too_large_picture_names_the_limit_the_caller_applied():
     with pytest.raises(cnaps_demo.errors.ImageTooLargeError) as caught:
         cnaps_demo.prepare(Image.new("RGB", (20, 20)), "bicubic", max_pixels=100, limit_setting="CNAPS_UI_MAX_PIXELS")
     assert "CNAPS_UI_MAX_PIXELS" in str(caught.value) and "10 x 10" in str(caught.value)
+
+
+def test_the_cpu_convolution_setting_reaches_the_engines_and_a_bad_value_names_the_choices(monkeypatch):
+    from cnaps_demo.api import run_options
+    from cnaps_demo.settings import get_settings
+
+    monkeypatch.setenv("CNAPS_CPU_CONV", "Winograd")
+    assert run_options(get_settings()).cpu_conv == "winograd"
+    monkeypatch.setenv("CNAPS_CPU_CONV", "fastest")
+    with pytest.raises(InvalidParameterError, match="CNAPS_CPU_CONV") as caught:
+        get_settings()
+    assert "auto, winograd, direct" in caught.value.hint
