@@ -17,6 +17,9 @@ except ImportError:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from cnaps_demo.memory import keep_freed_memory
+
+    keep_freed_memory()  # before any thread starts: jobs run in worker threads (see cnaps_demo/memory.py)
     parser = argparse.ArgumentParser(description="cnaps-demo web UI")
     parser.add_argument(
         "--presenter",

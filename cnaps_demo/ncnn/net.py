@@ -1,4 +1,4 @@
-"""The torch module that runs a parsed ncnn graph: wiring, in-place planning and execution.
+"""The torch module that runs a parsed ncnn graph: wiring, activation fusion and execution.
 
 Blobs are 4-D ``N x C x H x W`` tensors; an ncnn 1-D blob (a global-pooled vector or an
 InnerProduct output) is kept as ``N x C x 1 x 1`` so that BinaryOp's "1-D vector times
@@ -13,7 +13,6 @@ Imported only when a model is built (it imports torch).
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
@@ -21,20 +20,19 @@ from torch import nn
 
 from ..errors import NcnnGraphError
 from .layers import BUILDERS, Built, fast_conv
-from .layers.base import InplaceFn, LayerFn, Weights
+from .layers.base import LayerFn, Weights
 from .costs import layer_costs
 from .param import LayerSpec, global_pool_blobs
 
 
 class _Op:
-    """One layer as executed: its spec, its callable, and its in-place variant when allowed."""
+    """One layer as executed: its spec, its callable, and the activation it may take over."""
 
-    __slots__ = ("layer", "fn", "inplace", "fuse_next")
+    __slots__ = ("layer", "fn", "fuse_next")
 
     def __init__(self, layer: LayerSpec, fn: LayerFn | None) -> None:
         self.layer = layer
         self.fn = fn
-        self.inplace: InplaceFn | None = None  # set by _plan_inplace where the graph allows it
         # (index of the activation layer that alone reads this output, its run_fused, its post):
         # set by _plan_fusion; used when the output blob is not one the caller gives or wants.
         self.fuse_next: tuple[int, Callable, Callable] | None = None
@@ -51,7 +49,6 @@ class NcnnNet(nn.Module):
         self._ops: list[_Op] = []
         self._producer: dict[str, int] = {}  # blob -> index of the layer that writes it
         built = self._build(weights)
-        self._plan_inplace(built)
         self._plan_fusion(built)
         consumed = {blob for layer in self.layers for blob in layer.inputs}
         self.outputs = [blob for blob in self._producer if blob not in consumed and blob not in self.inputs]
@@ -91,20 +88,6 @@ class NcnnNet(nn.Module):
             key += "_"
         return key
 
-    def _plan_inplace(self, built: list[Built]) -> None:
-        """Let an op overwrite its input where that blob is a fresh result read by nobody else.
-
-        "Fresh" means the producer owns its output (never an alias made by Split/Noop/Crop).
-        run() also checks, per call, that the blob is not one the caller gave or asked for.
-        """
-        readers = Counter(blob for layer in self.layers for blob in layer.inputs)
-        for op, result in zip(self._ops, built):
-            if result.run_inplace is None or len(op.layer.inputs) != 1:
-                continue
-            blob = op.layer.inputs[0]
-            if built[self._producer[blob]].owns_output and readers[blob] == 1:
-                op.inplace = result.run_inplace
-
     def _plan_fusion(self, built: list[Built]) -> None:
         """Let a convolution apply the activation layer that alone reads its output (PReLU after
         each convolution in Real-ESRGAN), so that the fast CPU path does it band by band, in cache."""
@@ -122,10 +105,6 @@ class NcnnNet(nn.Module):
     def fused_layers(self) -> list[tuple[str, str]]:
         """(producer, activation) name pairs that may run as one layer."""
         return [(op.layer.name, self.layers[op.fuse_next[0]].name) for op in self._ops if op.fuse_next]
-
-    def inplace_layers(self) -> list[str]:
-        """Names of the layers allowed to overwrite their input (when the caller neither gives nor wants it)."""
-        return [op.layer.name for op in self._ops if op.inplace is not None]
 
     # -- execution ------------------------------------------------------------
 
@@ -170,7 +149,7 @@ class NcnnNet(nn.Module):
 
         ``inputs`` is a tensor for the single Input blob, or a name -> tensor dict.
         ``overrides`` fixes blobs to given values; layers that only feed them are skipped.
-        Blobs given or asked for are never overwritten in place. ``on_step(fraction)`` is
+        Blobs given or asked for are kept to the end. ``on_step(fraction)`` is
         called after each layer with the estimated share of the run's work done so far (it may
         raise to abandon the run: that is how a job is stopped mid-tile).
         """
@@ -192,8 +171,7 @@ class NcnnNet(nn.Module):
     def _execute(self, order, last_use, blobs, keep, on_step) -> None:
         costs = [self._costs[index] for index in order]
         total, done = float(sum(costs)) or 1.0, 0.0
-        scratch: dict[tuple, torch.Tensor] = {}  # reusable buffers, for this run only
-        # Fusing pays only on the band-by-band path; elsewhere the activation runs in place.
+        # Fusing pays only on the band-by-band path; elsewhere the activation is its own layer.
         planned, fused = (set(order) if self.cpu_conv == "winograd" else set()), set()
         for step, index in enumerate(order):
             op = self._ops[index]
@@ -208,8 +186,6 @@ class NcnnNet(nn.Module):
                 if nxt is not None and nxt[0] in planned and layer.outputs[0] not in keep:
                     fused.add(nxt[0])
                     outputs, results = self.layers[nxt[0]].outputs, nxt[1](args, nxt[2])
-                elif op.inplace is not None and layer.inputs[0] not in keep:
-                    results = op.inplace(args, scratch)
                 else:
                     results = op.fn(args)
                 for blob in layer.inputs:  # free what no later step reads

@@ -7,7 +7,6 @@ importing the engines stays light.
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ...devices import cpu_supports_bf16
+from ...memory import keep_freed_memory
 from . import weights
 
 
@@ -49,29 +49,6 @@ def precision(device, cpu_bf16: bool) -> tuple[str, bool]:
 
 
 CPU_CONV_CHOICES = ("auto", "winograd", "direct")
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt() parameters
-_KEEP_BYTES = 1 << 30
-
-
-@functools.lru_cache(maxsize=1)
-def keep_freed_memory() -> bool:
-    """Have glibc keep freed feature maps for reuse instead of handing them back to the system.
-
-    A CNN run allocates and frees one 16-64 MB map per layer. glibc serves blocks that size
-    with mmap and unmaps them on free, so every layer page-faults its output in again: a
-    quarter to a third of Real-ESRGAN's CPU time at 512x512 (measured, one core). Raising the
-    mmap and trim thresholds makes freed maps reusable at once. The peak is unchanged; the
-    process keeps its peak until it exits. A no-op (False) off glibc.
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * _KEEP_BYTES))
 
 
 def cpu_conv_algorithm(device, compute: str, cpu_conv: str = "auto") -> str:

@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 
 # xs (the layer's input tensors, in order) -> its output tensors, in order.
 LayerFn = Callable[[list], list]
-# (xs, scratch) -> outputs, allowed to overwrite xs[0]; scratch is a dict of reusable buffers
-# that lives for one run.
-InplaceFn = Callable[[list, dict], list]
 Weights = Mapping[str, Any]  # name -> numpy array or torch tensor, as read_bin names them
 
 
@@ -33,11 +30,6 @@ class Built:
     run: LayerFn | None
     # The layer's weights, for the net to register so that .to(device, dtype) moves them.
     module: Any = None  # torch.nn.Module | None
-    # An in-place variant the net may use when nothing else needs the input (see net.py).
-    run_inplace: InplaceFn | None = None
-    # The output is a new tensor no other blob aliases (Split, Noop and Crop hand out views),
-    # so a layer reading it may overwrite it.
-    owns_output: bool = False
     # (xs, post) -> outputs with ``post`` (a per-channel element-wise function) applied to the
     # result: a convolution that can apply the next layer's activation band by band, in cache.
     run_fused: Callable[[list, Callable], list] | None = None

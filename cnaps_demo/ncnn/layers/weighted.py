@@ -95,7 +95,7 @@ def _convolution(layer: LayerSpec, weights: Weights, depthwise: bool) -> Built:
         return [y if post is None else post(y)]
 
     # Only the Winograd-eligible layers gain from taking the next activation band by band.
-    return Built(run, module=conv, owns_output=True, run_fused=run if winograd else None)
+    return Built(run, module=conv, run_fused=run if winograd else None)
 
 
 def _deconvolution(layer: LayerSpec, weights: Weights, depthwise: bool) -> Built:
@@ -142,7 +142,7 @@ def _deconvolution(layer: LayerSpec, weights: Weights, depthwise: bool) -> Built
             y = act(y)
         return [y]
 
-    return Built(run, module=deconv, owns_output=True)
+    return Built(run, module=deconv)
 
 
 def _deconv_by_hand(module, x, fix):
