@@ -17,9 +17,12 @@ except ImportError:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from cnaps_demo.devices import yield_idle_cores
     from cnaps_demo.memory import keep_freed_memory
 
-    keep_freed_memory()  # before any thread starts: jobs run in worker threads (see cnaps_demo/memory.py)
+    # Before any thread starts and before torch loads: jobs run in worker threads, beside a browser.
+    keep_freed_memory()
+    yield_idle_cores()
     parser = argparse.ArgumentParser(description="cnaps-demo web UI")
     parser.add_argument(
         "--presenter",

@@ -77,5 +77,6 @@ def colour_fix(output: Image.Image, source: Image.Image, method: str = DEFAULT_M
     reference = source.resize(output.size, Image.Resampling.BICUBIC)
     detail = np.asarray(output, dtype=np.float32)
     guide = np.asarray(reference, dtype=np.float32)
-    fixed = detail - low_frequencies(detail, method) + low_frequencies(guide, method)
+    # low() is linear: one pass over the difference instead of one over each picture (2x faster).
+    fixed = detail - low_frequencies(detail - guide, method)
     return Image.fromarray(np.clip(fixed, 0, 255).round().astype(np.uint8), "RGB")

@@ -114,6 +114,9 @@ class Settings:
     queue_size: int  # jobs waiting for the CPU lane before "busy, try again"
     gpu_queue_size: int  # the same for the GPU lane (its own queue: CPU traffic never fills it)
     cpu_concurrency: int
+    # On a CPU-only server, an upload of at least this many pixels switches the page from its default
+    # realcugan to the faster realesrgan-anime, unless the visitor picked an engine (0: never).
+    large_picture_pixels: int
     max_upload_mb: int  # largest upload the web server accepts (bigger ones get HTTP 413)
     web_models: tuple[str, ...]  # extra `model` values web visitors may pick (Hub ids or folders)
     hub_cache: Path  # the Hugging Face cache (HF_HUB_CACHE, HF_HOME, ...)
@@ -142,6 +145,7 @@ def get_settings() -> Settings:
         queue_size=_env_int("CNAPS_QUEUE_SIZE", 16, minimum=1),
         gpu_queue_size=_env_int("CNAPS_GPU_QUEUE_SIZE", 4, minimum=1),
         cpu_concurrency=_env_int("CNAPS_CPU_CONCURRENCY", 1, minimum=1),
+        large_picture_pixels=_env_int("CNAPS_LARGE_PICTURE_PIXELS", 300_000),
         max_upload_mb=_env_int("CNAPS_MAX_UPLOAD_MB", 25, minimum=1),
         web_models=_env_list("CNAPS_WEB_MODELS"),
         hub_cache=hub_cache_dir(),

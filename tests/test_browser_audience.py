@@ -205,6 +205,43 @@ def test_stop_ends_a_one_tile_run_within_the_bound_and_leaves_nothing_stale(brow
         page.context.close()
 
 
+ENGINE_SHOWN = "document.querySelector('#cnaps-engine input').value"
+
+
+def pick_engine(page, label_start: str) -> None:
+    """Choose an engine in the dropdown as a visitor does (a click, then the option)."""
+    page.locator("#cnaps-engine input").click()
+    page.get_by_role("option").filter(has_text=label_start).first.click()
+    page.wait_for_function(f"{ENGINE_SHOWN}.startsWith({label_start!r})")
+
+
+def test_a_large_upload_gets_the_faster_engine_and_its_slider_before_the_figures(browser, app, big_picture):
+    page = new_page(browser, LAPTOP, app[0])
+    try:
+        assert page.evaluate(ENGINE_SHOWN).startswith("Real-CUGAN")
+        upload(page, big_picture)
+        page.locator(".toast-body").filter(has_text="Faster engine for a large picture").first.wait_for()
+        page.wait_for_function(f"{ENGINE_SHOWN}.startsWith('Real-ESRGAN')")  # the page says what will run
+        page.screenshot(path=str(ARTIFACTS / "large_upload_switch_1280x720.png"))
+        page.locator("#cnaps-run").click()
+        states = []  # (slider shown, summary text) as the page changes
+        deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+        while "How faithful" not in (summary := page.locator("#cnaps-summary").inner_text()):
+            assert time.monotonic() < deadline, "the run did not finish"
+            states.append((page.evaluate(RESULT_SHOWN), summary))
+            time.sleep(0.03)
+        early = [text for shown, text in states if shown]
+        assert early and "Measuring how faithful" in early[0], "the slider should come before the figures"
+        assert "Real-ESRGAN" in summary and "600\u00d7600 \u2192 1200\u00d71200" in summary
+        # A visitor's own pick stays, whatever the picture's size.
+        pick_engine(page, "Real-CUGAN")
+        upload(page, big_picture)
+        time.sleep(1.0)  # the upload's events have run
+        assert page.evaluate(ENGINE_SHOWN).startswith("Real-CUGAN")
+    finally:
+        page.context.close()
+
+
 def test_impossible_realcugan_combinations_cannot_be_picked(browser, app):
     from cnaps_demo.engines.cnn.realcugan import REALCUGAN_MODELS
 

@@ -93,3 +93,23 @@ def test_real_cugan_and_bicubic_differ_plainly_on_degraded_examples(name):
     assert psnr(learned, plain) < 30  # far apart (a clean drawing: about 32 dB): the eye sees it at full view
     # the learned one has the crisp lines: clearly stronger edges than the bicubic enlargement
     assert np.percentile(gradient(learned), 99) > 1.5 * np.percentile(gradient(plain), 99)  # clean drawing: 1.05
+
+
+def test_the_background_work_warms_the_cnn_engines_after_the_examples(tmp_path, monkeypatch):
+    """After the example cache, both CNN models are loaded and have run once: the first visitor's
+    job pays neither torch's import nor a model load."""
+    from cnaps_demo.engines.cnn import models
+    from cnaps_demo.present.result_cache import ExampleCache, warm_in_background
+    from cnaps_demo.settings import get_settings
+    from cnaps_demo.ui.layout import warm_cnn_engines
+
+    monkeypatch.setenv("CNAPS_DEVICE", "cpu")
+    monkeypatch.setenv("CNAPS_CACHE_DIR", str(tmp_path / "cache"))
+    settings = get_settings()
+    done: list[dict] = []
+    cache = ExampleCache(tmp_path / "examples", settings)
+    thread = warm_in_background(cache, [], ("bicubic",), after=lambda: done.append(warm_cnn_engines(settings)))
+    thread.join(timeout=300)
+    assert done and set(done[0]) == {"realcugan", "realesrgan-anime"}
+    loaded = {key[1] for key in models._models if key[2] == "cpu"}
+    assert {"models-se/up2x-conservative", "realesr-animevideov3-x2"} <= loaded

@@ -190,6 +190,22 @@ def test_every_registered_engine_is_listed(settings):
     assert availability({e.id: e for e in engines}[default], settings=settings).ok
 
 
+def test_a_large_upload_on_a_cpu_server_gets_the_faster_engine_unless_the_visitor_picked(settings):
+    cpu = dataclasses.replace(settings, device="cpu", large_picture_pixels=300_000)
+    default = picker.PAGE_DEFAULT_ID
+    assert picker.engine_for_picture((600, 600), default, False, default, cpu) == picker.FAST_CPU_ID
+    assert picker.engine_for_picture((500, 500), default, False, default, cpu) == default  # 250,000 px: small
+    # Back to the default for a small picture after an automatic switch; a visitor's pick stays as it is.
+    assert picker.engine_for_picture((320, 240), picker.FAST_CPU_ID, False, default, cpu) == default
+    assert picker.engine_for_picture((600, 600), default, True, default, cpu) == default
+    assert picker.engine_for_picture((320, 240), "lanczos", True, default, cpu) == "lanczos"
+    # Unreadable header, the switch turned off, or a page whose default is another engine: no change.
+    assert picker.engine_for_picture(None, default, False, default, cpu) == default
+    off = dataclasses.replace(cpu, large_picture_pixels=0)
+    assert picker.engine_for_picture((2000, 2000), default, False, default, off) == default
+    assert picker.engine_for_picture((2000, 2000), "lanczos", False, "lanczos", cpu) == "lanczos"
+
+
 def test_invalid_parameter_becomes_a_ui_error(settings, picture):
     source = load(str(picture), settings)
     engine = picker.require_available("realcugan", settings)  # embedded: available on every machine
@@ -280,8 +296,8 @@ def test_a_full_single_run_produces_every_view(settings, picture, tmp_path):
     result = run_engine(source, engine, {}, settings=settings, progress=lambda *a: None)
     comparison = cmp.build_comparison(source, {"lanczos": result}, Workdir(tmp_path / "work"))
     assert comparison.baseline.size == result.image.size == (48, 40)
-    assert read_png_metadata(comparison.files["lanczos"])["cnaps:engine"] == "lanczos"
-    assert "Lanczos" in Path(comparison.svgs["lanczos"]).read_text(encoding="utf-8")
+    assert read_png_metadata(comparison.download_file("lanczos"))["cnaps:engine"] == "lanczos"
+    assert "Lanczos" in Path(comparison.svg_file("lanczos")).read_text(encoding="utf-8")
     crops = views.crops_html(comparison)
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", crops)
     assert captions == [cmp.BASELINE_LABEL, result.engine_name, cmp.TRUTH_LABEL]

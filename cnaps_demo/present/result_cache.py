@@ -167,9 +167,12 @@ def _gpu_present() -> bool:
 
 
 def warm_in_background(
-    cache: ExampleCache, examples: Sequence[Path], engines: Sequence[str] = WARM_ENGINES
+    cache: ExampleCache,
+    examples: Sequence[Path],
+    engines: Sequence[str] = WARM_ENGINES,
+    after: Callable[[], object] | None = None,
 ) -> threading.Thread:
-    """Start filling the cache on a daemon thread (the page is served meanwhile)."""
+    """Start filling the cache on a daemon thread (the page is served meanwhile), then run ``after``."""
 
     def work() -> None:
         try:
@@ -177,6 +180,11 @@ def warm_in_background(
                 log.info("example cache: %s", line)
         except Exception:  # never take the app down for a cache
             log.exception("example cache: warming failed")
+        if after is not None:
+            try:
+                after()
+            except Exception:  # the first job will say what is wrong
+                log.exception("warm-up after the example cache failed")
 
     thread = threading.Thread(target=work, name="cnaps-example-warm", daemon=True)
     thread.start()

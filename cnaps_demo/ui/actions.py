@@ -23,7 +23,7 @@ from ..engines import Engine
 from ..errors import CnapsError, JobCancelledError
 from ..present.result_cache import ExampleCache
 from ..settings import Settings
-from .comparison import build_comparison
+from .comparison import Comparison, build_comparison
 from .gpu import GPU_DURATION_S
 from .messages import ui_error
 from .params import ParamBinding, colour_fix_choice, params_for
@@ -31,7 +31,7 @@ from .picker import find_engine, require_available
 from .running import Workdir, progress_forwarder, run_engine, with_weights
 from .sources import InputPolicy, Source, load_source
 from .untrusted import check_web_params
-from .views import CompareView, cleared_single, compare_view, single_view, unchanged
+from .views import CompareView, SingleRunView, cleared_single, compare_view, preview_view, single_view, unchanged
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class RunSetup:
                 f"{engine.display_name} runs on the CPU queue: call api_name='/upscale'.", title="Wrong endpoint"
             )
 
-    def single_run(
+    def single_comparison(
         self,
         kind: str,
         image_value: Any,
@@ -78,8 +78,10 @@ class RunSetup:
         stop: threading.Event,
         params: dict[str, Any],
         frames: Any = None,
-    ) -> tuple:
-        """One engine on one picture, for the Upscale tab: the values of ``SingleRunView``.
+    ) -> tuple[Comparison, SingleRunView] | None:
+        """One engine on one picture, for the Upscale tab: its comparison and the preview the page
+        shows first (``views.preview_view``, its files written here, in the job's thread); None
+        when Stop ended the run (the user has been told).
 
         ``frames``: a callback given each denoising step's picture as it is made (diffusion only)."""
         # Not require_available: the example cache may hold this engine's result even where it
@@ -101,23 +103,49 @@ class RunSetup:
             )
         except JobCancelledError as stopped:
             gr.Info(str(stopped), title="Stopped")
-            return tuple(cleared_single())  # a stopped run leaves nothing of an earlier one beside the input
+            return None
         comparison = build_comparison(source, {chosen.id: result}, self.workdir)
-        return tuple(single_view(comparison, chosen.id))
+        return comparison, preview_view(comparison, chosen.id)
+
+    def single_run(
+        self,
+        kind: str,
+        image_value: Any,
+        engine_id: str | None,
+        simulate_flag: Any,
+        progress: Any,
+        stop: threading.Event,
+        params: dict[str, Any],
+        frames: Any = None,
+    ) -> tuple:
+        """``single_comparison`` and every view of it at once: the values of ``SingleRunView``."""
+        outcome = self.single_comparison(kind, image_value, engine_id, simulate_flag, progress, stop, params, frames)
+        return full_view(outcome)
+
+    def picture_size(self, image_value: Any) -> tuple[int, int] | None:
+        """(width, height) of an uploaded picture from its header alone; None when it cannot be read
+        (the run itself will then say what is wrong)."""
+        try:
+            admitted = self.guard.admit(image_value)
+            with Image.open(io.BytesIO(admitted.data) if isinstance(admitted.data, bytes) else admitted.data) as image:
+                return image.size
+        except (CnapsError, gr.Error, OSError, ValueError, AttributeError):
+            return None
 
     def gpu_seconds(self, image_value: Any, engine_id: str | None, simulate_flag: Any, params: dict[str, Any]) -> int:
         """How long to ask ZeroGPU for (``spaces.GPU(duration=...)``): estimated from the picture's size
         (its header only) and the engine's steps; the fixed default when anything is unclear."""
         from ..engines.diffusion.cost import spaces_duration
 
+        size = self.picture_size(image_value)
         try:
-            admitted = self.guard.admit(image_value)
-            with Image.open(io.BytesIO(admitted.data) if isinstance(admitted.data, bytes) else admitted.data) as image:
-                width, height = image.size
             engine = find_engine(engine_id)
             checked = engine.check_params(self.web_params(engine, params), self.settings)
-        except (CnapsError, gr.Error, OSError, ValueError, AttributeError):
+        except (CnapsError, gr.Error):
             return GPU_DURATION_S
+        if size is None:
+            return GPU_DURATION_S
+        width, height = size
         if simulate_flag:
             width, height = width // 2, height // 2
         return spaces_duration(width, height, checked, engine=engine.id, tile=self.settings.tile)
@@ -232,3 +260,12 @@ def explore(
 
 def _shown(folder: Any, image: Any, name: str) -> str:
     return str(save_png(image, folder / f"{name}.png", {}, compress_level=1))
+
+
+def full_view(outcome: tuple[Comparison, SingleRunView] | None) -> tuple:
+    """Every output of an Upscale run from ``RunSetup.single_comparison``'s outcome (blocking: it
+    measures the figures and writes the files); a stopped run leaves nothing of an earlier one."""
+    if outcome is None:
+        return tuple(cleared_single())
+    comparison = outcome[0]
+    return tuple(single_view(comparison, next(iter(comparison.results))))

@@ -49,7 +49,7 @@ class Comparison:
     box_in: compare.Box  # detail window on the input grid
     scale: int
     run_dir: Path | None = None  # where this comparison's files are written, once each
-    files: dict[str, str] = field(default_factory=dict)  # engine id -> PNG path
+    files: dict[str, str] = field(default_factory=dict)  # engine id -> the downloadable PNG's path
     svgs: dict[str, str] = field(default_factory=dict)  # engine id -> SVG path
     views: dict[str, str] = field(default_factory=dict)  # image key -> PNG path shown on the page
     figures: dict[str, dict] = field(default_factory=dict)  # image key -> its fidelity figures, computed once
@@ -72,12 +72,29 @@ class Comparison:
         return self.results[key].image
 
     def image_file(self, key: str) -> str:
-        """A PNG file of ``image(key)`` for the page (a result's own PNG where there is one)."""
-        if key in self.files:
-            return self.files[key]
+        """A PNG file of ``image(key)`` for the page, written once (fast: the slider shows it first)."""
         if key not in self.views:
             self.views[key] = self.save_view(self.image(key), key.strip("_"))
         return self.views[key]
+
+    def download_file(self, engine_id: str) -> str:
+        """The result's PNG to download, written once: ``<stem>-<engine>-x<scale>.png`` with its metadata."""
+        if engine_id not in self.files:
+            result = self.results[engine_id]
+            assert self.run_dir is not None, "build_comparison gives every comparison a folder"
+            png = self.run_dir / output_name(self.source.stem, engine_id, result.scale)
+            result.save(png)
+            self.files[engine_id] = str(png)
+        return self.files[engine_id]
+
+    def svg_file(self, engine_id: str) -> str:
+        """The run's pipeline diagram as a standalone SVG file, written once."""
+        if engine_id not in self.svgs:
+            assert self.run_dir is not None, "build_comparison gives every comparison a folder"
+            svg = self.run_dir / f"{self.source.stem}-{engine_id}-pipeline.svg"
+            svg.write_text(diagram.render_result(self.results[engine_id], standalone=True), encoding="utf-8")
+            self.svgs[engine_id] = str(svg)
+        return self.svgs[engine_id]
 
     def save_view(self, image: Image.Image, name: str) -> str:
         """Write a derived picture (crop, map) once under a fresh name in this run's folder."""
@@ -109,18 +126,8 @@ class Comparison:
 
 
 def build_comparison(source: Source, results: dict[str, UpscaleResult], workdir: Workdir) -> Comparison:
-    """The comparison of ``results`` (at least one), with each result's PNG and SVG written."""
+    """The comparison of ``results`` (at least one), in a fresh run folder; files are written when asked for."""
     first = next(iter(results.values()))
-    scale = first.scale
     baseline = compare.bicubic_baseline(source.image, first.image.size)
     box_in = compare.edge_richest_box(source.image, crop_window(source.image.size))
-    run_dir = workdir.new_run_dir()
-    comparison = Comparison(source, baseline, results, box_in, scale, run_dir)
-    for engine_id, result in results.items():
-        png = run_dir / output_name(source.stem, engine_id, result.scale)
-        result.save(png)
-        comparison.files[engine_id] = str(png)
-        svg = run_dir / f"{source.stem}-{engine_id}-pipeline.svg"
-        svg.write_text(diagram.render_result(result, standalone=True), encoding="utf-8")
-        comparison.svgs[engine_id] = str(svg)
-    return comparison
+    return Comparison(source, baseline, results, box_in, first.scale, workdir.new_run_dir())

@@ -51,13 +51,22 @@ def example_cache(settings: Settings) -> ExampleCache:
 
 def start_background_work(settings: Settings | None = None) -> None:
     """Once the page is served (``app.py`` calls this after ``launch``, so the first page does not wait):
-    compute the examples' results ahead: the default engine on every page; every engine (the
-    diffusion ones where a GPU is present) in presenter mode."""
+    compute the examples' results ahead (the default engine on every page; every engine, the
+    diffusion ones where a GPU is present, in presenter mode), then warm the CNN engines, so that
+    the first visitor's job pays neither torch's import nor a model load (seconds on a small CPU)."""
     settings = settings or get_settings()
-    examples = bundled_examples()
-    if examples:
-        engines = WARM_ENGINES if settings.presenter else (default_engine_id(all_engines(), settings),)
-        warm_in_background(example_cache(settings), examples, engines)
+    engines = WARM_ENGINES if settings.presenter else (default_engine_id(all_engines(), settings),)
+    warm_in_background(example_cache(settings), bundled_examples(), engines, after=lambda: warm_cnn_engines(settings))
+
+
+def warm_cnn_engines(settings: Settings) -> dict[str, float]:
+    """Load both CNN engines on the device they run on here and run each once on a small picture."""
+    from ..api import run_options
+    from ..devices import choose_device
+    from ..engines.cnn import warm_up
+
+    device, problem = choose_device("auto", configured=settings.device)
+    return {} if problem else warm_up(options=run_options(settings, device=device))
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -89,6 +98,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         setup = RunSetup(settings, gpu_ids, upscale_tab.inputs.bindings, guard, workdir, cache)
         wiring.wire_upscale(upscale_tab, setup, control, LiveFrames(workdir))
         wiring.wire_fresh_start(upscale_tab)
+        wiring.wire_large_picture_engine(upscale_tab, setup, default_id)
         wiring.wire_example_autorun(upscale_tab, setup, control, engines)
         wiring.wire_crop_picker(upscale_tab)
         wiring.wire_compare(compare_tab, upscale_tab, setup, control, engines)

@@ -23,6 +23,9 @@ from .sources import Source
 log = logging.getLogger(__name__)
 
 
+PROGRESS_EVERY_S = 0.25  # at most four progress updates a second (the last step always shows)
+
+
 def progress_forwarder(
     progress: Any, *, label: str = "", index: int = 0, count: int = 1, stop: threading.Event | None = None
 ) -> ProgressFn:
@@ -33,6 +36,7 @@ def progress_forwarder(
     """
 
     started = time.monotonic()
+    shown = [-PROGRESS_EVERY_S]  # when the bar was last updated (seconds since the start)
 
     def forward(done: int, total: int, description: str) -> None:
         if stop is not None and stop.is_set():
@@ -41,6 +45,10 @@ def progress_forwarder(
             )
         if progress is None:
             return
+        now = time.monotonic() - started
+        if now - shown[0] < PROGRESS_EVERY_S and done < total:
+            return  # the bar moves a few times a second; each update costs the browser a re-layout
+        shown[0] = now
         fraction = (done / total) if total else 0.0
         overall = (index + max(0.0, min(1.0, fraction))) / max(1, count)
         text = f"{label}: {description}" if label else description

@@ -79,7 +79,8 @@ def _params_text(params: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def summary_markdown(comparison: Comparison) -> str:
+def _run_lines(comparison: Comparison) -> list[str]:
+    """One line per result: engine, sizes, seconds, parameters."""
     source = comparison.source
     lines = []
     for result in comparison.results.values():
@@ -89,6 +90,12 @@ def summary_markdown(comparison: Comparison) -> str:
             f"{result.image.width}\u00d7{result.image.height} in {diagram.format_seconds(result.seconds)}{cached}. "
             + _params_text(result.params)
         )
+    return lines
+
+
+def summary_markdown(comparison: Comparison) -> str:
+    source = comparison.source
+    lines = _run_lines(comparison)
     for engine_id, result in comparison.results.items():
         lines.append(fidelity_markdown(comparison, engine_id))
     for notice in source.notices:
@@ -205,13 +212,32 @@ def single_view(comparison: Comparison, engine_id: str) -> SingleRunView:
         labels=before_after_html(result_label(comparison, BASELINE_KEY), result_label(comparison, engine_id)),
         summary=summary_markdown(comparison),
         truth=comparison.image_file(TRUTH_KEY) if has_truth else None,  # wiring shows/hides it
-        png_file=comparison.files[engine_id],
+        png_file=comparison.download_file(engine_id),
         diagram=diagram_html([result]),
-        svg_file=comparison.svgs[engine_id],
+        svg_file=comparison.svg_file(engine_id),
         where=where_image(comparison),
         crops=crops_html(comparison),
         added=added_map(comparison, engine_id),
         state=comparison,
+    )
+
+
+def preview_view(comparison: Comparison, engine_id: str) -> SingleRunView:
+    """The first outputs of an Upscale run, shown the moment the engine is done: the slider and its
+    labels, and the run's line. The figures, diagram, crops and files follow (``single_view``)."""
+    skip = gr.skip()
+    return SingleRunView(
+        slider=(comparison.image_file(BASELINE_KEY), comparison.image_file(engine_id)),
+        labels=before_after_html(result_label(comparison, BASELINE_KEY), result_label(comparison, engine_id)),
+        summary="\n\n".join([*_run_lines(comparison), "*Measuring how faithful it is\u2026*"]),
+        truth=skip,
+        png_file=skip,
+        diagram=skip,
+        svg_file=skip,
+        where=skip,
+        crops=skip,
+        added=skip,
+        state=skip,
     )
 
 
@@ -228,7 +254,7 @@ def compare_view(comparison: Comparison) -> CompareView:
         table=fidelity_table(comparison),
         crops=crops_html(comparison),
         maps=added_maps(comparison),
-        files=list(comparison.files.values()),
+        files=[comparison.download_file(engine_id) for engine_id in comparison.results],
         diagrams=diagram_html(list(comparison.results.values())),
     )
 

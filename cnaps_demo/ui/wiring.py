@@ -7,6 +7,7 @@ through ``jobs.JobControl``, so Stop, cancel and a lost client end them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import gradio as gr
@@ -15,14 +16,15 @@ from ..api import availability
 from ..engines import Engine, all_engines
 from ..present.explain import explanation_text
 from ..settings import Settings
-from .actions import RunSetup
+from .actions import RunSetup, full_view
 from .components import CompareTab, UpscaleTab
 from .gpu import can_stream_frames, on_gpu
 from .jobs import JobControl, session_of
 from .diffusion_events import wire_explorations, wire_filmstrip
 from .live import LiveFrames
+from .messages import titled
 from .params import group_visible, limited_choices
-from .picker import engine_card_html, runnable_ids, runs_here
+from .picker import FAST_CPU_ID, engine_card_html, engine_for_picture, runnable_ids, runs_here
 from .views import cleared_single, crops_html, pair_view, where_image
 
 
@@ -104,9 +106,11 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: Li
         Returns:
             The bicubic/result pair, labels, a summary with the fidelity figures, the ground truth, the result PNG, the pipeline diagram (HTML and SVG), the detail window, the detail crops and the map of what the model added.
         """
-        return await control.run(
-            lambda stop: single_run("cpu", image, engine, simulate_blurry_source, progress, stop, params), request
-        )
+        def work(stop):
+            return setup.single_comparison("cpu", image, engine, simulate_blurry_source, progress, stop, params)
+
+        async for values in preview_first(control, work, request):
+            yield values
 
     async def upscale_gpu(
         image,
@@ -134,6 +138,9 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: Li
         concurrency_id="cpu",
         concurrency_limit=settings.cpu_concurrency,
         validator=control.lanes.validator("cpu"),
+        # The progress bar on the slider only: a pulsing overlay on every output kept a browser on the
+        # same 2-core machine busy enough to slow the job itself by a third (measured in Chromium).
+        show_progress_on=tab.result.slider,
     )
     gpu_run = cleared_first(tab.inputs.run_gpu.click, tab).then(
         upscale_gpu,
@@ -143,6 +150,7 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: Li
         concurrency_id="gpu",
         concurrency_limit=1,
         validator=control.lanes.validator("gpu"),
+        show_progress_on=tab.result.slider,
     )
     for run in (cpu_run, gpu_run):
         show_truth_when_present(run, tab)
@@ -150,6 +158,16 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: Li
         button.click(None, js=SHOW_RESULT_JS, queue=False, api_visibility="private")
     wire_filmstrip(tab, gpu_run, live)
     wire_explorations(tab, setup, control)
+
+
+async def preview_first(control: JobControl, work, request):
+    """Run ``work`` (``RunSetup.single_comparison``) as a job; yield its preview the moment the engine
+    is done, then every output (figures, diagram, crops, files: most of a second more on a 2-core CPU).
+    A client of the API gets only the last values."""
+    outcome = await control.run(work, request)
+    if outcome is not None:
+        yield tuple(outcome[1])
+    yield await asyncio.to_thread(full_view, outcome)
 
 
 def show_truth_when_present(event, tab: UpscaleTab) -> None:
@@ -195,6 +213,37 @@ def wire_fresh_start(tab: UpscaleTab) -> None:
         cleared_first(trigger, tab)
 
 
+def wire_large_picture_engine(tab: UpscaleTab, setup: RunSetup, default_id: str) -> None:
+    """A large upload on a CPU-only server switches the page's default engine to the faster one
+    (``picker.engine_for_picture``), and says so; an engine the visitor picked always stays."""
+    panel = tab.inputs
+    picked = gr.State(False)  # per browser session: has the visitor chosen an engine themselves?
+    panel.engine.input(lambda: True, outputs=picked, queue=False, api_visibility="private")
+
+    def follow(image_value, current_id, visitor_picked):
+        size = setup.picture_size(image_value)
+        chosen = engine_for_picture(size, current_id, bool(visitor_picked), default_id, setup.settings)
+        if chosen == current_id:
+            return gr.skip()
+        if chosen == FAST_CPU_ID and size is not None:
+            title = "Faster engine for a large picture"
+            words = (
+                f"your picture is {size[0]}\u00d7{size[1]}, so Real-ESRGAN is picked for it: about 1.3x faster "
+                "than Real-CUGAN on this CPU server. Pick Real-CUGAN in the engine list to use it anyway."
+            )
+            gr.Info(titled(title, words), title=title)
+        return chosen
+
+    panel.image.upload(
+        follow,
+        inputs=[panel.image, panel.engine, picked],
+        outputs=panel.engine,
+        preprocess=False,
+        queue=False,
+        api_visibility="private",
+    )
+
+
 def wire_crop_picker(tab: UpscaleTab) -> None:
     """A click on "where the crops are" moves the detail window there."""
     detail = tab.detail
@@ -231,11 +280,13 @@ def wire_example_autorun(tab: UpscaleTab, setup: RunSetup, control: JobControl, 
         **params,
     ):
         if engine_id in setup.gpu_ids or not availability(by_id[engine_id], settings=settings).ok:
-            return tuple(cleared_single())  # the old result must not stay beside the new example
-        return await control.run(
-            lambda stop: setup.single_run("cpu", image_value, engine_id, simulate_flag, progress, stop, params),
-            request,
-        )
+            yield tuple(cleared_single())  # the old result must not stay beside the new example
+            return
+        def work(stop):
+            return setup.single_comparison("cpu", image_value, engine_id, simulate_flag, progress, stop, params)
+
+        async for values in preview_first(control, work, request):
+            yield values
 
     event = tab.inputs.examples.load_input_event.then(
         auto_run,
@@ -247,6 +298,7 @@ def wire_example_autorun(tab: UpscaleTab, setup: RunSetup, control: JobControl, 
         concurrency_id="cpu",
         concurrency_limit=settings.cpu_concurrency,
         validator=control.lanes.validator("cpu"),
+        show_progress_on=tab.result.slider,
     )
     show_truth_when_present(event, tab)
 
@@ -287,6 +339,7 @@ def wire_compare(
         concurrency_id=lane,
         concurrency_limit=1 if uses_gpu else settings.cpu_concurrency,
         validator=control.lanes.validator(lane),
+        show_progress_on=tab.slider,
     )
 
 

