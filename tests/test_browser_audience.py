@@ -26,6 +26,7 @@ LAPTOP = {"width": 1280, "height": 720}
 PHONE = {"width": 390, "height": 844}
 RUN_TIMEOUT_MS = 240_000
 RESULT_SHOWN = "document.querySelectorAll('#cnaps-slider img').length >= 2"
+FIGURES_SHOWN = "document.querySelector('#cnaps-summary').innerText.includes('How faithful')"
 EXAMPLE = next(path for path in bundled_examples() if path.name == "chibi_face.png")
 
 
@@ -172,6 +173,7 @@ def test_progress_moves_during_a_one_tile_run_and_the_result_comes_into_view(bro
         moving = sorted({p for p in percents if 0.0 < p < 100.0})
         assert len(moving) >= 3, f"progress did not move during the run: {seen}"
         assert any("left" in t for t in seen), f"no estimate of the time left: {seen}"
+        page.wait_for_function(FIGURES_SHOWN)  # the figures, diagram and crops follow the slider
         assert "1 tile" in page.locator("#cnaps-summary").inner_text() or "tiles: 1" in page.locator(
             "#cnaps-diagram"
         ).inner_text()

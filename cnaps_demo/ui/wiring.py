@@ -228,8 +228,8 @@ def wire_large_picture_engine(tab: UpscaleTab, setup: RunSetup, default_id: str)
         if chosen == FAST_CPU_ID and size is not None:
             title = "Faster engine for a large picture"
             words = (
-                f"your picture is {size[0]}\u00d7{size[1]}, so Real-ESRGAN is picked for it: about 1.3x faster "
-                "than Real-CUGAN on this CPU server. Pick Real-CUGAN in the engine list to use it anyway."
+                f"{size[0]}\u00d7{size[1]} runs on Real-ESRGAN, about 1.3x faster than Real-CUGAN on this CPU "
+                "server. Pick Real-CUGAN in the engine list to use it anyway."
             )
             gr.Info(titled(title, words), title=title)
         return chosen
@@ -239,8 +239,7 @@ def wire_large_picture_engine(tab: UpscaleTab, setup: RunSetup, default_id: str)
         inputs=[panel.image, panel.engine, picked],
         outputs=panel.engine,
         preprocess=False,
-        queue=False,
-        api_visibility="private",
+        api_visibility="private",  # queued (its own quick slot): a toast needs the queue
     )
 
 
