@@ -19,6 +19,13 @@ BASE_CSS = """
               border: 1px solid var(--border-color-primary); background: var(--block-background-fill); }
 .cnaps-card-off { border: 2px dashed var(--color-accent); }
 #cnaps-buttons { gap: 0.5rem; }
+/* Where the browser shares the server's cores, every frame it lays out is CPU taken from the job.
+   Gradio's run timer ticks 10 times a second (our progress text says the elapsed time and the time
+   left already); a toast's countdown bar animates its width, a layout per frame: a transform
+   animates on the compositor instead. */
+#cnaps-slider .progress-text { display: none; }
+.toast-body .timer { animation-name: cnaps-countdown !important; transform-origin: left; }
+@keyframes cnaps-countdown { from { transform: scaleX(1); } to { transform: scaleX(0); } }
 .cnaps-status { font-size: 1rem; }
 .cnaps-status p { margin: 0.2rem 0; }
 .cnaps-ba { display: flex; justify-content: space-between; gap: 0.5rem; font-weight: 700;
