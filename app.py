@@ -19,10 +19,12 @@ except ImportError:
 def main(argv: list[str] | None = None) -> None:
     from cnaps_demo.devices import yield_idle_cores
     from cnaps_demo.memory import keep_freed_memory
+    from cnaps_demo.settings import get_settings
 
     # Before any thread starts and before torch loads: jobs run in worker threads, beside a browser.
     keep_freed_memory()
-    yield_idle_cores()
+    settings = get_settings()
+    yield_idle_cores(settings.omp_wait_policy)
     parser = argparse.ArgumentParser(description="cnaps-demo web UI")
     parser.add_argument(
         "--presenter",
@@ -36,11 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    from cnaps_demo.settings import get_settings
     from cnaps_demo.ui import build_demo, launch_kwargs, start_background_work
     from cnaps_demo.ui.server import private_temp_dir, stop_on_sigterm
 
-    settings = get_settings()
     if (args.mcp or settings.mcp) and importlib.util.find_spec("mcp") is None:
         parser.exit(2, "app.py: --mcp needs the mcp package: pip install 'mcp>=1.21,<2' (or gradio[mcp]).\n")
     if args.presenter or args.mcp:

@@ -24,13 +24,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_cold_start import cpu_kind  # noqa: E402
+from load_test import free_port, start_app  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -46,41 +44,9 @@ FIGURES_SHOWN = "document.querySelector('#cnaps-summary').innerText.includes('Ho
 ENGINE_SHOWN = "document.querySelector('#cnaps-engine input').value"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_app(folder: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "GRADIO_SERVER_NAME": "127.0.0.1",
-            "GRADIO_SERVER_PORT": str(port),
-            "GRADIO_ANALYTICS_ENABLED": "False",
-            "HF_HUB_OFFLINE": "1",
-            "CNAPS_CACHE_DIR": str(folder / "cache"),
-        }
-    )
-    log = open(folder / "app.log", "w")  # noqa: SIM115 - the child writes to it
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return process, url
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit(f"the app did not start; see {folder / 'app.log'}")
-
-
 def wait_for_example_results(folder: Path, count: int, timeout: float = 600.0) -> None:
     """The background warm-up writes one PNG per example: wait until all are there, then a little more."""
-    target = folder / "cache" / "examples"
+    target = Path(os.environ.get("CNAPS_CACHE_DIR", folder / "cache")) / "examples"  # as load_test.start_app
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if target.is_dir() and len(list(target.glob("*.png"))) >= count:
@@ -169,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        process, url = start_app(folder)
+        port = free_port()
+        process, url = start_app(folder, port), f"http://127.0.0.1:{port}/"
         try:
             wait_for_example_results(folder, len(bundled_examples()))
             upload = picture(folder, args.size)

@@ -23,16 +23,17 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def yield_idle_cores() -> bool:
+def yield_idle_cores(omp_wait_policy: str = "") -> bool:
     """Have OpenMP's idle threads sleep at once instead of spinning (``OMP_WAIT_POLICY=PASSIVE``),
-    unless the environment already says otherwise. Call before torch is imported; True if applied.
+    unless the operator set a policy (``Settings.omp_wait_policy``). Call before torch is imported;
+    True if applied.
 
     For the web server: a browser or the server's own threads share the 2 cores with a job, and an
     OpenMP thread that spins at a barrier takes the core the late thread needs. Measured on the
     2-core AVX2 machine with Chromium on the page: a 600x600 Real-ESRGAN job 5.2 s spinning, 4.4 s
     passive (the same 4.3 s as without a browser).
     """
-    if "torch" in sys.modules or "OMP_WAIT_POLICY" in os.environ:
+    if "torch" in sys.modules or omp_wait_policy:
         return False
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     return True

@@ -105,6 +105,7 @@ class Settings:
     cpu_threads: int  # 0 = all available cores
     cpu_bf16: bool  # bf16 autocast for CNNs on CPUs that support it
     cpu_conv: str  # fp32 CPU 3x3 convolutions: auto | winograd | direct (CNAPS_CPU_CONV)
+    omp_wait_policy: str  # OMP_WAIT_POLICY as the environment gives it ("" unset: the web server sets PASSIVE)
     sd_model: str
     sd_controlnet: str  # the ControlNet sd-img2img runs beside its UNet ("none": plain img2img)
     allow_cpu_diffusion: bool
@@ -136,6 +137,7 @@ def get_settings() -> Settings:
         cpu_threads=_env_int("CNAPS_CPU_THREADS", 0),
         cpu_bf16=_env_bool("CNAPS_CPU_BF16", True),
         cpu_conv=_env_choice("CNAPS_CPU_CONV", ("auto", "winograd", "direct"), "auto"),
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "").strip(),
         sd_model=os.environ.get("CNAPS_SD_MODEL", "Lykon/dreamshaper-8"),
         sd_controlnet=os.environ.get("CNAPS_SD_CONTROLNET", "lllyasviel/control_v11f1e_sd15_tile"),
         allow_cpu_diffusion=_env_bool("CNAPS_ALLOW_CPU_DIFFUSION", False),

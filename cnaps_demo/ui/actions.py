@@ -107,20 +107,9 @@ class RunSetup:
         comparison = build_comparison(source, {chosen.id: result}, self.workdir)
         return comparison, preview_view(comparison, chosen.id)
 
-    def single_run(
-        self,
-        kind: str,
-        image_value: Any,
-        engine_id: str | None,
-        simulate_flag: Any,
-        progress: Any,
-        stop: threading.Event,
-        params: dict[str, Any],
-        frames: Any = None,
-    ) -> tuple:
-        """``single_comparison`` and every view of it at once: the values of ``SingleRunView``."""
-        outcome = self.single_comparison(kind, image_value, engine_id, simulate_flag, progress, stop, params, frames)
-        return full_view(outcome)
+    def single_run(self, *args: Any, **kwargs: Any) -> tuple:
+        """``single_comparison`` (same arguments) and every view of it at once: the values of ``SingleRunView``."""
+        return full_view(self.single_comparison(*args, **kwargs))
 
     def picture_size(self, image_value: Any) -> tuple[int, int] | None:
         """(width, height) of an uploaded picture from its header alone; None when it cannot be read

@@ -12,7 +12,7 @@ from ..engines import all_engines
 from ..present.examples import bundled_examples
 from ..present.result_cache import WARM_ENGINES, ExampleCache, warm_in_background
 from ..settings import Settings, get_settings
-from . import wiring
+from . import engine_events, wiring
 from .actions import RunSetup
 from .components import build_compare_tab, build_explain_tab, build_upscale_tab, example_copies
 from .jobs import GradioQueue, JobControl, Lanes, StopRequests
@@ -87,8 +87,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             compare_tab = build_compare_tab(engines, settings)
             build_explain_tab(engines, settings)
 
-        wiring.wire_engine_picker(upscale_tab, settings, gpu_ids)
-        wiring.wire_choice_limits(upscale_tab, engines)
+        engine_events.wire_engine_picker(upscale_tab, settings, gpu_ids)
+        engine_events.wire_choice_limits(upscale_tab, engines)
         queue_view = GradioQueue(demo)
         lanes = Lanes(queue_view, {"cpu": settings.queue_size, "gpu": settings.gpu_queue_size})
         control = JobControl(queue_view, lanes, StopRequests())
@@ -98,7 +98,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         setup = RunSetup(settings, gpu_ids, upscale_tab.inputs.bindings, guard, workdir, cache)
         wiring.wire_upscale(upscale_tab, setup, control, LiveFrames(workdir))
         wiring.wire_fresh_start(upscale_tab)
-        wiring.wire_large_picture_engine(upscale_tab, setup, default_id)
+        engine_events.wire_large_picture_engine(upscale_tab, setup, default_id)
         wiring.wire_example_autorun(upscale_tab, setup, control, engines)
         wiring.wire_crop_picker(upscale_tab)
         wiring.wire_compare(compare_tab, upscale_tab, setup, control, engines)

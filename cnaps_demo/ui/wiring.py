@@ -13,80 +13,26 @@ from collections.abc import Sequence
 import gradio as gr
 
 from ..api import availability
-from ..engines import Engine, all_engines
+from ..engines import Engine
 from ..present.explain import explanation_text
-from ..settings import Settings
 from .actions import RunSetup, full_view
 from .components import CompareTab, UpscaleTab
 from .gpu import can_stream_frames, on_gpu
 from .jobs import JobControl, session_of
 from .diffusion_events import wire_explorations, wire_filmstrip
 from .live import LiveFrames
-from .messages import titled
-from .params import group_visible, limited_choices
-from .picker import FAST_CPU_ID, engine_card_html, engine_for_picture, runnable_ids, runs_here
+from .picker import runs_here
 from .views import cleared_single, crops_html, pair_view, where_image
-
-
-def wire_engine_picker(tab: UpscaleTab, settings: Settings, gpu_ids: frozenset[str]) -> None:
-    """Picking an engine: its card, its settings (when it can run here) and the right Upscale button."""
-    panel = tab.inputs
-    runnable = frozenset(runnable_ids(all_engines(), settings))
-
-    def on_engine_change(engine_id: str):
-        visible = [gr.update(visible=group_visible(eid, engine_id, runnable)) for eid in panel.groups]
-        is_gpu = engine_id in gpu_ids
-        buttons = [gr.update(visible=not is_gpu), gr.update(visible=is_gpu)]
-        return [engine_card_html(engine_id, settings), *visible, *buttons, gr.update(visible=engine_id in diffusion)]
-
-    diffusion = frozenset(engine.id for engine in all_engines() if engine.family == "diffusion")
-    panel.engine.change(
-        on_engine_change,
-        inputs=panel.engine,
-        outputs=[panel.status, *panel.groups.values(), panel.run_cpu, panel.run_gpu, tab.result.filmstrip_box],
-        queue=False,
-        api_visibility="private",
-    )
-
-
-def wire_choice_limits(tab: UpscaleTab, engines: Sequence[Engine], scale: int = 2) -> None:
-    """Choices that depend on other settings (Real-CUGAN's denoise levels per variant) follow them,
-    so that a combination without a model cannot be picked."""
-    for engine in engines:
-        bindings = [binding for binding in tab.inputs.bindings if binding.engine_id == engine.id]
-        limited = limited_choices(engine, scale, {binding.spec.name: binding.spec.default for binding in bindings})
-        if not limited:
-            continue
-        drivers = [binding for binding in bindings if binding.spec.kind == "choice" and binding.spec.name not in limited]
-        targets = [binding for binding in bindings if binding.spec.name in limited]
-
-        def follow(*values, engine=engine, bindings=bindings, targets=targets):
-            named = {binding.spec.name: value for binding, value in zip(bindings, values)}
-            updates = limited_choices(engine, scale, named)
-            changed = [gr.update(choices=updates[t.spec.name][0], value=updates[t.spec.name][1]) for t in targets]
-            return changed[0] if len(changed) == 1 else changed  # Gradio takes one output's list as its value
-
-        gr.on(
-            [binding.component.change for binding in drivers],
-            follow,
-            inputs=[binding.component for binding in bindings],
-            outputs=[binding.component for binding in targets],
-            queue=False,
-            api_visibility="private",
-        )
 
 
 def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: LiveFrames) -> None:
     """The public API: /upscale (CPU lane) and /upscale_gpu (one GPU slot), the page's two buttons."""
     settings = setup.settings
 
-    def single_run(kind: str, image_value, engine_id, simulate_flag, progress, stop, params, frames=None) -> tuple:
-        return setup.single_run(kind, image_value, engine_id, simulate_flag, progress, stop, params, frames)
-
     def gpu_seconds(kind, image_value, engine_id, simulate_flag, progress, stop, params, frames=None) -> int:
         return setup.gpu_seconds(image_value, engine_id, simulate_flag, params)
 
-    gpu_single_run = on_gpu(single_run, gpu_seconds)  # ZeroGPU wants the function decorated once, up front
+    gpu_single_run = on_gpu(setup.single_run, gpu_seconds)  # ZeroGPU wants the function decorated once, up front
 
     async def upscale(
         image,
@@ -106,6 +52,7 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: Li
         Returns:
             The bicubic/result pair, labels, a summary with the fidelity figures, the ground truth, the result PNG, the pipeline diagram (HTML and SVG), the detail window, the detail crops and the map of what the model added.
         """
+
         def work(stop):
             return setup.single_comparison("cpu", image, engine, simulate_blurry_source, progress, stop, params)
 
@@ -211,36 +158,6 @@ def wire_fresh_start(tab: UpscaleTab) -> None:
     """A new upload or a cleared input empties the outputs: nothing of the old picture stays."""
     for trigger in (tab.inputs.image.upload, tab.inputs.image.clear):
         cleared_first(trigger, tab)
-
-
-def wire_large_picture_engine(tab: UpscaleTab, setup: RunSetup, default_id: str) -> None:
-    """A large upload on a CPU-only server switches the page's default engine to the faster one
-    (``picker.engine_for_picture``), and says so; an engine the visitor picked always stays."""
-    panel = tab.inputs
-    picked = gr.State(False)  # per browser session: has the visitor chosen an engine themselves?
-    panel.engine.input(lambda: True, outputs=picked, queue=False, api_visibility="private")
-
-    def follow(image_value, current_id, visitor_picked):
-        size = setup.picture_size(image_value)
-        chosen = engine_for_picture(size, current_id, bool(visitor_picked), default_id, setup.settings)
-        if chosen == current_id:
-            return gr.skip()
-        if chosen == FAST_CPU_ID and size is not None:
-            title = "Faster engine for a large picture"
-            words = (
-                f"{size[0]}\u00d7{size[1]} runs on Real-ESRGAN, about 1.3x faster than Real-CUGAN on this CPU "
-                "server. Pick Real-CUGAN in the engine list to use it anyway."
-            )
-            gr.Info(titled(title, words), title=title)
-        return chosen
-
-    panel.image.upload(
-        follow,
-        inputs=[panel.image, panel.engine, picked],
-        outputs=panel.engine,
-        preprocess=False,
-        api_visibility="private",  # queued (its own quick slot): a toast needs the queue
-    )
 
 
 def wire_crop_picker(tab: UpscaleTab) -> None:
