@@ -23,7 +23,10 @@ from .sources import Source
 log = logging.getLogger(__name__)
 
 
-PROGRESS_EVERY_S = 0.25  # at most four progress updates a second (the last step always shows)
+# A percentage inside one step (a CNN layer) reaches the bar at most 4 times a second: a page re-lays
+# itself out for each update, CPU taken from the job where the browser shares the cores. A new step
+# (the next tile, a denoising step) and the end always show.
+DISPLAY_EVERY_S = 0.25
 
 
 def progress_forwarder(
@@ -36,19 +39,19 @@ def progress_forwarder(
     """
 
     started = time.monotonic()
-    shown = [-PROGRESS_EVERY_S]  # when the bar was last updated (seconds since the start)
+    shown = {"at": -DISPLAY_EVERY_S, "what": None}  # the last update the bar got
 
     def forward(done: int, total: int, description: str) -> None:
-        if stop is not None and stop.is_set():
+        if stop is not None and stop.is_set():  # checked on every call: Stop lands within one layer
             raise JobCancelledError(
                 f"Stopped at {description or 'the current step'}.", hint="Press the Upscale button to run again."
             )
         if progress is None:
             return
-        now = time.monotonic() - started
-        if now - shown[0] < PROGRESS_EVERY_S and done < total:
-            return  # the bar moves a few times a second; each update costs the browser a re-layout
-        shown[0] = now
+        now, what = time.monotonic() - started, _step_of(description)
+        if now - shown["at"] < DISPLAY_EVERY_S and what == shown["what"] and done < total:
+            return  # a percentage inside the same step, too soon after the last one
+        shown.update(at=now, what=what)
         fraction = (done / total) if total else 0.0
         overall = (index + max(0.0, min(1.0, fraction))) / max(1, count)
         text = f"{label}: {description}" if label else description
@@ -59,6 +62,12 @@ def progress_forwarder(
             log.debug("progress update failed: %s", error)
 
     return forward
+
+
+def _step_of(description: str) -> str:
+    """ "Real-CUGAN tile 2/16, 35%" -> "Real-CUGAN tile 2/16": what a percentage is a percentage of."""
+    head, _, tail = description.rpartition(", ")
+    return head if head and tail.endswith("%") else description
 
 
 def timing_text(elapsed: float, fraction: float) -> str:
