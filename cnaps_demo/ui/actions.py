@@ -31,7 +31,7 @@ from .picker import find_engine, require_available
 from .running import Workdir, progress_forwarder, run_engine, with_weights
 from .sources import InputPolicy, Source, load_source
 from .untrusted import check_web_params
-from .views import CompareView, SingleRunView, cleared_single, compare_view, preview_view, single_view, unchanged
+from .views import CompareView, cleared_single, compare_view, preview_view, single_view, unchanged
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,9 @@ class RunSetup:
         stop: threading.Event,
         params: dict[str, Any],
         frames: Any = None,
-    ) -> tuple[Comparison, SingleRunView] | None:
-        """One engine on one picture, for the Upscale tab: its comparison and the preview the page
-        shows first (``views.preview_view``, its files written here, in the job's thread); None
-        when Stop ended the run (the user has been told).
+    ) -> Comparison | None:
+        """One engine on one picture, for the Upscale tab: its comparison (``views.preview_view`` and
+        ``views.single_view`` draw from it); None when Stop ended the run (the user has been told).
 
         ``frames``: a callback given each denoising step's picture as it is made (diffusion only)."""
         # Not require_available: the example cache may hold this engine's result even where it
@@ -104,8 +103,7 @@ class RunSetup:
         except JobCancelledError as stopped:
             gr.Info(str(stopped), title="Stopped")
             return None
-        comparison = build_comparison(source, {chosen.id: result}, self.workdir)
-        return comparison, preview_view(comparison, chosen.id)
+        return build_comparison(source, {chosen.id: result}, self.workdir)
 
     def single_run(self, *args: Any, **kwargs: Any) -> tuple:
         """``single_comparison`` (same arguments) and every view of it at once: the values of ``SingleRunView``."""
@@ -127,12 +125,12 @@ class RunSetup:
         from ..engines.diffusion.cost import spaces_duration
 
         size = self.picture_size(image_value)
+        if size is None:
+            return GPU_DURATION_S
         try:
             engine = find_engine(engine_id)
             checked = engine.check_params(self.web_params(engine, params), self.settings)
         except (CnapsError, gr.Error):
-            return GPU_DURATION_S
-        if size is None:
             return GPU_DURATION_S
         width, height = size
         if simulate_flag:
@@ -251,10 +249,14 @@ def _shown(folder: Any, image: Any, name: str) -> str:
     return str(save_png(image, folder / f"{name}.png", {}, compress_level=1))
 
 
-def full_view(outcome: tuple[Comparison, SingleRunView] | None) -> tuple:
-    """Every output of an Upscale run from ``RunSetup.single_comparison``'s outcome (blocking: it
-    measures the figures and writes the files); a stopped run leaves nothing of an earlier one."""
-    if outcome is None:
+def first_view(comparison: Comparison) -> tuple:
+    """The outputs an Upscale run shows first: the slider and its labels (``views.preview_view``)."""
+    return tuple(preview_view(comparison, comparison.first_id))
+
+
+def full_view(comparison: Comparison | None) -> tuple:
+    """Every output of an Upscale run from ``RunSetup.single_comparison`` (blocking: it measures the
+    figures and writes the files); a stopped run (None) leaves nothing of an earlier one."""
+    if comparison is None:
         return tuple(cleared_single())
-    comparison = outcome[0]
-    return tuple(single_view(comparison, next(iter(comparison.results))))
+    return tuple(single_view(comparison, comparison.first_id))

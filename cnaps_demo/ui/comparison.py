@@ -61,6 +61,11 @@ class Comparison:
         return self.figures[key]
 
     @property
+    def first_id(self) -> str:
+        """The engine id of the first (for an Upscale run, the only) result."""
+        return next(iter(self.results))
+
+    @property
     def box_out(self) -> compare.Box:
         return compare.scale_box(self.box_in, self.scale)
 

@@ -76,10 +76,14 @@ FAST_CPU_ID = "realesrgan-anime"  # measured 1.3x faster than realcugan on 2-cor
 
 
 def cnn_runs_on_cpu(settings: Settings) -> bool:
-    """The CNN engines would run on the CPU here (no CUDA or Apple GPU, or CNAPS_DEVICE=cpu)."""
-    from ..devices import cuda_available, mps_available
+    """The CNN engines would run on the CPU here (``devices.choose_device``, the one device decision)."""
+    from ..devices import choose_device
 
-    return settings.device == "cpu" or (settings.device == "auto" and not cuda_available() and not mps_available())
+    try:
+        name, problem = choose_device("auto", configured=settings.device)
+    except CnapsError:  # a bad CNAPS_DEVICE: the run itself says how to fix it
+        return False
+    return name == "cpu" and not problem
 
 
 def engine_for_picture(

@@ -243,7 +243,7 @@ def preview_view(comparison: Comparison, engine_id: str) -> SingleRunView:
 
 def compare_view(comparison: Comparison) -> CompareView:
     """Every output of a Compare run: bicubic left of the slider, the first result right of it."""
-    left, right = BASELINE_KEY, next(iter(comparison.results))
+    left, right = BASELINE_KEY, comparison.first_id
     slider, labels = pair_view(comparison, left, right)
     return CompareView(
         state=comparison,

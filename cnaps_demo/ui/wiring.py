@@ -15,7 +15,7 @@ import gradio as gr
 from ..api import availability
 from ..engines import Engine
 from ..present.explain import explanation_text
-from .actions import RunSetup, full_view
+from .actions import RunSetup, first_view, full_view
 from .components import CompareTab, UpscaleTab
 from .gpu import can_stream_frames, on_gpu
 from .jobs import JobControl, session_of
@@ -111,10 +111,10 @@ async def preview_first(control: JobControl, work, request):
     """Run ``work`` (``RunSetup.single_comparison``) as a job; yield its preview the moment the engine
     is done, then every output (figures, diagram, crops, files: most of a second more on a 2-core CPU).
     A client of the API gets only the last values."""
-    outcome = await control.run(work, request)
-    if outcome is not None:
-        yield tuple(outcome[1])
-    yield await asyncio.to_thread(full_view, outcome)
+    comparison = await control.run(work, request)
+    if comparison is not None:
+        yield await asyncio.to_thread(first_view, comparison)
+    yield await asyncio.to_thread(full_view, comparison)
 
 
 def show_truth_when_present(event, tab: UpscaleTab) -> None:
@@ -198,6 +198,7 @@ def wire_example_autorun(tab: UpscaleTab, setup: RunSetup, control: JobControl, 
         if engine_id in setup.gpu_ids or not availability(by_id[engine_id], settings=settings).ok:
             yield tuple(cleared_single())  # the old result must not stay beside the new example
             return
+
         def work(stop):
             return setup.single_comparison("cpu", image_value, engine_id, simulate_flag, progress, stop, params)
 
