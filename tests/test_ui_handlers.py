@@ -204,6 +204,21 @@ def test_a_large_upload_on_a_cpu_server_gets_the_faster_engine_unless_the_visito
     off = dataclasses.replace(cpu, large_picture_pixels=0)
     assert picker.engine_for_picture((2000, 2000), default, False, default, off) == default
     assert picker.engine_for_picture((2000, 2000), "lanczos", False, "lanczos", cpu) == "lanczos"
+    # A bad CNAPS_DEVICE does not break an upload: no switch (the run itself says how to fix the setting).
+    bad = dataclasses.replace(cpu, device="gpu")
+    assert picker.engine_for_picture((600, 600), default, False, default, bad) == default
+
+
+def test_the_picture_size_comes_from_the_header_or_is_none(settings, picture, tmp_path):
+    from cnaps_demo.ui.actions import RunSetup
+
+    setup = RunSetup(settings, frozenset(), [], LocalFiles(), Workdir(tmp_path / "work"))
+    assert setup.picture_size(str(picture)) == (48, 40)
+    assert setup.picture_size(Image.new("RGB", (30, 20))) == (30, 20)
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture", encoding="utf-8")
+    assert setup.picture_size(str(text)) is None  # the run itself explains what is wrong
+    assert setup.picture_size(None) is None
 
 
 def test_invalid_parameter_becomes_a_ui_error(settings, picture):

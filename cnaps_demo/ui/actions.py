@@ -113,8 +113,10 @@ class RunSetup:
         """(width, height) of an uploaded picture from its header alone; None when it cannot be read
         (the run itself will then say what is wrong)."""
         try:
-            admitted = self.guard.admit(image_value)
-            with Image.open(io.BytesIO(admitted.data) if isinstance(admitted.data, bytes) else admitted.data) as image:
+            data = self.guard.admit(image_value).data
+            if isinstance(data, Image.Image):  # in-process callers may hand a picture itself
+                return data.size
+            with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
                 return image.size
         except (CnapsError, gr.Error, OSError, ValueError, AttributeError):
             return None

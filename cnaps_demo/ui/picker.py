@@ -99,7 +99,7 @@ def engine_for_picture(
         return current_id
     threshold = settings.large_picture_pixels
     large = threshold > 0 and size[0] * size[1] >= threshold
-    if large and availability(get_engine(FAST_CPU_ID), settings=settings).ok and cnn_runs_on_cpu(settings):
+    if large and cnn_runs_on_cpu(settings) and availability(get_engine(FAST_CPU_ID), settings=settings).ok:
         return FAST_CPU_ID
     return default_id
 
