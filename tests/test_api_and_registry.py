@@ -142,3 +142,15 @@ def test_the_cpu_convolution_setting_reaches_the_engines_and_a_bad_value_names_t
     with pytest.raises(InvalidParameterError, match="CNAPS_CPU_CONV") as caught:
         get_settings()
     assert "auto, winograd, direct" in caught.value.hint
+
+
+def test_the_large_picture_setting_is_read_and_a_bad_value_says_what_to_set(monkeypatch):
+    from cnaps_demo.settings import get_settings
+
+    monkeypatch.setenv("CNAPS_LARGE_PICTURE_PIXELS", "0")
+    assert get_settings().large_picture_pixels == 0  # 0: never switch
+    for bad in ("many", "-5"):
+        monkeypatch.setenv("CNAPS_LARGE_PICTURE_PIXELS", bad)
+        with pytest.raises(InvalidParameterError, match="CNAPS_LARGE_PICTURE_PIXELS") as caught:
+            get_settings()
+        assert "whole number" in caught.value.hint and "300000" in caught.value.hint
