@@ -20,7 +20,7 @@ from PIL import Image
 
 from . import colour, fidelity
 from .image import LoadedImage, encode_png, load_image, merge_alpha, save_png, split_alpha
-from .devices import choose_device
+from .devices import available_cores, choose_device
 from .engines import Availability, Engine, RunOptions, get_engine
 from .errors import DeviceUnavailableError, EngineUnavailableError, InvalidParameterError
 from .settings import Settings, get_settings
@@ -219,7 +219,8 @@ class Request:
         stages = list(output.stages)
         result_image = output.image
         if self.plan.colour_fix != "off":
-            result_image = _colour_fix_stage(result_image, rgb, self.plan.colour_fix, stages)
+            workers = self.options.cpu_threads or available_cores()
+            result_image = _colour_fix_stage(result_image, rgb, self.plan.colour_fix, stages, workers)
         if frames and result_image is not output.image:  # the strip ends on the picture the caller gets
             frames[-1] = dataclasses.replace(frames[-1], image=result_image)
         if alpha is not None:
@@ -262,10 +263,12 @@ def _collector(frames: list[Any], wanted: Any) -> Any:
     return keep
 
 
-def _colour_fix_stage(image: Image.Image, source: Image.Image, method: str, stages: list[StageRecord]) -> Image.Image:
-    """``colour.colour_fix`` as a recorded stage, so the diagram shows it."""
+def _colour_fix_stage(
+    image: Image.Image, source: Image.Image, method: str, stages: list[StageRecord], workers: int
+) -> Image.Image:
+    """``colour.colour_fix`` (on ``workers`` threads) as a recorded stage, so the diagram shows it."""
     started = time.perf_counter()
-    fixed = colour.colour_fix(image, source, method)
+    fixed = colour.colour_fix(image, source, method, workers)
     shape = (3, image.height, image.width)
     detail = {"method": method, "colours from": f"bicubic {image.width}x{image.height} of the input"}
     stages.append(StageRecord(f"colour fix ({method})", shape, shape, time.perf_counter() - started, detail))

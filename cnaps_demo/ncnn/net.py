@@ -48,6 +48,7 @@ class NcnnNet(nn.Module):
         self.inputs: list[str] = []  # the Input layers' blobs, in graph order
         self._ops: list[_Op] = []
         self._producer: dict[str, int] = {}  # blob -> index of the layer that writes it
+        self._module_keys: dict[str, str] = {}  # layer name -> its key in self.mods
         built = self._build(weights)
         self._plan_fusion(built)
         consumed = {blob for layer in self.layers for blob in layer.inputs}
@@ -76,7 +77,9 @@ class NcnnNet(nn.Module):
                 self.inputs.extend(layer.outputs)
             result = builder(layer, weights)
             if result.module is not None:
-                self.mods[self._key(layer)] = result.module
+                key = self._key(layer)
+                self.mods[key] = result.module
+                self._module_keys[layer.name] = key
             self._ops.append(_Op(layer, result.run))
             built.append(result)
         return built
@@ -101,6 +104,16 @@ class NcnnNet(nn.Module):
             after = readers.get(op.layer.outputs[0], [])
             if len(after) == 1 and built[after[0]].as_post is not None and len(self.layers[after[0]].inputs) == 1:
                 op.fuse_next = (after[0], result.run_fused, built[after[0]].as_post)
+
+    def producer(self, blob: str) -> LayerSpec | None:
+        """The layer that writes ``blob`` (None for a name the graph does not have)."""
+        index = self._producer.get(blob)
+        return None if index is None else self.layers[index]
+
+    def module_of(self, layer_name: str) -> nn.Module | None:
+        """The torch module holding a layer's weights (None for a layer without weights)."""
+        key = self._module_keys.get(layer_name)
+        return None if key is None else self.mods[key]
 
     def fused_layers(self) -> list[tuple[str, str]]:
         """(producer, activation) name pairs that may run as one layer."""

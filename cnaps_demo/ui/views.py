@@ -198,7 +198,7 @@ def fidelity_table(comparison: Comparison) -> str:
 
 def pair_view(comparison: Comparison, left: str, right: str) -> tuple[tuple[str, str], str]:
     """The slider pair and its labels for two image keys of ``comparison``."""
-    return (comparison.image_file(left), comparison.image_file(right)), before_after_html(
+    return tuple(comparison.image_files(left, right)), before_after_html(
         result_label(comparison, left), result_label(comparison, right)
     )
 
@@ -208,7 +208,7 @@ def single_view(comparison: Comparison, engine_id: str) -> SingleRunView:
     result = comparison.results[engine_id]
     has_truth = comparison.source.truth is not None
     return SingleRunView(
-        slider=(comparison.image_file(BASELINE_KEY), comparison.image_file(engine_id)),
+        slider=tuple(comparison.image_files(BASELINE_KEY, engine_id)),
         labels=before_after_html(result_label(comparison, BASELINE_KEY), result_label(comparison, engine_id)),
         summary=summary_markdown(comparison),
         truth=comparison.image_file(TRUTH_KEY) if has_truth else None,  # wiring shows/hides it
@@ -227,7 +227,7 @@ def preview_view(comparison: Comparison, engine_id: str) -> SingleRunView:
     labels, and the run's line. The figures, diagram, crops and files follow (``single_view``)."""
     skip = gr.skip()
     return SingleRunView(
-        slider=(comparison.image_file(BASELINE_KEY), comparison.image_file(engine_id)),
+        slider=tuple(comparison.image_files(BASELINE_KEY, engine_id)),
         labels=before_after_html(result_label(comparison, BASELINE_KEY), result_label(comparison, engine_id)),
         summary="\n\n".join([*_run_lines(comparison), "*Measuring how faithful it is\u2026*"]),
         truth=skip,

