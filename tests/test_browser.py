@@ -166,6 +166,22 @@ def test_compare_two_engines_side_by_side(page, app_url):
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
 
 
+def test_the_ground_truth_shows_with_its_run_and_goes_with_the_next(page, app_url, tmp_path):
+    truth_shown = "(() => { const e = document.querySelector('#cnaps-truth'); return !!e && e.offsetParent !== null; })()"
+    open_app(page, app_url)
+    page.locator("#cnaps-simulate input").check()
+    page.locator("#cnaps-run").click()
+    page.wait_for_function(f"{truth_shown} && document.querySelectorAll('#cnaps-truth img').length > 0", timeout=RUN_TIMEOUT_MS)
+    picture = tmp_path / "another.png"
+    Image.open(EXAMPLE).convert("RGB").resize((90, 70)).save(picture)
+    page.locator("#cnaps-input input[type=file]").set_input_files(str(picture))
+    page.wait_for_function(f"!{truth_shown}")  # a new picture: the old original is gone with its result
+    page.locator("#cnaps-simulate input").uncheck()
+    page.locator("#cnaps-run").click()
+    page.wait_for_function("document.querySelectorAll('#cnaps-slider img').length >= 2", timeout=RUN_TIMEOUT_MS)
+    assert not page.evaluate(truth_shown)
+
+
 def test_stop_keeps_the_page_and_the_next_run_works(page, app_url, tmp_path):
     # Not a bundled example: the app computes those ahead, and a cached result leaves nothing to stop.
     picture = tmp_path / "not-an-example.png"
