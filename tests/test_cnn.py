@@ -513,3 +513,94 @@ def test_the_engine_runs_the_fold_and_still_matches_the_cpp_engine(fp32):
     assert psnr(result.image, cpp_realesrgan(0).process_pil(image)) >= 45.0
     x4 = cnaps_demo.upscale(image, "realesrgan-anime", scale=4, colour_fix=False, device="cpu")
     assert "tail" not in next(stage for stage in x4.stages if stage.name.startswith("Real-ESRGAN")).detail
+
+
+# --- e. row bands on single-threaded workers (engines.cnn.bands) ------------------------------
+
+
+def test_band_count_cuts_only_pieces_tall_enough_and_only_with_cores_to_spare():
+    from cnaps_demo.engines.cnn import bands
+
+    assert bands.band_count(620, 19, 2) == 2
+    assert bands.band_count(620, 19, 1) == 1  # one core: nothing to gain
+    assert bands.band_count(100, 19, 2) == 1  # the shared rows would cost more than the bands save
+    assert bands.band_count(4000, 19, 4) == 4
+
+
+def _box_upscaler(piece, on_step):
+    """x2: a 3-row moving average (it looks 1 row away), then nearest; reports progress twice."""
+    padded = np.pad(piece, ((1, 1), (0, 0), (0, 0)), mode="edge")
+    on_step(0.5)
+    smooth = (padded[:-2] + padded[1:-1] + padded[2:]) / 3
+    on_step(1.0)
+    return smooth.repeat(2, axis=0).repeat(2, axis=1)
+
+
+def test_bands_give_the_whole_piece_result_and_progress_of_the_whole():
+    from cnaps_demo.engines.cnn import bands
+
+    piece = np.random.default_rng(4).random((91, 17, 3)).astype(np.float32)
+    seen = []
+    banded = bands.run_in_bands(_box_upscaler, piece, halo=1, scale=2, bands=3, on_step=seen.append)
+    whole = _box_upscaler(piece, lambda fraction: None)
+    # Only the picture's own border rows are padded; a band's cut rows see their neighbours.
+    assert banded.shape == whole.shape and np.array_equal(banded, whole)
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0) and len(seen) == 6
+    cut = bands.run_in_bands(_box_upscaler, piece, halo=0, scale=2, bands=3, on_step=lambda f: None)
+    assert not np.array_equal(cut, whole)  # without the shared rows a seam shows: the halo is needed
+
+
+def test_a_stop_in_one_band_ends_every_band_before_it_is_raised():
+    import threading
+
+    from cnaps_demo.engines.cnn import bands
+    from cnaps_demo.errors import JobCancelledError
+
+    finished, lock = [], threading.Lock()
+
+    def upscaler(piece, on_step):
+        on_step(0.5)  # the flag is up from the start: every band stops at its first layer
+        with lock:
+            finished.append(piece.shape[0])
+        return piece
+
+    def stop(fraction):
+        raise JobCancelledError("Stopped.")
+
+    with pytest.raises(JobCancelledError):
+        bands.run_in_bands(upscaler, np.zeros((200, 4, 3), np.float32), halo=2, scale=1, bands=2, on_step=stop)
+    assert finished == []
+
+
+def test_band_workers_run_single_threaded_and_leave_other_threads_as_they_were():
+    import threading
+
+    import torch
+
+    from cnaps_demo.engines.cnn import bands
+
+    before = torch.get_num_threads()
+    pool = bands._workers(bands._pool_size + 1)  # a new pool: its workers are made now
+    inside = {pool.submit(torch.get_num_threads).result() for _ in range(4)}
+    assert inside == {1}
+    assert torch.get_num_threads() == before
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert seen == [before]  # a thread that starts later takes the caller's count, not the workers'
+
+
+def test_realesrgan_in_bands_equals_the_whole_piece_run(fp32, monkeypatch):
+    from cnaps_demo.engines.cnn import bands
+
+    image = cartoon(120, 200, seed=12)
+    assert bands.band_count(200 + 2 * realesrgan_engine._CONTEXT, realesrgan_engine._REACH, 2) == 2
+    monkeypatch.setattr(realesrgan_engine, "band_count", lambda rows, halo, threads: 2)
+    result = cnaps_demo.upscale(image, "realesrgan-anime", colour_fix=False, device="cpu")
+    banded = result.image
+    assert next(s for s in result.stages if s.name.startswith("Real-ESRGAN")).detail["bands"].startswith("2 row bands")
+    monkeypatch.setattr(realesrgan_engine, "band_count", lambda rows, halo, threads: 1)
+    whole = cnaps_demo.upscale(image, "realesrgan-anime", colour_fix=False, device="cpu").image
+    difference = np.abs(np.asarray(banded, dtype=int) - np.asarray(whole, dtype=int))
+    assert difference.max() <= 1 and difference.mean() < 1e-3

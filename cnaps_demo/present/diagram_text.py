@@ -211,7 +211,7 @@ _DETAIL_ORDER = ("prompt", "negative_prompt", "strength", "steps", "scheduler", 
 # hover text, left out of the box so a projector audience reads what explains the picture.
 # ("resolution" is written width x height by the CNN: the box keeps to one notation.)
 _TOOLTIP_ONLY = frozenset(
-    {"engine", "engine_name", "stages", "passes", "cfg", "scheduler_steps", "start_step", "resolution", "tail"}
+    {"engine", "engine_name", "stages", "passes", "cfg", "scheduler_steps", "start_step", "resolution", "tail", "bands"}
 )
 _FRIENDLY_VALUES = {
     "DPMSolverMultistepScheduler": "DPM-Solver++ (multistep)",
