@@ -18,13 +18,15 @@ count last set by any thread).
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Callable
 
 import numpy as np
 
 # Bands shorter than this many halos would spend too much on the rows they share.
 MIN_BAND_HALOS = 4
+# How often the calling thread hands the bands' progress on (and so may stop them), in seconds.
+POLL_S = 0.05
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -48,28 +50,54 @@ def run_in_bands(
     on_step: Callable[[float], None],
 ) -> np.ndarray:
     """``fn(piece, on_step)`` (an x``scale`` upscaler of an HxWxC array) computed in ``bands``
-    row bands at once; ``on_step`` gets the share of the whole piece done (it may raise to stop:
-    every band then ends at its next layer, and the error is raised here once they have)."""
+    row bands at once.
+
+    ``on_step`` gets the share of the whole piece done, always in the calling thread (a web job's
+    progress and Stop belong to its own thread), about every ``POLL_S``. It may raise to stop:
+    every band then ends at its next layer, and the error is raised here once they all have."""
     rows = piece.shape[0]
     edges = np.linspace(0, rows, bands + 1).round().astype(int)
+    heights = np.diff(edges)
     done = [0.0] * bands
-    lock = threading.Lock()
-
-    def step(band: int, fraction: float) -> None:
-        with lock:
-            done[band] = fraction
-            share = sum(d * (edges[k + 1] - edges[k]) for k, d in enumerate(done)) / rows
-            on_step(share)
+    stop = threading.Event()
 
     def one(band: int) -> np.ndarray:
         top, bottom = int(edges[band]), int(edges[band + 1])
         start, end = max(0, top - halo), min(rows, bottom + halo)
-        out = fn(piece[start:end], lambda fraction: step(band, fraction))
+
+        def step(fraction: float) -> None:
+            done[band] = fraction
+            if stop.is_set():
+                raise _Stopped
+
+        out = fn(piece[start:end], step)
         return out[(top - start) * scale : (bottom - start) * scale]
 
     futures = [_workers(bands).submit(one, band) for band in range(bands)]
-    wait(futures)  # all of them, even when one failed: no band is left running after a Stop
+    try:
+        reported = -1.0
+        while True:
+            finished, running = wait(futures, timeout=POLL_S, return_when=FIRST_EXCEPTION)
+            if any(future.exception() is not None for future in finished):
+                break
+            share = float(np.dot(done, heights)) / rows
+            if share > reported:
+                reported = share
+                on_step(share)
+            if not running:
+                break
+    finally:
+        stop.set()  # a no-op when every band is done; else they end at their next layer
+        wait(futures)  # all of them, even after an error: no band is left running
+    errors = [future.exception() for future in futures if future.exception() is not None]
+    failure = next((error for error in errors if not isinstance(error, _Stopped)), None)
+    if failure is not None:
+        raise failure  # the band's own error, not the early end it caused in the others
     return np.concatenate([future.result() for future in futures], axis=0)
+
+
+class _Stopped(Exception):
+    """Ends a band early because another band failed or the caller stopped the job."""
 
 
 def _workers(count: int) -> ThreadPoolExecutor:
