@@ -477,6 +477,10 @@ def test_build_demo_wires_the_public_api_and_the_queues(settings):
     assert public["upscale_gpu"].concurrency_id == "gpu" and public["upscale_gpu"].concurrency_limit == 1
     # each lane has its own share of the queue: CPU 5 (CNAPS_QUEUE_SIZE) plus GPU
     assert demo._queue.max_size == 2 * (5 + settings.gpu_queue_size)  # a backstop behind the lanes
+    # The queue polls gently (Gradio's 1 ms / 10 ms loops took a tenth of a core with nobody there).
+    from cnaps_demo.ui.jobs import PROGRESS_POLL_S, QUEUE_POLL_S
+
+    assert (demo._queue.sleep_when_free, demo._queue.progress_update_sleep_when_free) == (QUEUE_POLL_S, PROGRESS_POLL_S)
     names = public["upscale"].input_parameter_names
     assert names[:3] == ["image", "engine", "simulate_blurry_source"] and "realcugan_denoise" in names
 

@@ -109,4 +109,5 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     # Gradio's max_size counts every lane together: only a backstop. Each event's validator keeps
     # its own lane within its share, so a full CPU lane never refuses GPU callers.
     demo.queue(max_size=2 * lanes.total, default_concurrency_limit=settings.cpu_concurrency)
+    queue_view.poll_gently()
     return demo
