@@ -521,10 +521,11 @@ def test_the_engine_runs_the_fold_and_still_matches_the_cpp_engine(fp32):
 def test_band_count_cuts_only_pieces_tall_enough_and_only_with_cores_to_spare():
     from cnaps_demo.engines.cnn import bands
 
-    assert bands.band_count(620, 19, 2) == 2
+    assert bands.band_count(620, 19, 2) == 2  # a 600x600 picture with its context, on 2 cores
     assert bands.band_count(620, 19, 1) == 1  # one core: nothing to gain
-    assert bands.band_count(100, 19, 2) == 1  # the shared rows would cost more than the bands save
+    assert bands.band_count(300, 19, 2) == 1  # the shared rows would cost more than the bands save
     assert bands.band_count(4000, 19, 4) == 4
+    assert bands.band_count(620, 19, 16) == 1  # many cores: a layer split keeps every one busy
 
 
 def _box_upscaler(piece, on_step):
@@ -614,10 +615,7 @@ def test_band_workers_run_single_threaded_and_leave_other_threads_as_they_were()
 
 
 def test_realesrgan_in_bands_equals_the_whole_piece_run(fp32, monkeypatch):
-    from cnaps_demo.engines.cnn import bands
-
     image = cartoon(120, 200, seed=12)
-    assert bands.band_count(200 + 2 * realesrgan_engine._CONTEXT, realesrgan_engine._REACH, 2) == 2
     monkeypatch.setattr(realesrgan_engine, "band_count", lambda rows, halo, threads: 2)
     result = cnaps_demo.upscale(image, "realesrgan-anime", colour_fix=False, device="cpu")
     banded = result.image

@@ -23,8 +23,10 @@ from typing import Callable
 
 import numpy as np
 
-# Bands shorter than this many halos would spend too much on the rows they share.
-MIN_BAND_HALOS = 4
+# The most the shared rows may add to a piece's work (a cut costs 2 x halo rows). Above it the
+# piece runs whole, every core on each layer: on 2 cores a 600-row piece is cut (6% more work),
+# on 16 cores only a piece of about 6000 rows would be.
+MAX_SHARED = 0.1
 # How often the calling thread hands the bands' progress on (and so may stop them), in seconds.
 POLL_S = 0.05
 
@@ -34,10 +36,11 @@ _pool_lock = threading.Lock()
 
 
 def band_count(rows: int, halo: int, threads: int) -> int:
-    """How many bands a piece of ``rows`` rows is cut into on ``threads`` cores (1: run it whole)."""
-    if threads < 2:
+    """How many bands a piece of ``rows`` rows is cut into on ``threads`` cores: one per core, or
+    1 (run it whole) where the shared rows would cost more than ``MAX_SHARED`` of the work."""
+    if threads < 2 or 2 * (threads - 1) * halo > MAX_SHARED * rows:
         return 1
-    return max(1, min(threads, rows // (MIN_BAND_HALOS * halo)))
+    return threads
 
 
 def run_in_bands(
