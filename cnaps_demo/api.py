@@ -20,7 +20,7 @@ from PIL import Image
 
 from . import colour, fidelity
 from .image import LoadedImage, encode_png, load_image, merge_alpha, save_png, split_alpha
-from .devices import available_cores, choose_device
+from .devices import choose_device, cpu_thread_count
 from .engines import Availability, Engine, RunOptions, get_engine
 from .errors import DeviceUnavailableError, EngineUnavailableError, InvalidParameterError
 from .settings import Settings, get_settings
@@ -219,7 +219,7 @@ class Request:
         stages = list(output.stages)
         result_image = output.image
         if self.plan.colour_fix != "off":
-            workers = self.options.cpu_threads or available_cores()
+            workers = cpu_thread_count(self.options.cpu_threads)
             result_image = _colour_fix_stage(result_image, rgb, self.plan.colour_fix, stages, workers)
         if frames and result_image is not output.image:  # the strip ends on the picture the caller gets
             frames[-1] = dataclasses.replace(frames[-1], image=result_image)

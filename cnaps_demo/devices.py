@@ -39,6 +39,11 @@ def yield_idle_cores(omp_wait_policy: str = "") -> bool:
     return True
 
 
+def cpu_thread_count(requested: int = 0) -> int:
+    """How many CPU threads a job uses: ``requested`` (``Settings.cpu_threads``), else every available core."""
+    return requested or available_cores()
+
+
 def configure_cpu_threads(requested: int = 0) -> None:
     """Use every available core (or ``requested``) for torch on the CPU, once per process."""
     global _threads_set
@@ -47,7 +52,7 @@ def configure_cpu_threads(requested: int = 0) -> None:
     with _threads_lock:
         if _threads_set:
             return
-        torch.set_num_threads(requested or available_cores())
+        torch.set_num_threads(cpu_thread_count(requested))
         _threads_set = True
 
 

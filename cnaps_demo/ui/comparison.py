@@ -80,7 +80,7 @@ class Comparison:
     def image_file(self, key: str) -> str:
         """A PNG file of ``image(key)`` for the page, written once (fast: the slider shows it first)."""
         if key not in self.views:
-            self.views[key] = self.save_view(self.image(key), key.strip("_"))
+            self.views[key] = self._write_view(key)
         return self.views[key]
 
     def image_files(self, *keys: str) -> list[str]:
@@ -89,9 +89,11 @@ class Comparison:
         missing = [key for key in dict.fromkeys(keys) if key not in self.views]
         if len(missing) > 1:
             with ThreadPoolExecutor(max_workers=len(missing)) as pool:
-                paths = list(pool.map(lambda key: self.save_view(self.image(key), key.strip("_")), missing))
-            self.views.update(zip(missing, paths))
+                self.views.update(zip(missing, pool.map(self._write_view, missing)))
         return [self.image_file(key) for key in keys]
+
+    def _write_view(self, key: str) -> str:
+        return self.save_view(self.image(key), key.strip("_"))
 
     def download_file(self, engine_id: str) -> str:
         """The result's PNG to download, written once: ``<stem>-<engine>-x<scale>.png`` with its metadata."""

@@ -207,9 +207,10 @@ def single_view(comparison: Comparison, engine_id: str) -> SingleRunView:
     """Every output of an Upscale run of ``engine_id``."""
     result = comparison.results[engine_id]
     has_truth = comparison.source.truth is not None
+    slider, labels = pair_view(comparison, BASELINE_KEY, engine_id)
     return SingleRunView(
-        slider=tuple(comparison.image_files(BASELINE_KEY, engine_id)),
-        labels=before_after_html(result_label(comparison, BASELINE_KEY), result_label(comparison, engine_id)),
+        slider=slider,
+        labels=labels,
         summary=summary_markdown(comparison),
         truth=comparison.image_file(TRUTH_KEY) if has_truth else None,  # wiring shows/hides it
         png_file=comparison.download_file(engine_id),
@@ -226,9 +227,10 @@ def preview_view(comparison: Comparison, engine_id: str) -> SingleRunView:
     """The first outputs of an Upscale run, shown the moment the engine is done: the slider and its
     labels, and the run's line. The figures, diagram, crops and files follow (``single_view``)."""
     skip = gr.skip()
+    slider, labels = pair_view(comparison, BASELINE_KEY, engine_id)
     return SingleRunView(
-        slider=tuple(comparison.image_files(BASELINE_KEY, engine_id)),
-        labels=before_after_html(result_label(comparison, BASELINE_KEY), result_label(comparison, engine_id)),
+        slider=slider,
+        labels=labels,
         summary="\n\n".join([*_run_lines(comparison), "*Measuring how faithful it is\u2026*"]),
         truth=skip,
         png_file=skip,
