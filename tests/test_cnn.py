@@ -136,8 +136,25 @@ def ncnn_reference(files: weights.ModelFiles, chw: np.ndarray, blobs: list[str],
 
 @pytest.fixture
 def fp32(monkeypatch):
-    """Our engines in plain fp32 on the CPU (no bf16 autocast)."""
+    """Our engines in plain fp32 on the CPU (no bf16 autocast), for runs that read ``Settings`` from
+    the environment (``cnaps_demo.upscale``). ``load_model`` reads no setting: pass ``cpu_bf16=False``."""
     monkeypatch.setenv("CNAPS_CPU_BF16", "0")
+
+
+def test_fp32_is_honoured_on_a_cpu_with_native_bf16(monkeypatch):
+    """On an AVX512-BF16 CPU the engines pick bf16 autocast unless asked for fp32 (the parity
+    tests below ask with ``cpu_bf16=False``): checked here on any CPU by reporting bf16 support."""
+    import torch
+
+    from cnaps_demo.engines.cnn import models
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    assert models.precision(cpu, cpu_bf16=True) == ("bfloat16", True)
+    assert models.precision(cpu, cpu_bf16=False) == ("float32", False)
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: False)
+    assert models.precision(cpu, cpu_bf16=True) == ("float32", False)
 
 
 # --- a. graph parity with the official ncnn runtime -----------------------------
@@ -157,7 +174,7 @@ GRAPHS = [
 def test_graph_matches_official_ncnn_runtime(fp32, module, name, scale):
     import torch
 
-    loaded = cnn.load_model(module, name, torch.device("cpu"))
+    loaded = cnn.load_model(module, name, torch.device("cpu"), cpu_bf16=False)
     assert (loaded.compute, loaded.autocast) == ("float32", False)
     rgb = np.asarray(cartoon(76, 60, seed=len(name)), dtype=np.float32) / 255.0
     if module == cnn.REALCUGAN:  # the engine feeds the reflect-padded, aligned picture
@@ -184,13 +201,13 @@ def test_graph_matches_official_ncnn_runtime(fp32, module, name, scale):
         np.testing.assert_allclose(pooled, reference[blob].reshape(-1), rtol=1e-4, atol=1e-3, err_msg=blob)
 
 
-def test_prelu_blobs_asked_for_or_given_are_left_as_they_were(fp32):
+def test_prelu_blobs_asked_for_or_given_are_left_as_they_were():
     """Asking for a pre-activation blob, or giving it, changes neither it nor the graph's result."""
     import torch
     import torch.nn.functional as F
 
     name = "realesr-animevideov3-x2"
-    loaded = cnn.load_model(cnn.REALESRGAN, name, torch.device("cpu"))
+    loaded = cnn.load_model(cnn.REALESRGAN, name, torch.device("cpu"), cpu_bf16=False)
     net = loaded.net
     prelu = next(layer for layer in net.layers if layer.type == "PReLU")
     conv_out, prelu_out = prelu.inputs[0], prelu.outputs[0]
