@@ -276,7 +276,7 @@ def _colour_fix_stage(
 
 
 def plan(
-    engine: str = "realcugan",
+    engine: str | Engine = "realcugan",
     *,
     scale: int | None = None,
     device: str = "auto",
@@ -287,14 +287,15 @@ def plan(
     frames: Any = False,
     **params: Any,
 ) -> Plan:
-    """Check what does not depend on the image, once: the engine id, the scale, the parameters
+    """Check what does not depend on the image, once: the engine (an id, or an ``Engine`` as listed by
+    ``engines.all_engines``), the scale, the parameters
     (and how they combine), the device, and whether the engine can run here (kept in
     ``Plan.problem``, raised by ``Request.run``, so a cached result can still be served).
     ``colour_fix``: None is the engine family's default (``colour.DEFAULT_ON``), True/False force
     it, or a method name ("wavelet", "gaussian"). ``frames``: True keeps a diffusion engine's
     denoising frames in ``result.frames``; a callable also gets each one as it is made (streaming)."""
     settings = settings or get_settings()
-    chosen = get_engine(engine)
+    chosen = engine if isinstance(engine, Engine) else get_engine(engine)
     scale = chosen.check_scale(scale)
     checked = chosen.check_params(params, settings)
     chosen.check_combination(scale, checked)
@@ -309,7 +310,7 @@ def plan(
 
 def prepare(
     image: Any,
-    engine: str = "realcugan",
+    engine: str | Engine = "realcugan",
     *,
     max_pixels: int | None = None,
     limit_setting: str = "CNAPS_MAX_PIXELS",
@@ -320,7 +321,7 @@ def prepare(
     return plan(engine, **plan_args).load(image, max_pixels=max_pixels, limit_setting=limit_setting, truth=truth)
 
 
-def upscale(image: Any, engine: str = "realcugan", **options: Any) -> UpscaleResult:
+def upscale(image: Any, engine: str | Engine = "realcugan", **options: Any) -> UpscaleResult:
     """Upscale ``image`` (path, bytes, PIL image or numpy array) with ``engine``.
 
     Keywords as for ``prepare``/``plan``: ``scale``, ``device``, ``tile`` (0 means

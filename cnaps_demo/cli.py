@@ -1,4 +1,4 @@
-"""Command line: ``python -m cnaps_demo {upscale,engines,download,evaluate,bench}``.
+"""Command line: ``python -m cnaps_demo {upscale,engines,download,evaluate,inside,bench}``.
 
 A thin adapter over ``api.plan`` and the engine registry: the engine flags are generated from
 the engines' parameter specs, everything that does not depend on a file is checked once by
@@ -18,7 +18,7 @@ from .devices import DEVICE_CHOICES
 from .engines import ParamSpec, all_engines, get_engine
 from .errors import CnapsError, InvalidParameterError, UnknownEngineError, WeightsNotFoundError
 from .fidelity import summary_line
-from .files import path_kind
+from .files import path_kind, require_empty_folder
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 _FLAG_TYPES = {"int": int, "float": float}
@@ -106,10 +106,29 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("-o", "--output", default="evaluation", metavar="OUT", help="folder for evaluation.md/.csv/.png")
     ev.add_argument(
+        "--overwrite", action="store_true", help="write into OUT even when it is not empty (default: refuse)"
+    )
+    ev.add_argument(
         "--colour-fix", default="default", choices=("default", "on", "off", "both"),
         help="score the AI engines with the colour fix as by default, on, off, or both (two rows each)",
     )
     ev.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="auto: CNAPS_DEVICE, else CUDA, MPS, CPU")
+
+    look = commands.add_parser(
+        "inside", help="look inside a CNN engine on a picture: layer strips, base + residual, where a pixel came from"
+    )
+    look.add_argument("image", metavar="IMAGE", help="a PNG/JPEG/WebP picture")
+    look.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the PNG files")
+    look.add_argument("--engine", default="realesrgan-anime", help="realesrgan-anime or realcugan")
+    look.add_argument("--scale", type=int, default=None, help="upscale factor (default: the engine's, 2)")
+    look.add_argument(
+        "--point", default=None, metavar="X,Y", help="result pixel to trace back (default: the region's centre)"
+    )
+    look.add_argument(
+        "--region", default=None, metavar="L,T,W,H",
+        help="input pixels to run the layers on, at most 128x128 (default: around the most detailed spot)",
+    )
+    _add_param_flags(look)
 
     # Only listed here for --help: main() hands `bench ...` to cnaps_demo.bench before parsing,
     # because argparse.REMAINDER does not capture options such as --large.
@@ -227,6 +246,24 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_inside(args: argparse.Namespace) -> int:
+    """Write what ``inside`` and ``attribution`` show as PNGs, one line per file; typed errors go to ``main``."""
+    from .probe import write_inside
+
+    params = {name: getattr(args, f"param_{name}") for name in param_flags()}
+    params = {name: value for name, value in params.items() if value is not None}
+    source = Path(args.image)
+    seen, found, written = write_inside(
+        source, args.output, source.stem, args.engine, point=args.point, region=args.region, scale=args.scale, **params
+    )
+    left, top, width, height = seen.region
+    print(f"{source}: {seen.engine_id} x{seen.scale} on the {width}x{height} region at ({left}, {top}), "
+          f"{seen.seconds:.2f} s; point {found.point} traced back in {found.seconds:.2f} s")
+    for path, what in written:
+        print(f"{path}: {what}")
+    return 0
+
+
 def _cmd_engines(args: argparse.Namespace) -> int:
     from .api import availability
 
@@ -243,11 +280,13 @@ def _cmd_engines(args: argparse.Namespace) -> int:
 
 def _cmd_download(args: argparse.Namespace) -> int:
     """Fetch the weights; typed errors propagate to ``main`` (exit 1, or 2 for a bad engine)."""
+    from .engines.diffusion.descriptor import describe
     from .engines.diffusion.download import download
     from .engines.diffusion.hub import check_engine
     from .settings import get_settings
 
-    check_engine(args.engine)
+    engine = get_engine(args.engine)  # builds the registry, so every diffusion engine is known
+    check_engine(engine.id)
     settings = get_settings()
     if not settings.allow_downloads:
         raise WeightsNotFoundError(
@@ -255,12 +294,12 @@ def _cmd_download(args: argparse.Namespace) -> int:
             hint="Unset CNAPS_ALLOW_DOWNLOADS (or set it to 1) to fetch weights, "
             "or copy them into the Hugging Face cache.",
         )
-    defaults = get_engine(args.engine).check_params({}, settings)
+    defaults = engine.check_params({}, settings)
     model = args.model or defaults["model"]
     where = {"cache_dir": settings.hub_cache, "offline": settings.hub_offline, "endpoint": settings.hub_endpoint}
     path = download(args.engine, model, progress=True, **where)
     print(f"{model} for {args.engine} is ready in {path}", file=sys.stdout)
-    if args.engine == "sd-img2img":
+    if describe(engine).takes_controlnet():
         from .engines.diffusion.download import download_controlnet
 
         controlnet = args.controlnet if args.controlnet is not None else defaults["controlnet"]
@@ -276,6 +315,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     engines = [part for item in args.engines for part in item.split(",") if part] if args.engines else None
+    require_empty_folder(args.output, overwrite=args.overwrite)  # before minutes of work, not after
     with tqdm(total=1, desc="evaluate", unit="run", disable=None) as bar:
         evaluation = evaluate(
             engines, args.images, colour_fix=args.colour_fix, device=args.device, progress=_tqdm_progress(bar)
@@ -300,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "engines": _cmd_engines,
         "download": _cmd_download,
         "evaluate": _cmd_evaluate,
+        "inside": _cmd_inside,
     }[args.command]
     try:
         return handler(args)

@@ -93,6 +93,13 @@ class WeightCacheError(CnapsError, RuntimeError):
     """The converted-weights cache could not be written or read."""
 
 
+# --- outputs ---------------------------------------------------------------
+
+
+class OutputExistsError(CnapsError, FileExistsError):
+    """An output would replace files that are already there, and nobody said it may."""
+
+
 # --- jobs ------------------------------------------------------------------
 
 

@@ -6,7 +6,9 @@ and the result is scored against the original (PSNR, SSIM) and against its own i
 sharpness, colour shift: ``cnaps_demo.fidelity``). The bundled set (``TESTSET_DIR``, drawn by
 ``assets/make_testset.py``) ships its degraded inputs, so the figures never depend on the JPEG
 encoder at hand. Results: a Markdown and a CSV table (one row per engine, PSNR first) and a
-bar chart (``evaluate_plot``), written by ``Evaluation.write``.
+bar chart (``evaluate_plot``), written by ``Evaluation.write``; and per picture, the spectrum and
+the edge profile of every result beside bicubic's and the original's (``present.result_plots``:
+``plots/<picture>-spectrum.svg`` and ``plots/<picture>-edge.svg``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .fidelity import METRIC_LABELS
 from .files import atomic_write, path_kind
 from .image import load_image
 from .present.compare import simulate_blurry_source
+from .present.result_plots import PictureCurves, picture_curves, write_curves
 from .settings import Settings, get_settings
 from .stages import ProgressFn, no_progress
 
@@ -108,6 +111,7 @@ class Evaluation:
     pictures: list[str]
     skipped: list[tuple[str, str]]  # (engine id, why it could not run here)
     degradation: dict[str, Any] = field(default_factory=lambda: dict(DEGRADATION))
+    curves: dict[str, PictureCurves] = field(default_factory=dict)  # per picture: spectra and edge profiles
 
     def markdown(self) -> str:
         header = ["engine", *(METRIC_LABELS[m] for m in METRICS), "seconds / picture"]
@@ -133,16 +137,22 @@ class Evaluation:
         return bar_chart(self)
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """``evaluation.md``, ``evaluation.csv`` and ``evaluation.png`` in ``out_dir`` (created)."""
+        """``evaluation.md``, ``evaluation.csv`` and ``evaluation.png`` in ``out_dir`` (created), and the
+        spectrum and edge-profile SVGs of each picture in ``out_dir/plots``."""
         folder = Path(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         self.plot().save(buffer, format="PNG", optimize=True)
-        return {
+        written = {
             "markdown": atomic_write(folder / "evaluation.md", self.markdown().encode()),
             "csv": atomic_write(folder / "evaluation.csv", self.csv().encode()),
             "plot": atomic_write(folder / "evaluation.png", buffer.getvalue()),
         }
+        for name, curves in self.curves.items():
+            write_curves(curves, folder / "plots", name)
+        if self.curves:
+            written["plots"] = folder / "plots"
+        return written
 
 
 def _choose_engines(engines: Sequence[str] | None, settings: Settings) -> tuple[list[str], list[tuple[str, str]]]:
@@ -180,17 +190,19 @@ def evaluate(
     pairs = load_pairs(images, max_pixels=settings.max_input_pixels)
     jobs = [(engine_id, fix) for engine_id in runnable for fix in _fix_values(engine_id, colour_fix)]
     total, done, rows = len(jobs) * len(pairs), 0, []
+    curves = {pair.name: picture_curves(pair.input, scale=2, truth=pair.truth) for pair in pairs}
     for engine_id, fix in jobs:
         checked = plan(engine_id, device=device, settings=settings, colour_fix=fix).require_runnable()
+        label = engine_id + (" + colour fix" if checked.colour_fix != "off" else "")
         per_image, seconds = {}, []
         for pair in pairs:
             progress(done, total, f"{engine_id} {pair.name}")
             result = checked.load(pair.input, truth=pair.truth).run()
             per_image[pair.name] = {m: float(result.fidelity[m]) for m in METRICS}
+            curves[pair.name].add(label, result.image)
             seconds.append(result.seconds)
             done += 1
         means = {m: statistics.fmean(v[m] for v in per_image.values()) for m in METRICS}
-        label = engine_id + (" + colour fix" if checked.colour_fix != "off" else "")
         rows.append(Row(label, engine_id, checked.colour_fix, means, statistics.median(seconds), per_image))
     progress(total, total, "done")
-    return Evaluation(rows, [p.name for p in pairs], skipped)
+    return Evaluation(rows, [p.name for p in pairs], skipped, curves=curves)

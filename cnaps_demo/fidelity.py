@@ -22,7 +22,13 @@ With the original picture (``truth``, exactly the result's size): ``psnr`` (dB, 
 ``ssim`` (Wang et al. 2004: 11-tap Gaussian window, sigma 1.5, averaged over R, G and B).
 
 ``METRIC_HELP`` holds one plain-words line per figure for the page; ``METRIC_LABELS`` the
-short names; ``format_figure`` a figure as text. Nothing here imports torch.
+short names; ``format_figure`` a figure as text. ``verdict(metric, value)`` says a figure in a
+word and a sentence on the scale ``scale_text(metric)`` states (``VERDICT_SCALES``), with
+``SOFT_TRUTH_NOTE`` added to PSNR and SSIM when the original is itself soft (``is_soft``).
+
+The frequency view lives in ``cnaps_demo.frequency`` and is re-exported here under the names the
+page uses: ``spectrum``, ``edge_profile``, ``strongest_edge_line``, ``fine_detail_share``,
+``is_soft``. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -34,12 +40,14 @@ import numpy as np
 from PIL import Image
 
 from .errors import InvalidParameterError
+from .frequency import LUMA_WEIGHTS, rgb_array
+# Re-exported: ``cnaps_demo.fidelity.spectrum`` and ``.edge_profile`` are the names the page and the README use.
+from .frequency import edge_profile, fine_detail_share, is_soft, spectrum, strongest_edge_line  # noqa: F401
 
 DOWNSCALE = "box"  # area average over each scale x scale block; see the module docstring
 COLOUR_SIGMA = 4.0  # input pixels: what is left after this blur is "the colour", not the detail
 SSIM_SIGMA = 1.5
 SSIM_RADIUS = 5  # 11 taps
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
 # Which figures are better when higher; colour shift is better when lower.
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lr_psnr": True, "sharpness": True, "colour_shift": False}
@@ -74,19 +82,6 @@ METRIC_HELP = {
         "closer to what the eye notices than PSNR."
     ),
 }
-
-
-def rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
-    """HxWx3 float32 in 0..255; transparency is flattened onto white (how a viewer shows it)."""
-    if isinstance(image, np.ndarray):
-        array = image.astype(np.float32, copy=False)
-        return np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array[..., :3]
-    if image.mode in ("RGBA", "LA", "P", "PA"):
-        rgba = image.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
-        image = canvas
-    return np.asarray(image.convert("RGB"), dtype=np.float32)
 
 
 def downscale(result: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -172,7 +167,7 @@ def lr_psnr(result: Any, source: Any) -> float:
 
 
 def _gradient_energy(rgb: np.ndarray) -> float:
-    luma = rgb @ _LUMA
+    luma = rgb @ LUMA_WEIGHTS
     return float(np.mean(np.diff(luma, axis=0) ** 2, dtype=np.float64) + np.mean(np.diff(luma, axis=1) ** 2, dtype=np.float64))
 
 
@@ -243,3 +238,98 @@ def summary_line(figures: dict[str, Any]) -> str:
     """``LR-PSNR 38.20 dB · sharpness 1.42x bicubic · colour shift 0.61/255[ · PSNR ... · SSIM ...]``."""
     names = [n for n in ("lr_psnr", "sharpness", "colour_shift", "psnr", "ssim") if n in figures]
     return " \u00b7 ".join(f"{METRIC_LABELS[n].split(' (')[0]} {format_figure(n, figures[n])}" for n in names)
+
+
+# --- verdicts: each figure in words, on a stated scale ----------------------------------------
+# A band is (lowest value, word, sentence): a figure gets the band with the highest lowest value it
+# reaches (for colour shift, where lower is better, the same rule on its own ascending bands).
+# Where the boundaries come from: LR-PSNR, bicubic and Lanczos keep 42-44 dB and the anime CNNs
+# 30-34 dB on the bundled set and examples (README, evaluation), diffusion redraws fall below;
+# sharpness, bicubic is 1.0 by definition and the CNNs 2.9-3.1; colour shift, a mean change of
+# 1/255 is invisible and about 2/255 shows on flat fills; PSNR, +3 dB halves the error.
+Band = tuple[float, str, str]
+VERDICT_SCALES: dict[str, tuple[Band, ...]] = {
+    "lr_psnr": (
+        (
+            35.0,
+            "faithful",
+            "Shrunk back to your picture's size, it matches your picture: the model added detail only finer than its pixels.",
+        ),
+        (
+            27.0,
+            "changed",
+            "Shrunk back, it differs visibly from your picture: the model cleaned or redrew what was there "
+            "(blur, noise, JPEG blocks, outlines moved by a fraction of a pixel).",
+        ),
+        (
+            -math.inf,
+            "invented",
+            "Shrunk back, it no longer matches your picture: the model drew shapes or texture your picture does not show.",
+        ),
+    ),
+    "sharpness": (
+        (4.0, "very crisp", "Far more edge contrast than bicubic: crisp lines, but look for noise or made-up texture."),
+        (2.0, "crisp", "Clearly more edge contrast than bicubic: lines redrawn as steps."),
+        (1.2, "a little crisper", "Somewhat more edge contrast than bicubic."),
+        (-math.inf, "as soft as bicubic", "About the edge contrast of a plain bicubic enlargement."),
+    ),
+    "colour_shift": (
+        (0.0, "invisible", "The overall colours stayed where they were (under 1/255 on average)."),
+        (1.0, "slight", "A slight change of overall colour, hard to see side by side."),
+        (2.0, "visible", "The overall colours moved enough to see: a tint, a darkening or a changed fill."),
+    ),
+    "psnr": (
+        (35.0, "very close", "Pixel by pixel, very close to the original picture."),
+        (30.0, "close", "Close to the original picture; differences show only when zoomed in."),
+        (25.0, "differs in detail", "The outlines and fills match the original, the fine detail differs."),
+        (-math.inf, "far", "Pixel by pixel, far from the original picture."),
+    ),
+    "ssim": (
+        (0.95, "nearly the same", "The local structure (edges, contrast) is nearly that of the original."),
+        (0.90, "similar", "The local structure is similar to the original's."),
+        (0.80, "differs in places", "Edges or textures differ from the original's in places."),
+        (-math.inf, "different", "The local structure differs clearly from the original's."),
+    ),
+}
+_ASCENDING = {"colour_shift"}  # lower is better: bands listed from the best (lowest) up
+SOFT_TRUTH_NOTE = (
+    "The original picture is itself soft (little detail near its finest scale), so a sharper result "
+    "must score lower against it: here PSNR and SSIM reward blur, not quality."
+)
+
+
+def _check_metric(metric: str) -> tuple[Band, ...]:
+    if metric not in VERDICT_SCALES:
+        raise InvalidParameterError(f"metric={metric!r} has no verdict scale.", hint=f"Use one of: {', '.join(VERDICT_SCALES)}.")
+    return VERDICT_SCALES[metric]
+
+
+def verdict(metric: str, value: float, *, truth_soft: bool = False) -> tuple[str, str]:
+    """(word, sentence) for one figure on its stated scale (``scale_text``). ``truth_soft``: the
+    original picture is soft (``is_soft``), so PSNR and SSIM against it get ``SOFT_TRUTH_NOTE``."""
+    bands = _check_metric(metric)
+    if math.isnan(value):
+        raise InvalidParameterError(f"{metric}={value} is not a number.", hint="Give the figure as computed by fidelity().")
+    ordered = sorted(bands, key=lambda band: band[0], reverse=True)
+    word, sentence = next(((w, s) for low, w, s in ordered if value >= low), ordered[-1][1:])
+    if truth_soft and metric in ("psnr", "ssim"):
+        sentence = f"{sentence} {SOFT_TRUTH_NOTE}"
+    return word, sentence
+
+
+def scale_text(metric: str) -> str:
+    """The scale in one line, e.g. ``LR-PSNR: 35 dB and above faithful · 27 to 35 dB changed · below 27 dB invented``."""
+    bands = _check_metric(metric)
+    unit = {"lr_psnr": " dB", "psnr": " dB", "sharpness": "x", "colour_shift": "/255", "ssim": ""}[metric]
+    name = METRIC_LABELS[metric].split(" (")[0]
+    if metric in _ASCENDING:
+        lows = [b[0] for b in bands[1:]]
+        parts = [f"under {lows[0]:g}{unit} {bands[0][1]}"]
+        parts += [f"{lo:g} to {hi:g}{unit} {w}" for lo, hi, (_, w, _) in zip(lows, lows[1:], bands[1:])]
+        parts.append(f"{lows[-1]:g}{unit} and above {bands[-1][1]}")
+    else:
+        lows = [b[0] for b in bands[:-1]]
+        parts = [f"{lows[0]:g}{unit} and above {bands[0][1]}"]
+        parts += [f"{lo:g} to {hi:g}{unit} {w}" for hi, lo, (_, w, _) in zip(lows, lows[1:], bands[1:])]
+        parts.append(f"below {lows[-1]:g}{unit} {bands[-1][1]}")
+    return f"{name}: " + " \u00b7 ".join(parts)

@@ -7,7 +7,7 @@ import secrets
 import stat
 from pathlib import Path
 
-__all__ = ["atomic_write", "path_kind"]
+__all__ = ["atomic_write", "path_kind", "require_empty_folder"]
 
 # Longest part of the target's name kept in the temporary name, so ".<name>.<random>.tmp"
 # stays within the usual 255-byte file name limit even when the target's name is near it.
@@ -29,6 +29,25 @@ def path_kind(path: str | os.PathLike[str]) -> str:
     if stat.S_ISREG(mode):
         return "file"
     return "folder" if stat.S_ISDIR(mode) else "other"
+
+
+def require_empty_folder(path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+    """Refuse (``OutputExistsError``) a folder for new outputs that already holds something, unless
+    ``overwrite``: a second run must not silently replace the first one's results."""
+    from .errors import OutputExistsError
+
+    kind = path_kind(path)
+    if kind == "missing" or overwrite and kind == "folder":
+        return
+    if kind == "folder" and not any(Path(path).iterdir()):
+        return
+    what = "a folder that is not empty" if kind == "folder" else "not a folder"
+    raise OutputExistsError(
+        f"{os.fspath(path)} is {what}.",
+        hint="Pass --overwrite to write into it anyway, or choose another folder with -o."
+        if kind == "folder"
+        else "Choose a folder with -o.",
+    )
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -119,6 +119,16 @@ class Settings:
     # realcugan to the faster realesrgan-anime, unless the visitor picked an engine (0: never).
     large_picture_pixels: int
     max_upload_mb: int  # largest upload the web server accepts (bigger ones get HTTP 413)
+    # What one client may send: files per upload request, and bytes per time window (uploads, pasted
+    # pictures and every other request body together; beyond it, HTTP 429 until the window moves on).
+    max_upload_files: int
+    upload_quota_mb: int
+    upload_window_s: int
+    # The page's follow-ups (crop picker, pair picker) keep each browser session's last run for this
+    # long, in a store of at most this many MB for all sessions together (the oldest runs go first).
+    result_ttl_s: int
+    result_store_mb: int
+    session_capacity: int  # browser/API sessions whose Gradio state is kept (the oldest are dropped)
     web_models: tuple[str, ...]  # extra `model` values web visitors may pick (Hub ids or folders)
     hub_cache: Path  # the Hugging Face cache (HF_HUB_CACHE, HF_HOME, ...)
     hub_offline: bool  # HF_HUB_OFFLINE: the Hub may not be contacted
@@ -149,6 +159,12 @@ def get_settings() -> Settings:
         cpu_concurrency=_env_int("CNAPS_CPU_CONCURRENCY", 1, minimum=1),
         large_picture_pixels=_env_int("CNAPS_LARGE_PICTURE_PIXELS", 300_000),
         max_upload_mb=_env_int("CNAPS_MAX_UPLOAD_MB", 25, minimum=1),
+        max_upload_files=_env_int("CNAPS_MAX_UPLOAD_FILES", 1, minimum=1),
+        upload_quota_mb=_env_int("CNAPS_UPLOAD_QUOTA_MB", 100, minimum=1),
+        upload_window_s=_env_int("CNAPS_UPLOAD_WINDOW_S", 600, minimum=1),
+        result_ttl_s=_env_int("CNAPS_RESULT_TTL_S", 1800, minimum=1),
+        result_store_mb=_env_int("CNAPS_RESULT_STORE_MB", 1024, minimum=1),
+        session_capacity=_env_int("CNAPS_SESSION_CAPACITY", 1000, minimum=1),
         web_models=_env_list("CNAPS_WEB_MODELS"),
         hub_cache=hub_cache_dir(),
         hub_offline=_env_bool("HF_HUB_OFFLINE", False),

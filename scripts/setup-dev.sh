@@ -13,3 +13,4 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 bash scripts/setup.sh requirements-dev.txt
+echo "==> Run the tests with:  .venv/bin/python -m pytest -q"

@@ -121,12 +121,11 @@ def test_an_unavailable_engine_shows_a_short_card_and_hides_its_controls(page, a
     page.locator("#cnaps-engine input").click()
     options = page.get_by_role("option").filter(has_text="not on this server")
     assert options.count() >= 1  # sd-img2img at least: the app_url fixture points it at a missing model
-    name = options.first.inner_text().split(" (")[0]
     options.first.click()
     card = page.locator("#cnaps-engine-status .cnaps-card-off")
     card.wait_for()
     text = card.inner_text()
-    assert name in text and "It needs" in text and "For the operator" in text
+    assert "cannot run on this server" in text and "It needs" in text and "For the operator" in text
     assert "pip install" not in text and "python -m" not in text and len(text) < 500  # a card, not a wall
     assert page.locator("#param-sd_img2img_strength").count() == 0 or not page.locator(
         "#param-sd_img2img_strength"

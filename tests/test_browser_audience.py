@@ -352,7 +352,7 @@ def tiny_sd_app(tmp_path_factory):
 def choose_tiny_sd(page, *, steps: int, strength: float) -> None:
     """Pick sd-img2img with a few steps and the quick Lanczos pre-enlarge (the tiny pipeline runs on the CPU)."""
     page.locator("#cnaps-engine input").click()
-    page.get_by_role("option").filter(has_text="Stable Diffusion img2img").first.click()
+    page.get_by_role("option").filter(has_text="SD img2img").first.click()
     page.locator("#cnaps-run-gpu").wait_for()
     page.locator("#param-sd_img2img_steps input[type=number]").fill(str(steps))
     page.locator("#param-sd_img2img_strength input[type=number]").fill(str(strength))

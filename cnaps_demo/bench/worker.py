@@ -178,15 +178,64 @@ def _work_ncnn(spec: dict[str, Any]) -> dict[str, Any]:
         "times": times,
         "peak_rss": _peak_rss(),
         "base_rss": base,
-        "threads": _cores() if spec["engine"] == "realcugan" else "ncnn default",
+        "threads": _cores() if spec["engine"] == "realcugan" else None,  # None: ncnn's own default
         "output": list(last["image"].size),
+    }
+
+
+def _wall_and_cpu(fn, runs: int) -> tuple[list[float], list[float]]:
+    walls, cpus = [], []
+    for _ in range(runs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return walls, cpus
+
+
+def _work_inside(spec: dict[str, Any]) -> dict[str, Any]:
+    """``inside`` (default region) and ``attribution`` (the region's centre, 50 steps) on an NxN picture.
+    Each attribution run gets a new picture, as a first click on a new result does (Real-CUGAN's
+    whole-picture SE averages are then computed again, not served from its cache)."""
+    import torch
+
+    from ..probe import attribution, inside
+
+    base = _peak_rss()
+    width, height = spec["size"]
+    engine, runs = spec["engine"], spec["runs"]
+    image = make_image(width, height)
+    start = time.perf_counter()
+    seen = inside(image, engine)
+    left, top, side_w, side_h = seen.region
+    point = ((2 * left + side_w) * seen.scale // 2, (2 * top + side_h) * seen.scale // 2)
+    found = attribution(make_image(width, height, seed=runs + 1), engine, point)
+    warm_s = time.perf_counter() - start
+    inside_times, inside_cpu = _wall_and_cpu(lambda: inside(image, engine), runs)
+    pictures = iter([make_image(width, height, seed=1 + k) for k in range(runs)])
+    attribution_times, attribution_cpu = _wall_and_cpu(lambda: attribution(next(pictures), engine, point), runs)
+    return {
+        "inside_times": inside_times,
+        "attribution_times": attribution_times,
+        # CPU seconds of the whole process (all threads): the work itself, which other processes on a
+        # shared machine do not inflate the way they inflate wall time.
+        "inside_cpu": inside_cpu,
+        "attribution_cpu": attribution_cpu,
+        "warm_up_s": warm_s,
+        "region": list(seen.region),
+        "steps": found.steps,
+        "crop": [found.field_box[2] - found.field_box[0], found.field_box[3] - found.field_box[1]],
+        "peak_rss": _peak_rss(),
+        "base_rss": base,
+        "threads": torch.get_num_threads(),
     }
 
 
 def _worker(spec: dict[str, Any]) -> int:
     # The C++ engines print tile progress on stdout; the result is the marked last line.
     try:
-        result = _work_ours(spec) if spec["kind"] == "ours" else _work_ncnn(spec)
+        kinds = {"ours": _work_ours, "ncnn": _work_ncnn, "inside": _work_inside}
+        result = kinds[spec["kind"]](spec)
     except Exception as error:  # report, don't hide: the parent prints it in the table
         result = {"error": f"{type(error).__name__}: {error}"}
     sys.stdout.flush()

@@ -5,13 +5,30 @@ from __future__ import annotations
 from functools import cache
 
 from ..errors import UnknownEngineError
-from .base import Availability, Credit, Engine, EngineOutput, ParamSpec, RunOptions
+from .base import (
+    Anatomy,
+    Availability,
+    Credit,
+    Decomposition,
+    Engine,
+    EngineOutput,
+    LayerActivation,
+    LocalForward,
+    Look,
+    ParamSpec,
+    RunOptions,
+)
 
 __all__ = [
+    "Anatomy",
     "Availability",
     "Credit",
+    "Decomposition",
     "Engine",
     "EngineOutput",
+    "LayerActivation",
+    "LocalForward",
+    "Look",
     "ParamSpec",
     "RunOptions",
     "all_engines",

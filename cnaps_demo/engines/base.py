@@ -128,6 +128,69 @@ class RunOptions:
     frames: Callable[[Any], None] | None = None
 
 
+# A ZeroGPU call for a run that is not priced by its engine: a web-sized picture, model loading included.
+DEFAULT_GPU_SECONDS = 60
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive), PIL's convention
+
+
+@dataclass(frozen=True)
+class LayerActivation:
+    """One stage of a network's run worth showing: its activation over the region it ran on."""
+
+    name: str  # plain words, e.g. "Layer 5 of 17: 3x3 convolution + PReLU"
+    activation: Any  # float32 numpy (channels, height, width): the part over the region (margins cut away)
+    shape: tuple[int, int, int]  # (channels, height, width) of the activation as the network computed it
+    step: float  # input pixels per activation pixel (0.5: twice the input's resolution)
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    """The sum the architecture really computes: ``output = base + residual`` (float32 HxWx3, 0-1)."""
+
+    base: Any
+    residual: Any  # signed
+    output: Any
+    base_label: str  # e.g. "plain enlargement"
+    residual_label: str  # e.g. "what the network draws"
+
+
+@dataclass(frozen=True)
+class Look:
+    """A run on a region with its stages recorded."""
+
+    layers: list[LayerActivation]
+    decomposition: Decomposition
+
+
+@dataclass(frozen=True)
+class LocalForward:
+    """A differentiable forward on a crop: ``forward(x)`` maps a float32 tensor (N, 3, h, w) of the
+    input pixels inside ``input_box`` to the output pixels inside the output box it was made for
+    (N, 3, H, W). ``batch``: how many inputs one call should carry for speed."""
+
+    input_box: Box  # input pixels, clipped to the picture
+    forward: Callable[[Any], Any]
+    batch: int = 8
+
+
+class Anatomy(ABC):
+    """What an engine that can be looked into offers (``Engine.anatomy``): its layers on a region,
+    the sum its output is, and a local differentiable forward for attribution."""
+
+    scale: int
+    receptive_field: int  # input pixels along a side, theoretical, from the graph (its local part)
+    whole_picture_note: str = ""  # "" when local; else why every input pixel reaches every output pixel
+
+    @abstractmethod
+    def look(self, rgb: Any, on_step: Callable[[float], None] | None = None) -> Look:
+        """Run once on ``rgb`` (float32 HxWx3, 0-1) as the engine runs a picture, recording the stages."""
+
+    @abstractmethod
+    def local(self, rgb: Any, output_box: Box) -> LocalForward:
+        """The forward from the input pixels that decide ``output_box`` (output pixels) of ``rgb``."""
+
+
 class Engine(ABC):
     id: str
     display_name: str
@@ -139,6 +202,12 @@ class Engine(ABC):
     params: tuple[ParamSpec, ...] = ()
     credits: tuple[Credit, ...] = ()
     uses_torch = True  # False: runs without a device (no torch import, ``device`` ignored)
+    looks_inside = False  # True: ``anatomy`` shows its layers, its sum and where a pixel comes from
+    # What the page and the helpers may ask of it, declared here so nobody infers it from ``family``
+    # or the id (spandrel's descriptor is the model); the engine contract test checks each is true.
+    makes_frames = False  # True: ``RunOptions.frames`` gets one denoising frame per step (a filmstrip)
+    explorations: tuple[str, ...] = ()  # what ``explore`` runs: "sweep" (strengths), "seeds" (where it guesses)
+    fetches_weights = False  # True: weights missing here may be fetched on first use (``fetch_weights``)
 
     @abstractmethod
     def available(self, params: dict[str, Any], options: RunOptions) -> Availability:
@@ -151,6 +220,42 @@ class Engine(ABC):
     @abstractmethod
     def run(self, image: Image.Image, *, scale: int, params: dict[str, Any], options: RunOptions) -> EngineOutput:
         """Upscale an RGB image by ``scale``; scale, ``params`` and size are already checked."""
+
+    def anatomy(self, scale: int, params: dict[str, Any], options: RunOptions) -> Anatomy:
+        """The engine's network opened up (only where ``looks_inside``); scale and params already checked."""
+        raise InvalidParameterError(
+            f"{self.display_name} ({self.id}) cannot be looked into.", hint="Use an engine with looks_inside = True."
+        )
+
+    def explore(self, what: str, image: Image.Image, params: dict[str, Any], options: RunOptions) -> Any:
+        """Run one of ``explorations`` on ``image`` (params checked); the engine's own result type."""
+        raise InvalidParameterError(
+            f"{self.display_name} ({self.id}) has no {what!r} exploration.",
+            hint=f"Its explorations: {', '.join(self.explorations) or 'none'}.",
+        )
+
+    def gpu_seconds(self, width: int, height: int, params: dict[str, Any], tile: int = 0) -> int:
+        """Seconds of GPU to ask a ZeroGPU Space for, to run a ``width`` x ``height`` input (checked params)."""
+        return DEFAULT_GPU_SECONDS
+
+    def download_size(self, params: dict[str, Any]) -> str:
+        """``"about 2.7 GB"``: what fetching the weights ``params`` name would download ("" when unknown)."""
+        return ""
+
+    def may_fetch_weights(self, params: dict[str, Any], *, settings: Settings, device: str) -> Availability:
+        """Would ``fetch_weights`` fetch what ``params`` lack here (ok when nothing is missing)? No network."""
+        return Availability(False, f"{self.display_name} fetches no weights: they come with the package.")
+
+    def fetch_weights(
+        self,
+        params: dict[str, Any],
+        *,
+        settings: Settings,
+        device: str,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> list[Path]:
+        """Fetch the missing weights of ``params`` where ``may_fetch_weights`` allows; the folders fetched."""
+        return []
 
     def check_params(self, params: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
         """Fill defaults (``settings`` may replace some) and validate; unknown names list the known ones."""

@@ -8,7 +8,9 @@ input (a diffusion prompt), and fitted inside its box with a conservative width 
 
 Two layouts: ``"horizontal"`` (rows of three boxes, for a laptop or projector) and
 ``"vertical"`` (one column, for a phone). ``render_responsive`` gives both with
-``RESPONSIVE_CSS`` choosing one by the width available.
+``RESPONSIVE_CSS`` choosing one by the width available, and a fold of how each stage ran.
+Conversions fold into the arrows, and a network's structure is drawn inside its box
+(``diagram_fold``).
 
 Colours work on light and dark pages: text and outlines use ``currentColor`` (inherited from
 the page), boxes are tinted with semi-transparent accents, and the standalone file (for
@@ -25,7 +27,9 @@ from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
 
 from ..stages import StageRecord
-from .diagram_text import detail_texts, fit, format_seconds, format_shape, thumbnail
+from .diagram_fold import Block, connectors, conversion_note, fold_html, split_conversions, structure_blocks
+from .diagram_fold import BLOCK_PAD, structure_hover
+from .diagram_text import detail_texts, fit, format_seconds, format_shape, thumbnail, timing_line
 
 # Sizes in SVG user units; the SVG scales to its container, these keep the type big
 # relative to the boxes so it stays legible on a projector (horizontal) and a phone (vertical).
@@ -49,6 +53,7 @@ THUMB_H = 170  # drawn height of the input/output pictures
 PREVIEW_H = 120  # drawn height of a stage's preview
 PICTURE_GAP = 10
 NOTATION = "Sizes are height \u00d7 width \u00d7 channels. Times were measured on this run."
+NOTATION_CACHED = "Sizes are height \u00d7 width \u00d7 channels. Times were measured when the result was computed ahead."
 LATENT_NOTE = "A latent is the picture compressed by the VAE: 1/8 of its height and width, 4 channels."
 
 # Accent colours chosen to read on both white and near-black backgrounds.
@@ -136,7 +141,7 @@ class _Box:
     tooltip: str
     accent: str
     dashed: bool = False
-    items: list[_Text | _Picture] = field(default_factory=list)
+    items: list[_Text | _Picture | Block] = field(default_factory=list)
 
     @property
     def height(self) -> int:
@@ -177,13 +182,16 @@ def _stage_box(stage: StageRecord, layout: str) -> _Box:
         f"out {format_shape(stage.output_shape)}",
         format_seconds(stage.seconds),
     ]
-    tooltip_parts += [f"{k}: {' '.join(str(v).split())}" for k, v in detail.items()]
+    tooltip_parts += [f"{k}: {' '.join(str(v).split())}" for k, v in detail.items() if k != "structure"]
+    tooltip_parts += [structure_hover(detail)] if "structure" in detail else []
     box = _Box(BOX_W[layout] - 2 * PAD - BAR, "\n".join(tooltip_parts), ACCENTS[stage_kind(stage.name)])
     box.text(stage.name, NAME_SIZE, max_lines=MAX_TITLE_LINES, bold=True)
     if stage.preview is not None:
         box.picture(stage.preview, PREVIEW_H)
     _shape_lines(box, stage)
     box.text("time: " + format_seconds(stage.seconds), DETAIL_SIZE, bold=True)
+    for number, (label, levels) in enumerate(structure_blocks(detail)):
+        box.items.append(Block.build(label, levels, box.inner, first=number == 0))
     lines: list[_Text] = []
     for text in detail_texts(detail):
         wrapped, size = fit(text, DETAIL_SIZE, box.inner, max_lines=2)
@@ -208,19 +216,19 @@ def _io_box(label: str, shape: Sequence[int], image: Any, layout: str) -> _Box:
     return box
 
 
-def _header(engine_name: str, stages: list[StageRecord], total: float, width: float) -> list[_Text]:
+def _header(engine_name: str, timing: str, width: float) -> list[_Text]:
     inner = width - 2 * MARGIN
     lines, size = fit(engine_name or "Pipeline", TITLE_SIZE, inner, max_lines=3, bold=True)
     out = [_Text(line, size, bold=True) for line in lines]
-    count = f"{len(stages)} stage{'s' if len(stages) != 1 else ''}, {format_seconds(total)} in total"
-    lines, size = fit(count, SUBTITLE_SIZE, inner, max_lines=2)
+    lines, size = fit(timing, SUBTITLE_SIZE, inner, max_lines=2)
     return out + [_Text(line, size, opacity=0.85) for line in lines]
 
 
-def _caption(stages: list[StageRecord], width: float) -> list[_Text]:
-    text = NOTATION
+def _caption(stages: list[StageRecord], width: float, cached: bool = False, note: str = "") -> list[_Text]:
+    text = NOTATION_CACHED if cached else NOTATION
     if any("vae" in stage.name.lower() for stage in stages):
         text += " " + LATENT_NOTE
+    text += f" {note}" if note else ""
     lines, size = fit(text, DETAIL_SIZE, width - 2 * MARGIN, max_lines=8)
     return [_Text(line, size, opacity=0.8) for line in lines]
 
@@ -232,6 +240,7 @@ def render_svg(
     output_shape: Sequence[int],
     engine_name: str = "",
     total_seconds: float | None = None,
+    cached: bool = False,
     standalone: bool = False,
     layout: str = "horizontal",
     input_image: Any = None,
@@ -239,18 +248,21 @@ def render_svg(
 ) -> str:
     """SVG markup for one run. Shapes are (channels, height, width) or as the records hold them;
     ``input_image``/``output_image`` (PIL) are drawn in their boxes. ``standalone=True`` adds the
-    XML prolog and its own colours. ``layout``: ``"horizontal"`` or ``"vertical"``."""
+    XML prolog and its own colours. ``layout``: ``"horizontal"`` or ``"vertical"``. The header's total is
+    the stages' sum (``diagram_text.timing_line``); ``total_seconds`` is the whole run's time, named apart
+    when longer; ``cached``: the result was computed ahead."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
     stages = list(stages)
+    boxed, folded = split_conversions(stages)
     boxes = [_io_box("Input image", input_shape, input_image, layout)]
-    boxes += [_stage_box(stage, layout) for stage in stages]
+    boxes += [_stage_box(stage, layout) for stage in boxed]
     boxes.append(_io_box("Output image", output_shape, output_image, layout))
     per_row = min(PER_ROW[layout], len(boxes))
     width = 2 * MARGIN + per_row * BOX_W[layout] + (per_row - 1) * GAP_X
-    total = total_seconds if total_seconds is not None else sum(s.seconds for s in stages)
-    header = _header(engine_name, stages, total, width)
-    caption = _caption(stages, width)
+    timing = timing_line(stages, total_seconds, cached)
+    header = _header(engine_name, timing, width)
+    caption = _caption(stages, width, cached, conversion_note(folded))
 
     rows = [boxes[i : i + per_row] for i in range(0, len(boxes), per_row)]
     row_heights = [max(box.height for box in row) for row in rows]
@@ -259,7 +271,7 @@ def render_svg(
     caption_h = sum(t.height for t in caption) + 16
     height = math.ceil(top + sum(row_heights) + gap_y * (len(rows) - 1) + caption_h + MARGIN)
     title = f"{engine_name}: " if engine_name else ""
-    title += f"{len(stages)} stages, {format_seconds(total)} in total"
+    title += timing
     key = repr((layout, title, [(s.name, s.input_shape, s.output_shape, s.seconds) for s in stages]))
     uid = "d" + hashlib.sha1(key.encode()).hexdigest()[:8]
 
@@ -273,7 +285,7 @@ def render_svg(
             positions.append((x, y, BOX_W[layout], row_h))
             out.append(_draw_box(box, x, y, BOX_W[layout], row_h))
         y += row_h + gap_y
-    out += _arrows(positions, uid)
+    out += connectors(positions, uid, folded)
     out += _texts(caption, MARGIN, height - MARGIN - caption_h + 16)
     out.append("</svg>")
     return "".join(out)
@@ -318,23 +330,6 @@ def _texts(lines: list[_Text], x: float, y: float) -> list[str]:
     return out
 
 
-def _arrows(positions: list[tuple[float, float, float, float]], uid: str) -> list[str]:
-    """Arrows between consecutive boxes (down a column, along a row, or an elbow to the next row)."""
-    paths = []
-    for (x0, y0, w0, h0), (x1, y1, w1, h1) in zip(positions, positions[1:]):
-        if abs(y0 - y1) < 1:
-            path = f"M{x0 + w0 + 4},{y0 + h0 / 2} L{x1 - 6},{y1 + h1 / 2}"
-        elif abs(x0 - x1) < 1:
-            path = f"M{x0 + w0 / 2},{y0 + h0 + 4} L{x1 + w1 / 2},{y1 - 6}"
-        else:
-            mid = (y0 + h0 + y1) / 2
-            path = f"M{x0 + w0 / 2},{y0 + h0 + 4} L{x0 + w0 / 2},{mid} L{x1 + w1 / 2},{mid} L{x1 + w1 / 2},{y1 - 6}"
-        paths.append(
-            f'<path d="{path}" fill="none" stroke="currentColor" stroke-width="3" marker-end="url(#{uid}-arrow)"/>'
-        )
-    return paths
-
-
 def _draw_box(box: _Box, x: float, y: float, w: float, h: float) -> str:
     parts = [f'<g class="cnaps-box"><title>{esc(box.tooltip)}</title>']
     dash = ' stroke-dasharray="8 6"' if box.dashed else ""
@@ -350,6 +345,11 @@ def _draw_box(box: _Box, x: float, y: float, w: float, h: float) -> str:
         if isinstance(item, _Text):
             cy += item.height
             parts.append(_text_element(item, left, cy - item.size * 0.28))
+            continue
+        if isinstance(item, Block):
+            parts.append(item.frame(left, cy, box.inner, box.accent))
+            parts += _texts([_Text(*line) for line in item.lines], left + BLOCK_PAD, item.text_top(cy))
+            cy += item.height
             continue
         cy += PICTURE_GAP
         px = left + (box.inner - item.width) / 2
@@ -377,6 +377,7 @@ def render_result(result: Any, *, standalone: bool = False, layout: str = "horiz
         output_shape=shape_of(result.image),
         engine_name=result.engine_name,
         total_seconds=getattr(result, "seconds", None),
+        cached=bool((getattr(result, "extra", None) or {}).get("cached")),
         standalone=standalone,
         layout=layout,
         input_image=result.input_image,
@@ -391,5 +392,5 @@ def render_responsive(result: Any) -> str:
         '<div class="cnaps-diagram-pair">'
         f'<div class="cnaps-diagram-wide">{render_result(result, layout="horizontal")}</div>'
         f'<div class="cnaps-diagram-tall">{render_result(result, layout="vertical")}</div>'
-        "</div>"
+        f"{fold_html(result.stages)}</div>"
     )

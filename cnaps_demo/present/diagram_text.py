@@ -17,6 +17,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ..stages import StageRecord
+
 # Advance widths in em, rounded up to 0.05 from the widest of DejaVu Sans / Liberation Sans.
 _REGULAR_GROUPS = {
     0.3: "ijlI'",
@@ -209,9 +211,12 @@ def restate_shapes(text: str) -> str:
 _DETAIL_ORDER = ("prompt", "negative_prompt", "strength", "steps", "scheduler", "guidance", "seed", "model")
 # Bookkeeping that the box title already says, or that only matters to a developer: kept in the
 # hover text, left out of the box so a projector audience reads what explains the picture.
-# ("resolution" is written width x height by the CNN: the box keeps to one notation.)
+# ("resolution" is written width x height by the CNN: the box keeps to one notation.) How a stage
+# ran (device, precision, convolution algorithm, tiles) is hover and fold too (``diagram_fold``),
+# and a network's "structure" is drawn as blocks of its own.
 _TOOLTIP_ONLY = frozenset(
     {"engine", "engine_name", "stages", "passes", "cfg", "scheduler_steps", "start_step", "resolution", "tail", "bands"}
+    | {"device", "dtype", "convolution", "tiles", "tile", "structure"}
 )
 _FRIENDLY_VALUES = {
     "DPMSolverMultistepScheduler": "DPM-Solver++ (multistep)",
@@ -294,3 +299,17 @@ def thumbnail(image: Any, max_side: int = THUMB_PX) -> tuple[str, int, int]:
         kind = "jpeg"
     uri = f"data:image/{kind};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     return uri, small.width, small.height
+
+
+def timing_line(stages: Sequence[StageRecord], whole_seconds: float | None = None, cached: bool = False) -> str:
+    """"4 stages, 0.74 s in total": the total is the sum of the stages drawn, so the diagram adds up.
+    The whole run's time is named apart where it is noticeably longer (a model load, say), and a result
+    computed ahead says so."""
+    total = sum(stage.seconds for stage in stages)
+    notes = []
+    if whole_seconds is not None and whole_seconds - total >= max(0.05, 0.1 * total):
+        notes.append(f"whole run {format_seconds(whole_seconds)}")
+    if cached:
+        notes.append("cached result, computed ahead")
+    text = f"{len(stages)} stage{'s' if len(stages) != 1 else ''}, {format_seconds(total)} in total"
+    return text + (f" ({'; '.join(notes)})" if notes else "")

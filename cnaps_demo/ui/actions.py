@@ -8,8 +8,9 @@ worker thread (``jobs.JobControl``); ``wiring`` attaches them to the buttons.
 from __future__ import annotations
 
 import io
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from PIL import Image
 from ..api import UpscaleResult
 from ..fidelity import fidelity, summary_line
 from ..image import save_png
-from ..engines import Engine
+from ..engines import Engine, all_engines
 from ..errors import CnapsError, JobCancelledError
 from ..present.result_cache import ExampleCache
 from ..settings import Settings
@@ -28,10 +29,14 @@ from .gpu import GPU_DURATION_S
 from .messages import ui_error
 from .params import ParamBinding, colour_fix_choice, params_for
 from .picker import find_engine, require_available
+from .jobs import UNEXPECTED_MESSAGE, current_session
+from .result_store import UPSCALE_SLOT, ResultStore
 from .running import Workdir, progress_forwarder, run_engine, with_weights
 from .sources import InputPolicy, Source, load_source
 from .untrusted import check_web_params
 from .views import CompareView, cleared_single, compare_view, preview_view, single_view, unchanged
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,13 +49,18 @@ class RunSetup:
     guard: InputPolicy  # what an image value from the web may be
     workdir: Workdir
     cache: ExampleCache | None = None  # the examples' results, computed ahead
+    results: ResultStore | None = None  # each run kept for the page's follow-ups, within a budget
 
     def web_params(self, engine: Engine, values: dict[str, Any]) -> dict[str, Any]:
         """``engine``'s parameters from the keyword values of every control, checked for the web."""
         try:
-            # The operator's own choices (CNAPS_SD_MODEL, CNAPS_SD_CONTROLNET) are offered too.
-            operator = [spec.default_for(self.settings) for spec in engine.params if spec.setting]
-            offered = (*self.settings.web_models, *(str(value) for value in operator if value))
+            # The operator's own choices are offered too, each in its own field: CNAPS_SD_MODEL and
+            # CNAPS_WEB_MODELS as a model, CNAPS_SD_CONTROLNET as a ControlNet.
+            offered: dict[str, list[str]] = {"model": list(self.settings.web_models)}
+            for spec in engine.params:
+                value = spec.default_for(self.settings) if spec.setting else None
+                if value:
+                    offered.setdefault(spec.name, []).append(str(value))
             return check_web_params(engine, params_for(engine.id, values, self.bindings), offered)
         except CnapsError as error:
             raise ui_error(error) from None
@@ -78,11 +88,14 @@ class RunSetup:
         stop: threading.Event,
         params: dict[str, Any],
         frames: Any = None,
+        announce_stop: Callable[[], bool] | None = None,
     ) -> Comparison | None:
         """One engine on one picture, for the Upscale tab: its comparison (``views.preview_view`` and
         ``views.single_view`` draw from it); None when Stop ended the run (the user has been told).
 
-        ``frames``: a callback given each denoising step's picture as it is made (diffusion only)."""
+        ``frames``: a callback given each denoising step's picture as it is made (diffusion only).
+        ``announce_stop``: whether to say where the run stopped (False when a newer click ended it:
+        the visitor asked for something else, not for a stop)."""
         # Not require_available: the example cache may hold this engine's result even where it
         # cannot run; run_engine serves that or refuses with the fix.
         chosen = find_engine(engine_id)
@@ -101,9 +114,38 @@ class RunSetup:
                 colour_fix=colour_fix_choice(params),
             )
         except JobCancelledError as stopped:
-            gr.Info(str(stopped), title="Stopped")
+            if announce_stop is None or announce_stop():
+                gr.Info(str(stopped), title="Stopped")
             return None
-        return build_comparison(source, {chosen.id: result}, self.workdir)
+        comparison = build_comparison(source, {chosen.id: result}, self.workdir)
+        # On ZeroGPU a GPU job runs in another process: its handler keeps the comparison (``kept_state``).
+        return self._kept(comparison) if kind == "cpu" else comparison
+
+    def _kept(self, comparison: Comparison) -> Comparison:
+        """``comparison`` kept in the result store under the calling session, for the page's follow-ups
+        (the crop picker, the pair picker); an API handler, which cannot follow up, drops it again."""
+        if self.results is not None:
+            self.results.add(comparison, current_session(), UPSCALE_SLOT)
+        return comparison
+
+    def cached_comparison(
+        self, image_value: Any, engine_id: str | None, simulate_flag: Any, params: dict[str, Any]
+    ) -> Comparison | None:
+        """The example cache's result of ``engine_id`` for this picture, or None. Never runs the engine nor
+        fetches weights: what a click on an example shows for an engine that cannot (or should not) run now."""
+        from ..api import plan
+
+        if self.cache is None:
+            return None
+        chosen = find_engine(engine_id)
+        checked = self.web_params(chosen, params)
+        source = load_source(image_value, self.settings, bool(simulate_flag), guard=self.guard)
+        try:
+            ready = plan(chosen.id, settings=self.settings, colour_fix=colour_fix_choice(params), **checked)
+        except CnapsError as error:
+            raise ui_error(error) from None
+        hit = self.cache.get(source.image, chosen.id, ready.params, colour_fix=ready.colour_fix)
+        return None if hit is None else self._kept(build_comparison(source, {chosen.id: hit}, self.workdir))
 
     def single_run(self, *args: Any, **kwargs: Any) -> tuple:
         """``single_comparison`` (same arguments) and every view of it at once: the values of ``SingleRunView``."""
@@ -143,9 +185,16 @@ class RunSetup:
         """The ticked engines, or one error naming every ticked engine that cannot run here."""
         if not engine_ids:
             raise ui_error("No engine is ticked. Tick at least one engine to compare.", title="Nothing to run")
+        if isinstance(engine_ids, str) or not all(isinstance(engine_id, str) for engine_id in engine_ids):
+            raise ui_error("The engines to compare are a list of engine ids, e.g. ['realcugan', 'lanczos'].",
+                           title="Invalid setting")
+        listed = list(dict.fromkeys(engine_ids))  # each engine once, however often it is listed
+        if len(listed) > len(all_engines()):
+            raise ui_error(f"At most {len(all_engines())} engines can be compared: the ones in the list.",
+                           title="Invalid setting")
         chosen = []
         problems = []
-        for engine_id in engine_ids:
+        for engine_id in listed:
             try:
                 chosen.append(require_available(engine_id, self.settings))
             except gr.Error as error:
@@ -172,7 +221,7 @@ class RunSetup:
         except JobCancelledError as stopped:
             gr.Info(str(stopped), title="Stopped")
             return unchanged(CompareView)
-        return tuple(compare_view(build_comparison(source, results, self.workdir)))
+        return tuple(compare_view(build_comparison(source, results, self.workdir)))  # its handler keeps it
 
     def _run_each(
         self,
@@ -253,7 +302,7 @@ def _shown(folder: Any, image: Any, name: str) -> str:
 
 def first_view(comparison: Comparison) -> tuple:
     """The outputs an Upscale run shows first: the slider and its labels (``views.preview_view``)."""
-    return tuple(preview_view(comparison, comparison.first_id))
+    return in_words(lambda: tuple(preview_view(comparison, comparison.first_id)))
 
 
 def full_view(comparison: Comparison | None) -> tuple:
@@ -261,4 +310,18 @@ def full_view(comparison: Comparison | None) -> tuple:
     figures and writes the files); a stopped run (None) leaves nothing of an earlier one."""
     if comparison is None:
         return tuple(cleared_single())
-    return tuple(single_view(comparison, comparison.first_id))
+    return in_words(lambda: tuple(single_view(comparison, comparison.first_id)))
+
+
+def in_words(draw: Callable[[], tuple]) -> tuple:
+    """``draw()``; a failure while drawing a run's views (after its job) reaches the client as words,
+    not as Gradio's empty error: a library error with its fix, anything else as one plain line."""
+    try:
+        return draw()
+    except (gr.Error, JobCancelledError):
+        raise
+    except CnapsError as error:
+        raise ui_error(error) from None
+    except Exception as error:  # noqa: BLE001 - the traceback goes to the log, a plain line to the client
+        log.exception("drawing a run's views failed")
+        raise gr.Error(UNEXPECTED_MESSAGE, title="Upscaling failed", print_exception=False) from error

@@ -33,6 +33,8 @@ TRUTH_LABEL = "Ground truth (your original)"
 # three side by side on a laptop, one per row on a phone, each pixel an exact 3x3 block.
 CROP_WINDOW = 48
 CROP_ZOOM = 3
+# The crop picker's picture: shown at most 300 px high, so a small copy is what it redraws on a click.
+WHERE_SIDE = 512
 
 
 def crop_window(size: tuple[int, int]) -> int:
@@ -54,6 +56,17 @@ class Comparison:
     svgs: dict[str, str] = field(default_factory=dict)  # engine id -> SVG path
     views: dict[str, str] = field(default_factory=dict)  # image key -> PNG path shown on the page
     figures: dict[str, dict] = field(default_factory=dict)  # image key -> its fidelity figures, computed once
+    key: str | None = None  # its key in the app's result_store.ResultStore, once kept there for the page
+    thumbnail: Image.Image | None = None  # the input, small, for the crop picker (``where_thumbnail``)
+
+    def softness(self) -> tuple[bool, bool]:
+        """(the engine's input is soft, the ground truth is soft): a sharper result must then score
+        lower against it (``fidelity.is_soft``), computed once."""
+        if "__soft__" not in self.figures:
+            truth = self.source.truth
+            self.figures["__soft__"] = {"input": _judged_soft(self.source.image), "truth": _judged_soft(truth)}
+        soft = self.figures["__soft__"]
+        return soft["input"], soft["truth"]
 
     def fidelity_of(self, key: str) -> dict:
         """``fidelity.fidelity`` of one image against the source (and the ground truth, when there is one)."""
@@ -114,9 +127,26 @@ class Comparison:
             self.svgs[engine_id] = str(svg)
         return self.svgs[engine_id]
 
+    def where_thumbnail(self) -> Image.Image:
+        """The engine's input at most ``WHERE_SIDE`` px on a side, made once: what the crop picker draws on."""
+        if self.thumbnail is None:
+            self.thumbnail = self.source.image.convert("RGB")
+            self.thumbnail.thumbnail((WHERE_SIDE, WHERE_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        return self.thumbnail
+
+    def replace_view(self, image: Image.Image, name: str) -> str:
+        """Write ``image`` as this run's one ``name`` picture, removing the one before it: a picture the
+        page redraws on every click (the crop picker) stays one file however often it is clicked."""
+        path = self.save_view(image, name)
+        previous, self.views[f"__{name}__"] = self.views.get(f"__{name}__"), path
+        if previous:
+            Path(previous).unlink(missing_ok=True)
+        return path
+
     def save_view(self, image: Image.Image, name: str) -> str:
         """Write a derived picture (crop, map) once under a fresh name in this run's folder."""
         assert self.run_dir is not None, "build_comparison gives every comparison a folder"
+        self.run_dir.mkdir(parents=True, exist_ok=True)  # the folder may have gone for disk space meanwhile
         safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name)
         target = self.run_dir / f"{safe}-{uuid.uuid4().hex[:8]}.png"
         return str(save_png(image, target, {}, compress_level=1))  # shown, not kept: speed over size
@@ -141,6 +171,15 @@ class Comparison:
         """The same comparison with the detail window centred on ``center`` (input pixels)."""
         size = self.source.image.size
         return dataclasses.replace(self, box_in=compare.centered_box(center, crop_window(size), size))
+
+
+# Below this side a spectrum says nothing about softness (``fidelity.spectrum`` needs 8 px at least).
+SOFTNESS_MIN_SIDE = 16
+
+
+def _judged_soft(picture: Image.Image | None) -> bool:
+    """``fidelity.is_soft``, False for no picture or one too small to judge."""
+    return picture is not None and min(picture.size) >= SOFTNESS_MIN_SIDE and fidelity.is_soft(picture)
 
 
 def build_comparison(source: Source, results: dict[str, UpscaleResult], workdir: Workdir) -> Comparison:

@@ -13,15 +13,18 @@ from typing import Any
 
 import gradio as gr
 
-from ..api import availability
 from ..engines import Engine
 from ..present.examples import example_label
-from ..present.explain import credits_html, explanation_html
+from ..present.verdicts import WHY_SENTENCE
 from ..settings import Settings
 from .comparison import BASELINE_SHORT, TRUTH_LABEL
+from .inside_panel import InsidePanel, build_inside_panel
+from .learned_panel import LearnedPanel, build_learned_panel
 from .params import COLOUR_FIX_KEYWORD, ParamBinding, build_param_groups
-from .picker import compare_preset, engine_card_html, engine_choices, runnable_ids
-from .views import before_after_html, diagram_html, empty_crops_html
+from .picker import (
+    compare_choices, compare_preset, engine_card_html, engine_choices, runnable_ids,
+)
+from .views import before_after_html, diagram_html, empty_crops_html, short_label
 
 
 @dataclass
@@ -51,7 +54,7 @@ class ResultPanel:
     summary: gr.Markdown
     png_file: gr.File
     svg_file: gr.File
-    filmstrip_box: gr.Group  # shown for the diffusion engines
+    filmstrip_box: gr.Column  # shown for the diffusion engines that run here
     filmstrip: gr.Gallery  # the model's clean-image guess at each denoising step
     filmstrip_file: gr.File  # the same frames as one animated WebP
     filmstrip_timer: gr.Timer  # polls the running job's frames
@@ -77,6 +80,8 @@ class UpscaleTab:
     inputs: InputPanel
     result: ResultPanel
     detail: DetailPanel
+    inside: InsidePanel
+    learned: LearnedPanel
 
     def run_inputs(self) -> list[Any]:
         """The positional inputs of /upscale and /upscale_gpu (image, engine, simulate)."""
@@ -150,7 +155,9 @@ def build_upscale_tab(
             with gr.Column(scale=3, min_width=420):
                 result = _result_panel(_family(engines, default_id) == "diffusion")
         detail = _detail_panel()
-    return UpscaleTab(inputs, result, detail)
+        inside = build_inside_panel()
+        learned = build_learned_panel()
+    return UpscaleTab(inputs, result, detail, inside, learned)
 
 
 def _family(engines: Sequence[Engine], engine_id: str) -> str:
@@ -164,7 +171,7 @@ def _input_panel(
     # the Upscale button are all above the fold; the settings come after.
     gpu_default = any(engine.id == default_id and engine.device_need == "gpu" for engine in engines)
     image = gr.Image(
-        label="Your illustration (drop, paste or click to upload)",
+        label="Your illustration",  # short: the drop area says how, and the icons need the room
         type="filepath",
         sources=["upload", "clipboard"],
         image_mode=None,
@@ -176,7 +183,7 @@ def _input_panel(
         gr.Examples(
             examples=[[str(path)] for path in examples],
             inputs=[image],
-            label="Examples (drawn for this demo, CC0): a click shows the result at once",
+            label="Examples (CC0): a click shows the result",
             example_labels=[example_label(path) for path in examples],
             api_visibility="private",
             elem_id="cnaps-examples",
@@ -228,7 +235,7 @@ def _input_panel(
 
 
 def _result_panel(diffusion_default: bool) -> ResultPanel:
-    labels = gr.HTML(before_after_html(BASELINE_SHORT, "the engine"), label="Before/after labels", elem_id="cnaps-ba")
+    labels = gr.HTML(before_after_html(short_label(BASELINE_SHORT), "the engine"), elem_id="cnaps-ba")
     with gr.Row(equal_height=False):
         slider = gr.ImageSlider(
             label="Drag the handle: left = bicubic, right = the engine",
@@ -250,10 +257,12 @@ def _result_panel(diffusion_default: bool) -> ResultPanel:
             scale=2,
         )
     summary = gr.Markdown(label="Summary", elem_classes="cnaps-status", elem_id="cnaps-summary")
+    gr.Markdown(WHY_SENTENCE, elem_id="cnaps-why", elem_classes="cnaps-muted")
     with gr.Row():
         png_file = gr.File(label="Result PNG (with metadata)", elem_id="cnaps-png", height=90)
         svg_file = gr.File(label="Pipeline diagram (SVG)", elem_id="cnaps-svg", height=90)
-    with gr.Group(visible=diffusion_default, elem_id="cnaps-filmstrip-box") as filmstrip_box:
+    # A Column, not a Group: Gradio 6 writes a Group's elem_id on two nested elements (ids must be unique).
+    with gr.Column(visible=diffusion_default, elem_id="cnaps-filmstrip-box") as filmstrip_box:
         filmstrip = gr.Gallery(
             label="Watch it re-draw: the model's guess of the clean picture at each denoising step",
             columns=6,
@@ -284,8 +293,8 @@ def _detail_panel() -> DetailPanel:
     gr.Markdown("## Up close: the same pixels from each image")
     with gr.Row(equal_height=False):
         where = gr.Image(
-            label="Where the crops are (click to move)",
-            buttons=["fullscreen"],  # one icon: leaves room for the label in a narrow column
+            label="Click to move the crops",
+            buttons=[],  # no icon over the label in a narrow column; the crops beside it are the close-up
             type="filepath",
             format="png",
             interactive=False,
@@ -297,7 +306,7 @@ def _detail_panel() -> DetailPanel:
         with gr.Column(scale=3, min_width=300):
             crops = gr.HTML(empty_crops_html(), elem_id="cnaps-crops")
         added = gr.Image(
-            label="Added vs bicubic \u00d74",
+            label="Added detail \u00d74",  # short: its fullscreen icon shares the line in a narrow column
             buttons=["fullscreen"],
             type="filepath",
             format="png",
@@ -321,10 +330,12 @@ def build_compare_tab(engines: Sequence[Engine], settings: Settings) -> CompareT
             "(including *Simulate a blurry source*), then lets you put any two side by side."
         )
         with gr.Row():
+            choices, elsewhere = compare_choices(engines, settings)  # only engines that run here
             ticked = gr.CheckboxGroup(
-                engine_choices(engines, settings),
+                choices,
                 value=compare_preset(engines, settings),
                 label="Engines to run",
+                info=elsewhere,
                 elem_id="cnaps-compare-engines",
                 scale=4,
             )
@@ -333,11 +344,12 @@ def build_compare_tab(engines: Sequence[Engine], settings: Settings) -> CompareT
                 stop = gr.Button("Stop", variant="stop", size="sm", elem_id="cnaps-compare-stop")
         state = gr.State(None)
         with gr.Row():
-            left = gr.Dropdown(label="Left of the slider", choices=[], elem_id="cnaps-compare-left")
-            right = gr.Dropdown(label="Right of the slider", choices=[], elem_id="cnaps-compare-right")
+            left = gr.Dropdown(label="Left of the slider", choices=[], elem_id="cnaps-compare-left", min_width=240)
+            right = gr.Dropdown(label="Right of the slider", choices=[], elem_id="cnaps-compare-right", min_width=240)
         labels = gr.HTML(before_after_html("\u2026", "\u2026"))
         slider = gr.ImageSlider(
             label="Pick any two results above",
+            show_label=False,  # the two pickers above say it; its icons need the line
             type="filepath",
             format="png",
             max_height=640,
@@ -355,7 +367,7 @@ def build_compare_tab(engines: Sequence[Engine], settings: Settings) -> CompareT
 def _compare_galleries() -> tuple[gr.HTML, gr.Gallery]:
     crops = gr.HTML(empty_crops_html(), elem_id="cnaps-compare-crops")
     maps = gr.Gallery(
-        label="What each model added over bicubic (|output \u2212 bicubic| \u00d7 4)",
+        label="Added detail \u00d74",  # short: the gallery's icons share its line
         columns=4,
         format="png",
         object_fit="contain",
@@ -363,15 +375,6 @@ def _compare_galleries() -> tuple[gr.HTML, gr.Gallery]:
         elem_id="cnaps-compare-maps",
     )
     return crops, maps
-
-
-# --- How does it work? ---------------------------------------------------------------
-
-
-def build_explain_tab(engines: Sequence[Engine], settings: Settings) -> None:
-    with gr.Tab("How does it work?", id="explain"):
-        gr.HTML(explanation_html(), elem_id="cnaps-explain")
-        gr.HTML(credits_html(engines, lambda engine: availability(engine, settings=settings)), elem_id="cnaps-credits")
 
 
 def example_copies(example_block: gr.Examples | None) -> frozenset[str]:

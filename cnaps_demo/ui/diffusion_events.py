@@ -11,6 +11,7 @@ from .components import UpscaleTab
 from .gpu import on_gpu
 from .jobs import JobControl, session_of
 from .live import LiveFrames, write_strip
+from .result_store import ResultStore, resolver
 
 
 def wire_explorations(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
@@ -43,17 +44,19 @@ def wire_explorations(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> 
         )
 
 
-def wire_filmstrip(tab: UpscaleTab, gpu_run, live: LiveFrames) -> None:
+def wire_filmstrip(tab: UpscaleTab, gpu_run, live: LiveFrames, results: ResultStore | None = None) -> None:
     """While a diffusion job runs the strip fills step by step (a timer polls); then it shows the
     result's own frames and offers them as an animated WebP."""
     result = tab.result
+    comparison_of = resolver(results)
 
     def poll(request: gr.Request = None):
         frames = live.snapshot(session_of(request))
         return frames if frames else gr.skip()
 
-    def finish(comparison, request: gr.Request = None):
+    def finish(state, request: gr.Request = None):
         live.forget(session_of(request))
+        comparison = comparison_of(state)
         frames = [frame for res in (comparison.results.values() if comparison else ()) for frame in res.frames]
         if not frames:
             return [], None, gr.Timer(active=False)

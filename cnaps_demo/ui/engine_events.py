@@ -20,21 +20,25 @@ from .picker import FAST_CPU_ID, engine_card_html, engine_for_picture, runnable_
 
 
 def wire_engine_picker(tab: UpscaleTab, settings: Settings, gpu_ids: frozenset[str]) -> None:
-    """Picking an engine: its card, its settings (when it can run here) and the right Upscale button."""
+    """Picking an engine: its card, its settings and the right Upscale button (only where it can run here)."""
     panel = tab.inputs
     runnable = frozenset(runnable_ids(all_engines(), settings))
 
     def on_engine_change(engine_id: str):
         visible = [gr.update(visible=group_visible(eid, engine_id, runnable)) for eid in panel.groups]
-        is_gpu = engine_id in gpu_ids
-        buttons = [gr.update(visible=not is_gpu), gr.update(visible=is_gpu)]
-        return [engine_card_html(engine_id, settings), *visible, *buttons, gr.update(visible=engine_id in diffusion)]
+        # An engine that cannot run here keeps no run button, Stop nor filmstrip: its card says why.
+        live, is_gpu = engine_id in runnable, engine_id in gpu_ids
+        buttons = [gr.update(visible=live and not is_gpu), gr.update(visible=live and is_gpu), gr.update(visible=live)]
+        strip = gr.update(visible=live and engine_id in diffusion)
+        return [engine_card_html(engine_id, settings), *visible, *buttons, strip]
 
     diffusion = frozenset(engine.id for engine in all_engines() if engine.family == "diffusion")
     panel.engine.change(
         on_engine_change,
         inputs=panel.engine,
-        outputs=[panel.status, *panel.groups.values(), panel.run_cpu, panel.run_gpu, tab.result.filmstrip_box],
+        outputs=[
+            panel.status, *panel.groups.values(), panel.run_cpu, panel.run_gpu, panel.stop, tab.result.filmstrip_box
+        ],
         queue=False,
         api_visibility="private",
     )

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -28,9 +30,22 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
-T = TypeVar("T")
+from ..errors import CnapsError
+from .messages import ui_error
 
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+UNEXPECTED_MESSAGE = (
+    "Upscaling failed: something unexpected went wrong on the server (it is in the server log). "
+    "Try again, or another engine or picture."
+)
 BUSY_MESSAGE = "The server is busy: {waiting} jobs are already waiting for the {lane} queue. Try again in a minute."
+# An input value longer than this (a picture inline as a data: URL) is not left in Gradio's session state.
+INLINE_KEEP_CHARS = 64 * 1024
+# After the last job ends, freed memory is handed back again these many seconds later: its views are
+# drawn by then, and Gradio has let go of the call's inputs and outputs.
+IDLE_TRIM_S = (3.0, 15.0)
 # How often a running job checks whether its client is still there.
 ALIVE_POLL_S = 0.25
 
@@ -137,6 +152,23 @@ class GradioQueue:
         lane_queue = queue.event_queue_per_concurrency_id.get(lane)
         return len(lane_queue.queue) if lane_queue is not None else 0
 
+    def forget_inline_inputs(self, session: str, keep_chars: int = INLINE_KEEP_CHARS) -> int:
+        """Drop the large inline inputs (a picture as a ``data:`` URL) Gradio copied into ``session``'s
+        state: it keeps every input value of every session, for as long as it keeps the session,
+        so one 30 MB pasted picture per API call would pile up. Our handlers have them already.
+        Returns how many it dropped."""
+        holder = getattr(self._demo, "state_holder", None)
+        state = getattr(holder, "session_data", {}).get(session) if session else None
+        dropped = 0
+        for config in getattr(state, "config_values", {}).values():
+            props = config.get("props") if isinstance(config, dict) else None
+            value = props.get("value") if isinstance(props, dict) else None
+            inline = value.get("url") if isinstance(value, dict) else value
+            if isinstance(inline, str) and len(inline) > keep_chars:
+                props["value"] = None
+                dropped += 1
+        return dropped
+
     def poll_gently(self) -> bool:
         """Slow the queue's polling to ``QUEUE_POLL_S`` / ``PROGRESS_POLL_S``; call after
         ``demo.queue()``, which makes a new queue. False where this Gradio has no such knobs."""
@@ -159,11 +191,26 @@ def release_memory() -> None:
         pass
 
 
+def collect_and_release() -> None:
+    """``release_memory`` after a garbage collection: a failed call's traceback holds its inputs (a
+    30 MB pasted picture) in a reference cycle that only the collector frees."""
+    gc.collect()
+    release_memory()
+
+
 def current_event_id() -> str | None:
     """The Gradio event the calling handler serves (None outside an event)."""
     from gradio.context import LocalContext
 
     return LocalContext.event_id.get(None)
+
+
+def current_session() -> str:
+    """The browser session of the Gradio event the calling code serves ("" outside one)."""
+    from gradio.context import LocalContext
+
+    request = LocalContext.request.get(None)
+    return (getattr(request, "session_hash", None) or "") if request is not None else ""
 
 
 class Lanes:
@@ -215,6 +262,9 @@ class Lanes:
 
         def admit_job(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
             answers = [gr.skip() for _ in range(len(args) + len(kwargs))]  # one answer per input
+            forget = getattr(self._queue, "forget_inline_inputs", None)  # a stand-in queue may lack it
+            if forget is not None:
+                forget(current_session())  # admitted or not, Gradio kept the inputs: let a large one go
             message = self.refusal(lane)
             if message is not None and answers:
                 answers[0] = gr.validate(False, message)
@@ -240,15 +290,33 @@ class JobControl:
         """Run ``work(stop_flag)`` in ``lane`` so that Stop, cancel and a lost client all end it."""
         self.lanes.started(lane)
         session = session_of(request)
+        self.queue.forget_inline_inputs(session)  # the work has its inputs; Gradio's copy can go
         stop = self.stops.begin(session)
         event_id = current_event_id()
         try:
             return await run_job(lambda: work(stop), stop=stop, alive=lambda: self.queue.alive(event_id))
+        except (gr.Error, asyncio.CancelledError):
+            raise
+        except CnapsError as error:  # a library error that no handler put in a visitor's words
+            raise ui_error(error) from None
+        except Exception as error:  # noqa: BLE001 - Gradio would send an empty error: say something
+            log.exception("a job failed")  # the operator's traceback; the visitor gets one plain line
+            raise gr.Error(UNEXPECTED_MESSAGE, title="Upscaling failed", print_exception=False) from error
         finally:
             self.stops.end(session, stop)
             if not self.stops.running():
                 release_memory()
+                # The run's views are drawn after its job (figures, PNGs: hundreds of MB at 2048 px);
+                # once that is done too, and still nothing runs, hand that back as well.
+                for delay in IDLE_TRIM_S:
+                    asyncio.get_running_loop().call_later(delay, self._trim_if_idle)
+
+    def _trim_if_idle(self) -> None:
+        if not self.stops.running():
+            asyncio.get_running_loop().run_in_executor(None, collect_and_release)
 
     def stop(self, request: gr.Request | None) -> int:
-        """Flag every running job of the caller's session; returns how many there were."""
-        return self.stops.stop(session_of(request))
+        """Flag every running job of the caller's session; returns how many there were. A call without
+        a session (an API client's) names no session: it stops nothing, not every such job."""
+        session = session_of(request)
+        return self.stops.stop(session) if session else 0

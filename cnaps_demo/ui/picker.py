@@ -7,26 +7,30 @@ own ``Settings``.
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Sequence
 
 from ..api import availability, plan
 from ..engines import Engine, get_engine
 from ..errors import CnapsError, DeviceUnavailableError, EngineUnavailableError, UnknownEngineError
 from ..settings import Settings
-from .messages import OPERATOR_HOW, short_reason, ui_error
+from .messages import OPERATOR_HOW, short_reason, ui_error, web_text
 
-FAMILY_WORDS = {"classical": "classical", "cnn": "CNN", "diffusion": "diffusion"}
+log = logging.getLogger(__name__)
+
+FAMILY_WORDS = {"classical": "classical", "cnn": "anime CNN", "diffusion": "diffusion"}
+# Shorter names for the picker, whose text cannot wrap: every label fits a 390 px phone (the card
+# under the picker gives the full name).
+PICKER_NAMES = {"realesrgan-anime": "Real-ESRGAN", "sd-img2img": "SD img2img", "sd-latent-x2": "SD latent x2"}
 
 
 def engine_label(engine: Engine, settings: Settings) -> str:
-    """Short enough for a phone-wide picker: the name, what kind, and "not on this server" when so."""
-    ok = runs_here(engine, settings)
-    family = FAMILY_WORDS.get(engine.family, engine.family)
+    """Short enough for a phone-wide picker: the name, what kind, or "not on this server" when so."""
+    name = PICKER_NAMES.get(engine.id, engine.display_name.split(" (")[0])
+    if not runs_here(engine, settings):
+        return f"{name} \u2014 not on this server"
     gpu = ", GPU" if engine.device_need == "gpu" else ""
-    # "Real-CUGAN (anime CNN)" already says CNN: only add what the name does not say.
-    says_it = family.lower() in engine.display_name.lower() and not gpu
-    label = engine.display_name if says_it else f"{engine.display_name} ({family}{gpu})"
-    return label if ok else f"{label} \u2014 not on this server"
+    return f"{name} ({FAMILY_WORDS.get(engine.family, engine.family)}{gpu})"
 
 
 def engine_choices(engines: Sequence[Engine], settings: Settings) -> list[tuple[str, str]]:
@@ -112,6 +116,15 @@ def compare_preset(engines: Sequence[Engine], settings: Settings) -> list[str]:
     return models + (["lanczos"] if "lanczos" in runnable else [])
 
 
+def compare_choices(engines: Sequence[Engine], settings: Settings) -> tuple[list[tuple[str, str]], str | None]:
+    """The Compare tab's tick boxes: only the engines that run here, and a line naming the others
+    (None when every engine runs), so that nobody ticks one that cannot run or wonders where it went."""
+    runnable = frozenset(runnable_ids(engines, settings))
+    elsewhere = [engine.display_name for engine in engines if engine.id not in runnable]
+    choices = [choice for choice in engine_choices(engines, settings) if choice[1] in runnable]
+    return choices, (f"Not on this server: {', '.join(elsewhere)}." if elsewhere else None)
+
+
 def _needs(engine: Engine, reason: str) -> list[str]:
     """What an engine lacks here, in a visitor's words (no commands: those are the operator's)."""
     text = reason.lower()
@@ -149,10 +162,25 @@ def engine_card_html(engine_id: str, settings: Settings) -> str:
     )
 
 
+def visitor_availability(engine: Engine, settings: Settings) -> tuple[bool, str]:
+    """``api.availability`` in a visitor's words (what the engine needs, never a path or a command):
+    the operator's reason, with its fix, goes to the server log."""
+    ok, reason = availability(engine, settings=settings)
+    if ok:
+        return True, ""
+    log.info("%s cannot run here: %s", engine.id, reason)
+    return False, web_text("needs " + "; ".join(_needs(engine, reason)))
+
+
 def find_engine(engine_id: str | None) -> Engine:
     """The engine for an id, whether or not it can run here (a cached result may still be shown)."""
     if not engine_id:
         raise ui_error("No engine is selected. Pick one in the Engine list.", title="Invalid setting")
+    if not isinstance(engine_id, str):  # a list or a number from an API call: one id, as text
+        raise ui_error(
+            "engine must be one engine id as text, e.g. 'realcugan' (the Compare tab takes a list).",
+            title="Invalid setting",
+        )
     try:
         return get_engine(engine_id)
     except UnknownEngineError as error:

@@ -173,7 +173,9 @@ class Workdir:
 
     def new_run_dir(self) -> Path:
         self.prune()
-        path = self.root / uuid.uuid4().hex[:12]
+        # Its birth time is in its name: a file written into it later (a moved crop window) must not
+        # make an old folder look new, or a folder clicked on forever would never go.
+        path = self.root / f"{int(time.time())}-{uuid.uuid4().hex[:12]}"
         path.mkdir(parents=True)
         return path
 
@@ -181,7 +183,9 @@ class Workdir:
         cutoff = time.time() - self.max_age
         for child in self.root.iterdir():
             try:
-                if child.is_dir() and child.stat().st_mtime < cutoff:
+                born, _, _ = child.name.partition("-")
+                when = int(born) if born.isdigit() else child.stat().st_mtime
+                if child.is_dir() and when < cutoff:
                     shutil.rmtree(child, ignore_errors=True)
             except OSError:
                 pass

@@ -30,13 +30,27 @@ BASE_CSS = """
 .toast-body .timer { display: none !important; }
 .cnaps-status { font-size: 1rem; }
 .cnaps-status p { margin: 0.2rem 0; }
-.cnaps-ba { display: flex; justify-content: space-between; gap: 0.5rem; font-weight: 700;
+/* Two pills on one line where they fit; else the second goes under the first, whole (the arrows say
+   which side is which). */
+.cnaps-ba { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 0.3rem 0.5rem; font-weight: 700;
             font-size: 1rem; margin: 0 0 0.2rem; }
-.cnaps-ba span { padding: 0.1rem 0.6rem; border-radius: 1rem; max-width: 49%; white-space: nowrap;
+.cnaps-ba span { padding: 0.1rem 0.6rem; border-radius: 1rem; max-width: 100%; white-space: nowrap;
                  overflow: hidden; text-overflow: ellipsis; border: 2px solid var(--border-color-primary); }
+.cnaps-ba .cnaps-after { margin-left: auto; }
 .cnaps-ba small { font-weight: 400; opacity: 0.85; }
 .cnaps-ba .cnaps-after { text-align: right; }
 .cnaps-ba .cnaps-after { border-color: var(--color-accent); }
+.cnaps-ba.cnaps-card-off, .cnaps-no-result { font-weight: 400; }
+/* A phone: each label on its own line, whole (never cut: it says whose result this is). */
+@media (max-width: 640px) {
+  .cnaps-ba span { white-space: normal; overflow: visible; }
+}
+/* The engine picker's text never runs under its arrow (the labels are short; this is the backstop). */
+#cnaps-engine input { text-overflow: ellipsis; }
+/* The Compare table scrolls sideways on a narrow screen instead of breaking its headers letter by letter. */
+#cnaps-compare-table table { display: block; max-width: 100%; overflow-x: auto; }
+#cnaps-compare-table th, #cnaps-compare-table td { word-break: normal; overflow-wrap: normal; hyphens: none; }
+#cnaps-compare-table th { min-width: 5.5rem; }
 .cnaps-diagram-wrap { width: 100%; overflow-x: auto; padding: 0.4rem 0; color: var(--body-text-color); }
 .cnaps-diagram-wrap svg { display: block; margin: 0 auto 1rem; }
 .cnaps-diagram-wrap .cnaps-empty, .cnaps-empty { opacity: 0.7; font-size: 1.05rem; padding: 1rem 0; }
@@ -89,7 +103,31 @@ HEAD_SCRIPT = (
     "}).observe(document.body, {childList: true, subtree: true, characterData: true});"
     "if (document.body) start(); else document.addEventListener('DOMContentLoaded', start);"
     "})();</script>"
+) + (
+    # The small picture of where the crops are is clicked to move them: Gradio loads its images
+    # lazily, so a click could land before it was there. Load it at once, clickable once loaded.
+    "<script>(() => {"
+    "const EAGER = '#cnaps-where img, #cnaps-added img';"
+    "const ready = (img) => { img.style.pointerEvents = ''; };"
+    "const eager = () => document.querySelectorAll(EAGER).forEach((img) => {"
+    " if (img.loading !== 'eager') img.loading = 'eager';"
+    " if (!img.complete) { img.style.pointerEvents = 'none';"
+    "  img.addEventListener('load', () => ready(img), {once: true});"
+    "  img.addEventListener('error', () => ready(img), {once: true}); }"
+    "});"
+    "const start = () => new MutationObserver(eager).observe(document.body, {childList: true, subtree: true,"
+    " attributes: true, attributeFilter: ['src']});"
+    "if (document.body) start(); else document.addEventListener('DOMContentLoaded', start);"
+    "})();</script>"
 )
+
+
+# The system's own fonts: ordinary letterforms on every device, and no font file to fetch. (The
+# Soft theme's Montserrat drew "E" and "w" as alternates in Chromium: "hoω", "ωhat" read as typos.)
+SYSTEM_FONTS = ("system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "Noto Sans",
+                "Liberation Sans", "DejaVu Sans", "sans-serif")
+SYSTEM_MONO = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "DejaVu Sans Mono",
+               "monospace")
 
 
 def make_theme(presenter: bool = False) -> gr.themes.Theme:
@@ -97,6 +135,8 @@ def make_theme(presenter: bool = False) -> gr.themes.Theme:
         primary_hue="violet",
         secondary_hue="pink",
         text_size=gr.themes.sizes.text_lg if presenter else gr.themes.sizes.text_md,
+        font=SYSTEM_FONTS,
+        font_mono=SYSTEM_MONO,
     )
 
 
@@ -111,5 +151,14 @@ DIAGRAM_CSS = f"""
 """
 
 
+# The explainer sections under the result: plots side by side on a laptop, stacked on a phone.
+EXPLAINER_CSS = """
+.cnaps-plots { display: flex; flex-wrap: wrap; gap: 12px; }
+.cnaps-plot { flex: 1 1 320px; max-width: 560px; margin: 0; }
+.cnaps-plot svg { width: 100%; height: auto; }
+.cnaps-plot figcaption { font-size: 0.9em; }
+"""
+
+
 def make_css(presenter: bool = False) -> str:
-    return BASE_CSS + DIAGRAM_CSS + (PRESENTER_CSS if presenter else "")
+    return BASE_CSS + DIAGRAM_CSS + EXPLAINER_CSS + (PRESENTER_CSS if presenter else "")

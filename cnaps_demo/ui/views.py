@@ -15,7 +15,7 @@ import gradio as gr
 
 from .. import fidelity
 from ..api import UpscaleResult
-from ..present import compare, diagram
+from ..present import compare, diagram, verdicts
 from ..image import encode_png
 from .messages import web_text
 from .comparison import BASELINE_KEY, BASELINE_SHORT, CROP_ZOOM, TRUTH_KEY, Comparison
@@ -52,12 +52,23 @@ class CompareView(NamedTuple):
     diagrams: str
 
 
+def state_value(comparison: Comparison) -> Any:
+    """What the page's State keeps of a run: its key in the result store (the comparison stays on the
+    server, within the store's budget), or the comparison itself where there is no store."""
+    return comparison.key or comparison
+
+
 def before_after_html(left: str, right: str) -> str:
     return (
         '<div class="cnaps-ba">'
         f'<span class="cnaps-before">\u25c0 Before: {html.escape(left)}</span>'
         f'<span class="cnaps-after">After: {html.escape(right)} \u25b6</span></div>'
     )
+
+
+def note_html(text: str) -> str:
+    """A one-line card where the slider's labels go: why there is no result to show."""
+    return f'<div class="cnaps-card cnaps-card-off cnaps-no-result">{html.escape(text)}</div>'
 
 
 def diagram_html(results: Sequence[UpscaleResult]) -> str:
@@ -75,7 +86,9 @@ def _params_text(params: dict[str, Any]) -> str:
         text = web_text(" ".join(str(value).split())).replace("`", "'")  # no server paths for visitors
         if len(text) > 40:
             text = text[:39] + "\u2026"
-        parts.append(f"`{html.escape(key)}={html.escape(text)}`")
+        # A code span shows its text as it is (the Markdown renderer escapes it): escaping here too
+        # would show a prompt's quotes as "&quot;".
+        parts.append(f"`{key}={text}`")
     return " ".join(parts)
 
 
@@ -104,25 +117,29 @@ def summary_markdown(comparison: Comparison) -> str:
 
 
 def fidelity_markdown(comparison: Comparison, engine_id: str) -> str:
-    """How faithful one result is, beside bicubic's figures, each figure with one line of plain words."""
-    ours, plain = comparison.fidelity_of(engine_id), comparison.fidelity_of(BASELINE_KEY)
+    """How faithful one result is: a verdict per figure on a stated scale, the details folded
+    (``present.verdicts``), and first a warning where the picture is too soft to judge by."""
     against = "the ground truth (your original)" if comparison.source.truth is not None else "your picture"
-    names = [name for name in ("psnr", "ssim", "lr_psnr", "sharpness", "colour_shift") if name in ours]
-    rows = [
-        f"- **{fidelity.METRIC_LABELS[name].split(' (')[0]}: {fidelity.format_figure(name, ours[name])}** "
-        f"(bicubic {fidelity.format_figure(name, plain[name])}). {html.escape(fidelity.METRIC_HELP[name], quote=False)}"
-        for name in names
-    ]
-    return f"**How faithful is it to {against}?**\n\n" + "\n".join(rows)
+    input_soft, truth_soft = comparison.softness()
+    return verdicts.fidelity_summary(
+        comparison.fidelity_of(engine_id), comparison.fidelity_of(BASELINE_KEY), against=against,
+        input_soft=input_soft and comparison.source.truth is None, truth_soft=truth_soft,
+    )
+
+
+def short_label(label: str) -> str:
+    """"Real-CUGAN (anime CNN)" -> "Real-CUGAN": a slider label must fit beside the other one, whole,
+    on a projector in large type (the summary under the slider gives the full name)."""
+    return label.split(" (")[0]
 
 
 def result_label(comparison: Comparison, key: str) -> str:
     """A slider label; with a ground truth it carries the PSNR against it, so the audience sees the score."""
-    label = BASELINE_SHORT if key == BASELINE_KEY else comparison.label(key)
+    short = short_label(BASELINE_SHORT if key == BASELINE_KEY else comparison.label(key))
     if comparison.source.truth is None or key == TRUTH_KEY:
-        return label
-    short = label.split(" (")[0]  # "Real-CUGAN": the score must fit beside the name on a projector
-    return f"{short} \u00b7 {fidelity.format_figure('psnr', comparison.fidelity_of(key)['psnr'])}"
+        return short
+    soft = " vs a soft original" if comparison.softness()[1] else ""
+    return f"{short} \u00b7 {fidelity.format_figure('psnr', comparison.fidelity_of(key)['psnr'])}{soft}"
 
 
 def crops_html(comparison: Comparison, keys: Sequence[str] | None = None, zoom: int = CROP_ZOOM) -> str:
@@ -151,12 +168,18 @@ def empty_crops_html() -> str:
     return '<p class="cnaps-empty">Run an engine to see the same pixels from each image, enlarged.</p>'
 
 
+def where_scale(comparison: Comparison) -> float:
+    """Input pixels per pixel of the crop picker's picture (a click on it is in its own pixels)."""
+    return comparison.source.image.width / comparison.where_thumbnail().width
+
+
 def where_image(comparison: Comparison) -> str:
-    """The engine's input with the detail window outlined, as a file."""
-    outlined = compare.draw_box(
-        comparison.source.image, comparison.box_in, width=max(2, comparison.source.image.width // 150)
-    )
-    return comparison.save_view(outlined, "where")
+    """The engine's input, small, with the detail window outlined: one file per run, replaced when the
+    window moves (a click costs a small redraw, and leaves no new file behind)."""
+    small, scale = comparison.where_thumbnail(), where_scale(comparison)
+    box = tuple(int(round(edge / scale)) for edge in comparison.box_in)
+    outlined = compare.draw_box(small, box, width=max(2, small.width // 150))
+    return comparison.replace_view(outlined, "where")
 
 
 def added_map(comparison: Comparison, engine_id: str) -> str:
@@ -219,7 +242,7 @@ def single_view(comparison: Comparison, engine_id: str) -> SingleRunView:
         where=where_image(comparison),
         crops=crops_html(comparison),
         added=added_map(comparison, engine_id),
-        state=comparison,
+        state=state_value(comparison),
     )
 
 
@@ -248,7 +271,7 @@ def compare_view(comparison: Comparison) -> CompareView:
     left, right = BASELINE_KEY, comparison.first_id
     slider, labels = pair_view(comparison, left, right)
     return CompareView(
-        state=comparison,
+        state=state_value(comparison),
         left=gr.update(choices=comparison.choices(), value=left),
         right=gr.update(choices=comparison.choices(), value=right),
         slider=slider,
@@ -261,11 +284,12 @@ def compare_view(comparison: Comparison) -> CompareView:
     )
 
 
-def cleared_single() -> SingleRunView:
-    """Empty Upscale outputs: nothing of an earlier picture stays beside a new one."""
+def cleared_single(note: str = "") -> SingleRunView:
+    """Empty Upscale outputs: nothing of an earlier picture stays beside a new one. ``note``: one line
+    shown in the slider's place (why there is no result), instead of its labels."""
     return SingleRunView(
         slider=None,
-        labels=before_after_html(BASELINE_SHORT, "the engine"),
+        labels=note_html(note) if note else before_after_html(short_label(BASELINE_SHORT), "the engine"),
         summary="",
         truth=None,
         png_file=None,

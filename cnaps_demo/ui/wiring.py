@@ -12,24 +12,34 @@ from collections.abc import Sequence
 
 import gradio as gr
 
-from ..api import availability
 from ..engines import Engine
 from ..present.explain import explanation_text
+from . import page_runs
 from .actions import RunSetup, first_view, full_view
 from .components import CompareTab, UpscaleTab
 from .gpu import can_stream_frames, on_gpu
 from .jobs import JobControl, session_of
+from .latest import LatestRequests
 from .diffusion_events import wire_explorations, wire_filmstrip
 from .live import LiveFrames
 from .picker import runs_here
-from .views import cleared_single, crops_html, pair_view, where_image
+from .result_store import COMPARE_SLOT, ResultStore, kept_state, released, resolver
+from .views import CompareView, SingleRunView, crops_html, pair_view, state_value, where_image, where_scale
+
+STATE_INDEX = SingleRunView._fields.index("state")  # where a run's values hold what the page keeps of it
+COMPARE_STATE_INDEX = CompareView._fields.index("state")
 
 
-def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: LiveFrames) -> None:
-    """The public API: /upscale (CPU lane) and /upscale_gpu (one GPU slot), the page's two buttons."""
+def wire_upscale(
+    tab: UpscaleTab, setup: RunSetup, control: JobControl, live: LiveFrames, latest: LatestRequests
+) -> None:
+    """The public API: /upscale (CPU lane) and /upscale_gpu (one GPU slot); the page's two buttons run
+    the same work as their own events (``page_runs``: each click numbered, nothing stale shown)."""
     settings = setup.settings
 
-    def gpu_seconds(kind, image_value, engine_id, simulate_flag, progress, stop, params, frames=None) -> int:
+    def gpu_seconds(
+        kind, image_value, engine_id, simulate_flag, progress, stop, params, frames=None, announce_stop=None
+    ) -> int:
         return setup.gpu_seconds(image_value, engine_id, simulate_flag, params)
 
     gpu_single_run = on_gpu(setup.single_run, gpu_seconds)  # ZeroGPU wants the function decorated once, up front
@@ -56,7 +66,7 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: Li
         def work(stop):
             return setup.single_comparison("cpu", image, engine, simulate_blurry_source, progress, stop, params)
 
-        async for values in preview_first(control, work, request):
+        async for values in api_steps(control, setup, work, request):
             yield values
 
     async def upscale_gpu(
@@ -70,41 +80,42 @@ def wire_upscale(tab: UpscaleTab, setup: RunSetup, control: JobControl, live: Li
         """Same as /upscale, for engines that need the GPU (they share one GPU slot)."""
         # The page polls these while the job runs (where the job runs in this process).
         frames = live.collector(session_of(request)) if can_stream_frames() else True
-        return await control.run(
-            lambda stop: gpu_single_run("gpu", image, engine, simulate_blurry_source, progress, stop, params, frames),
-            request,
-            "gpu",
-        )
+        def work(stop):
+            return gpu_single_run("gpu", image, engine, simulate_blurry_source, progress, stop, params, frames)
 
+        return released(await control.run(work, request, "gpu"), setup.results, STATE_INDEX)  # keep nothing
+
+    # API only (no trigger on the page): a client gets the last values, after the figures.
     common = {"inputs": tab.run_inputs(), "inputs_kwargs": tab.run_kwargs(), "outputs": tab.run_outputs()}
-    cpu_run = cleared_first(tab.inputs.run_cpu.click, tab).then(
-        upscale,
-        **common,
-        preprocess=False,
-        api_name="upscale",
-        concurrency_id="cpu",
-        concurrency_limit=settings.cpu_concurrency,
-        validator=control.lanes.validator("cpu"),
-        # The progress bar on the slider only: a pulsing overlay on every output kept a browser on the
-        # same 2-core machine busy enough to slow the job itself by a third (measured in Chromium).
-        show_progress_on=tab.result.slider,
-    )
-    gpu_run = cleared_first(tab.inputs.run_gpu.click, tab).then(
-        upscale_gpu,
-        **common,
-        preprocess=False,
-        api_name="upscale_gpu",
-        concurrency_id="gpu",
-        concurrency_limit=1,
-        validator=control.lanes.validator("gpu"),
-        show_progress_on=tab.result.slider,
-    )
+    for handler, lane, limit in ((upscale, "cpu", settings.cpu_concurrency), (upscale_gpu, "gpu", 1)):
+        gr.on(
+            [], handler, **common, preprocess=False, api_name=handler.__name__,  # /upscale, /upscale_gpu
+            concurrency_id=lane, concurrency_limit=limit, validator=control.lanes.validator(lane),
+        )
+    cpu_run, gpu_run = page_runs.wire_page_runs(tab, setup, control, latest, gpu_single_run, live)
     for run in (cpu_run, gpu_run):
         show_truth_when_present(run, tab)
-    for button in (tab.inputs.run_cpu, tab.inputs.run_gpu):
-        button.click(None, js=SHOW_RESULT_JS, queue=False, api_visibility="private")
-    wire_filmstrip(tab, gpu_run, live)
+    wire_filmstrip(tab, gpu_run, live, setup.results)
     wire_explorations(tab, setup, control)
+
+
+async def api_steps(control: JobControl, setup: RunSetup, work, request):
+    """``preview_first`` for a client of the API, which cannot follow up: nothing of its run stays on
+    the server (the State output is empty, the kept comparison dropped, whatever happens)."""
+    kept = []
+
+    def keeping(stop):
+        comparison = work(stop)
+        kept.append(comparison)
+        return comparison
+
+    try:
+        async for values in preview_first(control, keeping, request):
+            yield released(values, setup.results, STATE_INDEX)
+    finally:
+        for comparison in kept:
+            if comparison is not None and setup.results is not None:
+                setup.results.drop(comparison.key)
 
 
 async def preview_first(control: JobControl, work, request):
@@ -128,49 +139,29 @@ def show_truth_when_present(event, tab: UpscaleTab) -> None:
     )
 
 
-def _clear_outputs() -> list:
-    """The cleared outputs, the ground truth hidden too (in the same answer: one round trip less
-    before a run starts)."""
-    return [*cleared_single()._replace(truth=gr.update(value=None, visible=False))]
+def wire_fresh_start(tab: UpscaleTab, latest: LatestRequests) -> None:
+    """A new upload, a cleared input or an engine the visitor picks empties the outputs and stops a run
+    of the old one: nothing on screen belongs to another picture or engine."""
+    for trigger in (tab.inputs.image.upload, tab.inputs.image.clear, tab.inputs.engine.input):
+        page_runs.superseding_clear(trigger, tab, latest)
 
 
-def cleared_first(trigger, tab: UpscaleTab):
-    """``trigger`` first empties the run's outputs (in the same chain, so it cannot land after the result)."""
-    return trigger(
-        _clear_outputs,
-        inputs=None,
-        outputs=tab.run_outputs(),
-        queue=False,
-        api_visibility="private",
-        show_progress="hidden",
-    )
-
-
-# On a phone the slider sits below the settings: bring it into view when a run starts, so the
-# progress and then the result are on screen (nothing moves where it is already in view).
-SHOW_RESULT_JS = """() => {
-  const slider = document.querySelector('#cnaps-slider');
-  if (slider && slider.getBoundingClientRect().top > window.innerHeight * 0.6) {
-    slider.scrollIntoView({behavior: 'smooth', block: 'start'});
-  }
-}"""
-
-
-def wire_fresh_start(tab: UpscaleTab) -> None:
-    """A new upload or a cleared input empties the outputs: nothing of the old picture stays."""
-    for trigger in (tab.inputs.image.upload, tab.inputs.image.clear):
-        cleared_first(trigger, tab)
-
-
-def wire_crop_picker(tab: UpscaleTab) -> None:
-    """A click on "where the crops are" moves the detail window there."""
+def wire_crop_picker(tab: UpscaleTab, results: ResultStore | None = None) -> None:
+    """A click on "where the crops are" moves the detail window there (unqueued: a small redraw, and the
+    run's one picker picture is replaced, so clicks never pile up files)."""
     detail = tab.detail
+    comparison_of = resolver(results)
 
-    def move(comparison, event: gr.SelectData):
-        if comparison is None or not isinstance(event.index, (list, tuple)):
+    def move(state, event: gr.SelectData):
+        comparison = comparison_of(state)
+        index = event.index if isinstance(event.index, (list, tuple)) and len(event.index) == 2 else None
+        if comparison is None or index is None or not all(isinstance(v, (int, float)) for v in index):
             return gr.skip(), gr.skip(), gr.skip()
-        moved = comparison.moved_to((float(event.index[0]), float(event.index[1])))
-        return where_image(moved), crops_html(moved), moved
+        scale = where_scale(comparison)
+        moved = comparison.moved_to((float(index[0]) * scale, float(index[1]) * scale))
+        if results is not None and isinstance(state, str):
+            results.replace(state, moved)
+        return where_image(moved), crops_html(moved), state_value(moved)
 
     detail.where.select(
         move,
@@ -182,44 +173,13 @@ def wire_crop_picker(tab: UpscaleTab) -> None:
     )
 
 
-def wire_example_autorun(tab: UpscaleTab, setup: RunSetup, control: JobControl, engines: Sequence[Engine]) -> None:
-    """A click on an example runs the chosen CPU engine at once (from the example cache, computed ahead)."""
-    if tab.inputs.examples is None:
-        return
-    settings = setup.settings
-    by_id = {engine.id: engine for engine in engines}
-
-    async def auto_run(
-        image_value,
-        engine_id,
-        simulate_flag,
-        progress=gr.Progress(),  # noqa: B008
-        request: gr.Request = None,
-        **params,
-    ):
-        if engine_id in setup.gpu_ids or not availability(by_id[engine_id], settings=settings).ok:
-            yield tuple(cleared_single())  # the old result must not stay beside the new example
-            return
-
-        def work(stop):
-            return setup.single_comparison("cpu", image_value, engine_id, simulate_flag, progress, stop, params)
-
-        async for values in preview_first(control, work, request):
-            yield values
-
-    event = tab.inputs.examples.load_input_event.then(
-        auto_run,
-        inputs=tab.run_inputs(),
-        inputs_kwargs=tab.run_kwargs(),
-        outputs=tab.run_outputs(),
-        preprocess=False,
-        api_visibility="private",
-        concurrency_id="cpu",
-        concurrency_limit=settings.cpu_concurrency,
-        validator=control.lanes.validator("cpu"),
-        show_progress_on=tab.result.slider,
-    )
-    show_truth_when_present(event, tab)
+def wire_example_autorun(
+    tab: UpscaleTab, setup: RunSetup, control: JobControl, engines: Sequence[Engine], latest: LatestRequests
+) -> None:
+    """A click on an example shows the chosen engine's result at once (``page_runs.wire_example_runs``)."""
+    event = page_runs.wire_example_runs(tab, setup, control, latest, engines)
+    if event is not None:
+        show_truth_when_present(event, tab)
 
 
 def wire_compare(
@@ -243,9 +203,10 @@ def wire_compare(
         request: gr.Request = None,
         **params,
     ):
-        return await control.run(
+        values = await control.run(
             lambda stop: compare_work(image_value, engine_ids, simulate_flag, progress, stop, params), request, lane
         )
+        return kept_state(values, setup.results, COMPARE_STATE_INDEX, COMPARE_SLOT)  # the pair picker's run
 
     inputs = upscale_tab.inputs
     tab.run.click(
@@ -262,15 +223,20 @@ def wire_compare(
     )
 
 
-def wire_stop(buttons: Sequence[gr.Button], control: JobControl) -> None:
-    """Stop: flags the jobs of the caller's own browser session (they end within one step)."""
-    stopped = gr.State(0)
+def wire_stop(buttons: Sequence[gr.Button], control: JobControl, latest: LatestRequests) -> None:
+    """Stop: flags the jobs of the caller's own browser session (they end within one step); a run that
+    was asked for and waits for its turn never starts."""
+    stopped = gr.State("")
 
-    def stop_jobs(request: gr.Request = None) -> int:
-        return control.stop(request)
+    def stop_jobs(request: gr.Request = None) -> str:
+        waiting = latest.stop(session_of(request))
+        running = control.stop(request)
+        return "waiting" if waiting else ("running" if running else "")
 
-    def say_if_nothing_ran(count: int) -> None:
-        if not count:
+    def say_if_nothing_ran(what: str) -> None:
+        if what == "waiting":  # a running job says where it stopped itself
+            gr.Info("Stopped before it started. Press the Upscale button to run again.", title="Stopped")
+        elif not what:
             gr.Info("Nothing is running.", title="Stop")
 
     gr.on(
@@ -291,11 +257,14 @@ def wire_stop(buttons: Sequence[gr.Button], control: JobControl) -> None:
     )
 
 
-def wire_pick_pair(tab: CompareTab) -> None:
+def wire_pick_pair(tab: CompareTab, results: ResultStore | None = None) -> None:
     """Compare tab: choosing the left or right result redraws the slider (no job, no queue)."""
+    comparison_of = resolver(results)
 
-    def pick_pair(comparison, left, right):
-        if comparison is None or not left or not right:
+    def pick_pair(state, left, right):
+        comparison = comparison_of(state)
+        keys = comparison.keys() if comparison is not None else []
+        if left not in keys or right not in keys:
             return gr.skip(), gr.skip()
         return pair_view(comparison, left, right)
 

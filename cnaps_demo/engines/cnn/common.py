@@ -13,9 +13,10 @@ from ...devices import torch_device
 from ...errors import InvalidParameterError, MissingPackageError
 from ...image import count_tiles, tiled_apply, to_uint8
 from ...stages import StageRecorder
-from ..base import Availability, Engine, RunOptions
+from ..base import Anatomy, Availability, Engine, RunOptions
 from . import weights
 from .models import LoadedModel, load_model
+from .structure import network_structure
 
 TILE_OVERLAP = 8
 
@@ -65,8 +66,10 @@ def network_stage(
     """Run the network over ``array`` tile by tile, recorded as one stage (the diagram's model box).
 
     ``fn(piece, on_step)`` runs one tile and calls ``on_step(fraction)`` between layers, so
-    progress moves (and Stop lands) inside a tile, not only between tiles. ``detail``: more facts
-    of how the network ran, for the diagram.
+    progress moves (and Stop lands) inside a tile, not only between tiles. The detail holds the
+    network's structure (``structure.network_structure``: the diagram draws it inside the model's
+    box) and how it ran (device, precision, tiles: the diagram keeps those for hover); ``detail``:
+    more facts, for the diagram (a key given here replaces the default).
     """
     height, width = array.shape[:2]
     tracker = TileProgress(options.progress, tiles, description)
@@ -82,8 +85,11 @@ def network_stage(
             description=description,
         )
         stage.shape = (1, 3, height * scale, width * scale)
+        structure = network_structure(loaded.net)  # read from the graph once per loaded model
         stage.detail.update(
             {
+                "structure": list(structure["blocks"]),
+                "looks at": structure["looks_at"],
                 "tiles": tiles,
                 "tile": tile or max(height, width),
                 "device": loaded.device.type,
@@ -134,6 +140,13 @@ class CnnEngine(Engine):
     family = "cnn"
     device_need = "cpu"
     module = ""
+    looks_inside = True
+
+    def anatomy(self, scale: int, params: dict[str, Any], options: RunOptions) -> Anatomy:
+        """The network opened up, in fp32 (``anatomy.CnnAnatomy``): layers, sum, local forward."""
+        from .anatomy import build_anatomy
+
+        return build_anatomy(self, scale, params, options)
 
     def model_name(self, scale: int, params: dict[str, Any]) -> str:
         raise NotImplementedError

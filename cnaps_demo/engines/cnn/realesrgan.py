@@ -10,6 +10,7 @@ from PIL import Image
 
 from ...stages import StageRecorder
 from ..base import Credit, EngineOutput, RunOptions
+from .anatomy import LAM_CREDIT
 from .bands import band_count, run_in_bands
 from .common import CnnEngine, choose_tile, image_stage, network_stage, rgb_array
 from .esrgan_tail import fold_tail
@@ -42,6 +43,7 @@ CREDITS = (
         "Ships the ncnn model files we load.",
     ),
     Credit("ncnn by Tencent", "https://github.com/Tencent/ncnn", "BSD-3-Clause", "The model file format."),
+    LAM_CREDIT,
 )
 
 

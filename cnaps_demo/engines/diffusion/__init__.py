@@ -48,7 +48,13 @@ clean estimate (``filmstrip``); ``explore`` runs strength sweeps and seed disagr
 
 Nothing heavy is imported at module level: torch, diffusers and transformers load on first use.
 
-Modules, one job each: ``cost`` (planning and the CPU time model, no torch), ``pipelines``
+Each engine describes itself (``descriptor.DiffusionTraits``: its published model and download
+size, pipeline and scheduler classes, A1111 sampler name, CPU time model) and the helpers read
+that, never an engine id: a third diffusion engine is one module with its class plus its line in
+the registry (``cnaps_demo/engines/__init__.py``).
+
+Modules, one job each: ``descriptor`` (what an engine declares, and finding it by id),
+``cost`` (planning and the CPU time model, no torch), ``pipelines``
 (assembling, loading and keeping pipelines resident), ``job`` (one job's shared machinery),
 ``engine`` (the engines' shared base and ``run()``), ``img2img`` and ``latent_x2`` (what each
 engine adds), ``controlnet`` (the tile ControlNet's weights on disk), ``hub`` (weights on disk),
@@ -57,6 +63,7 @@ and ``a1111``.
 """
 
 from .cost import estimate_cpu_seconds, estimate_gpu_seconds, spaces_duration, tiling_plan, unet_steps
+from .descriptor import DiffusionTraits, describe, described_ids
 from .explore import SeedSpread, SweepFrame, seed_disagreement, strength_sweep
 from .filmstrip import Frame, FrameFn, filmstrip_bytes, save_filmstrip, write_frames
 from .img2img import SDImg2ImgEngine
@@ -65,6 +72,7 @@ from .pipelines import assemble_pipeline, dtype_kwarg, release_pipelines
 from .provision import allowed_downloads, ensure_weights, may_download, missing_weights
 
 __all__ = [
+    "DiffusionTraits",
     "Frame",
     "FrameFn",
     "SDImg2ImgEngine",
@@ -73,6 +81,8 @@ __all__ = [
     "SweepFrame",
     "allowed_downloads",
     "assemble_pipeline",
+    "describe",
+    "described_ids",
     "dtype_kwarg",
     "ensure_weights",
     "estimate_cpu_seconds",

@@ -8,7 +8,9 @@ A1111 writes (and its PNG Info tab reads) one text chunk named ``parameters``::
 
 The prompt lines, then an optional ``Negative prompt:`` line, then one line of ``Key: value``
 pairs; a value holding a comma, colon or newline is written as a JSON string (as A1111 quotes
-it). :func:`parse_parameters` reads the format back the way A1111's PNG Info does.
+it). :func:`parse_parameters` reads the format back the way A1111's PNG Info does. What differs
+between engines (the sampler's name, whether the prompt counted, the steps and extra fields) is
+each engine's own declaration (``descriptor.DiffusionTraits``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from typing import Any
 
 from ...version import __version__
 from . import controlnet as cn
-from .cost import unet_steps
+from .descriptor import describe
 
-SAMPLERS = {"sd-img2img": "DPM++ 2M", "sd-latent-x2": "Euler"}  # A1111's names for the schedulers we run
 # A1111's own pattern for one "Key: value" pair of the last line.
 _PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 
@@ -41,36 +42,38 @@ def model_name(ref: str) -> str:
     return name[: -len(".safetensors")] if name.lower().endswith(".safetensors") else name
 
 
-def a1111_parameters(engine_id: str, params: dict[str, Any], size: tuple[int, int]) -> str:
-    """The ``parameters`` text of a diffusion result (``size``: the output's width and height)."""
+def controlnet_unit(ref: str, scale: float | None) -> str:
+    """A1111's ControlNet extension's ``ControlNet 0`` value for the tile ControlNet ``ref``."""
+    weight = float(cn.DEFAULT_SCALE if scale is None else scale)
+    return (
+        f"Module: tile_resample, Model: {model_name(ref)}, "
+        f"Weight: {weight}, Guidance Start: 0.0, Guidance End: 1.0"
+    )
+
+
+def a1111_parameters(engine: Any, params: dict[str, Any], size: tuple[int, int]) -> str:
+    """The ``parameters`` text of a diffusion result of ``engine`` (an id or an engine; ``size``: the
+    output's width and height)."""
+    described = describe(engine)
     prompt = str(params.get("prompt", ""))
     guidance = float(params.get("guidance", 0))
-    if engine_id == "sd-latent-x2" and guidance == 0:
-        prompt = ""  # the latent upscaler ignores the prompt without guidance
+    if described.prompt_needs_guidance and guidance == 0:
+        prompt = ""  # e.g. the latent upscaler ignores the prompt without guidance
     lines = [prompt]
     negative = str(params.get("negative_prompt", ""))
     if negative and guidance > 1:
         lines.append(f"Negative prompt: {negative}")
-    steps = int(params["steps"])
-    if "strength" in params:  # img2img: the scheduler steps that ran (raised when steps x strength < 1)
-        steps = unet_steps(steps, float(params["strength"]))[0]
+    own = described.a1111_fields(params)
     pairs: list[tuple[str, Any]] = [
-        ("Steps", steps),
-        ("Sampler", SAMPLERS.get(engine_id, "Euler")),
+        ("Steps", own.pop("Steps")),
+        ("Sampler", described.sampler),
         ("CFG scale", guidance),
         ("Seed", int(params.get("seed", 0))),
         ("Size", f"{size[0]}x{size[1]}"),
         ("Model", model_name(params["model"])),
+        *own.items(),
+        ("Version", f"cnaps-demo {__version__}"),
     ]
-    if "strength" in params:
-        pairs.append(("Denoising strength", float(params["strength"])))
-    if "controlnet" in params and not cn.is_off(params["controlnet"]):
-        unit = (
-            f"Module: tile_resample, Model: {model_name(params['controlnet'])}, "
-            f"Weight: {float(params.get('controlnet_scale', cn.DEFAULT_SCALE))}, Guidance Start: 0.0, Guidance End: 1.0"
-        )
-        pairs.append(("ControlNet 0", unit))
-    pairs.append(("Version", f"cnaps-demo {__version__}"))
     lines.append(", ".join(f"{key}: {quote(str(value))}" for key, value in pairs))
     return "\n".join(lines)
 

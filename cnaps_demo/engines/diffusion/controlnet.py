@@ -20,10 +20,12 @@ from ...errors import IncompleteSnapshotError, UnsafeWeightsError, WeightsNotFou
 from ...files import path_kind
 from ..base import Availability
 from . import hub
+from .descriptor import describe, described_ids
 
 DEFAULT_CONTROLNET = "lllyasviel/control_v11f1e_sd15_tile"
 OFF_WORDS = frozenset({"", "none", "off", "no"})
-APPROX_SIZE = "about 0.7 GB"
+APPROX_GB = 0.7  # the default ControlNet's download (fp16)
+APPROX_SIZE = f"about {APPROX_GB:g} GB"
 DEFAULT_SCALE = 1.0  # the ControlNet's usual weight (A1111 and diffusers default)
 
 
@@ -33,7 +35,9 @@ def is_off(ref: str | None) -> bool:
 
 
 def download_hint(ref: str) -> str:
-    return f"python -m cnaps_demo download sd-img2img --controlnet {ref}"
+    """The command that fetches ControlNet ``ref`` (with the engine that takes one)."""
+    engine_id = next((name for name in described_ids() if describe(name).takes_controlnet()), "ENGINE")
+    return f"python -m cnaps_demo download {engine_id} --controlnet {ref}"
 
 
 def weights_variant(folder: Path) -> tuple[str | None, list[str], bool]:

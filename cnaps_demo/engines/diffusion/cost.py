@@ -1,6 +1,8 @@
 """Planning a diffusion job before anything loads: UNet steps, tiles, and the CPU time model.
 
-No torch here: the UI and the "needs a GPU" message use these on any machine.
+No torch here: the UI and the "needs a GPU" message use these on any machine. The shared
+shape of the model lives here; each engine prices its own work (``DiffusionTraits.cpu_work``),
+so nothing here knows an engine by its id.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 from ...devices import available_cores
 from ...errors import InvalidParameterError
 from ...image import count_tiles, tile_spans
+from .descriptor import DiffusionTraits, describe
 
 # The engines' parameter defaults (their ParamSpecs use these; the time model prices them).
 # Quality and style words only, no objects: SD upscalers' users find that a prompt naming things
@@ -40,7 +43,7 @@ CPU_REALCUGAN_SECONDS_PER_MP = 15.0  # per input megapixel, pre-enlarge
 LATENT_UNET_COST = 1.3  # the x2 latent upscaler's UNet relative to SD 1.5's, per latent pixel
 CONTROLNET_COST = 0.45  # the SD 1.5 ControlNet (a copy of the UNet's encoder and middle) per UNet step, by FLOPs
 
-_PIXELS_512 = 512 * 512
+PIXELS_512 = 512 * 512
 
 
 def unet_steps(steps: int, strength: float) -> tuple[int, int]:
@@ -68,7 +71,7 @@ def tiling_plan(tile: int) -> tuple[int, int]:
     return tile, min(TILE_OVERLAP, tile // 4)
 
 
-def _processed_pixels(width: int, height: int, tile: int, overlap: int) -> int:
+def processed_pixels(width: int, height: int, tile: int, overlap: int) -> int:
     """Pixels the model actually processes, overlaps included."""
     if max(width, height) <= tile:
         return width * height
@@ -76,15 +79,40 @@ def _processed_pixels(width: int, height: int, tile: int, overlap: int) -> int:
     return sum(y1 - y0 for y0, y1 in ys) * sum(x1 - x0 for x0, x1 in xs)
 
 
-def _unet_cost(pixels: float) -> float:
+def unet_cost(pixels: float) -> float:
     """UNet step cost relative to 512 x 512: linear in pixels plus self-attention's quadratic share."""
-    ratio = pixels / _PIXELS_512
+    ratio = pixels / PIXELS_512
     return ratio * (0.85 + 0.15 * ratio)
 
 
-def _cfg_batch(guidance: float) -> float:
+def cfg_batch(guidance: float) -> float:
     """UNet work per step relative to a CFG step: guidance above 1 runs two passes (batch 2)."""
     return 1.0 if guidance > 1 else 0.5
+
+
+def _priced(engine: Any) -> type[DiffusionTraits]:
+    """The engine whose time model prices ``engine``: itself, or (an id or engine of another family,
+    as the page asks for every engine) the reference engine, as before engines priced themselves."""
+    try:
+        return describe(engine)
+    except InvalidParameterError:
+        return describe(None)
+
+
+def _model_seconds(
+    width: int, height: int, params: dict[str, Any] | None, engine: Any, cores: int | None, tile: int
+) -> tuple[float, float]:
+    """(seconds of the diffusion model on ``cores``, seconds of the work before it) for a 2x job."""
+    params = dict(params or {})
+    cores = max(1, cores or available_cores())
+    core_factor = (CPU_REFERENCE_CORES / cores) ** 0.85
+    tile, overlap = tiling_plan(tile)
+    out_w, out_h = 2 * width, 2 * height
+    n_tiles = count_tiles(out_h, out_w, tile, overlap)
+    per_tile = processed_pixels(out_w, out_h, tile, overlap) / n_tiles
+    unet, encode, pre = _priced(engine).cpu_work(width, height, params, n_tiles, per_tile)
+    decode = CPU_VAE_DECODE_SECONDS_512 * n_tiles * per_tile / PIXELS_512
+    return (unet + encode + decode + CPU_TEXT_ENCODER_SECONDS) * core_factor, pre
 
 
 def estimate_cpu_seconds(
@@ -92,40 +120,18 @@ def estimate_cpu_seconds(
     height: int,
     params: dict[str, Any] | None = None,
     *,
-    engine: str = "sd-img2img",
+    engine: Any = None,
     cores: int | None = None,
     tile: int = 0,
 ) -> float:
-    """Rough CPU seconds to upscale a ``width`` x ``height`` input 2x with a diffusion engine.
+    """Rough CPU seconds to upscale a ``width`` x ``height`` input 2x with a diffusion engine
+    (``engine``: an id or an engine; None: the one the time model was measured on, img2img).
 
     Based on ~11 s per full-size SD 1.5 UNet step with CFG at 512 x 512 on 2 cores, scaled by
     the pixels each tile holds (attention grows faster than linearly) and by core count.
     """
-    params = dict(params or {})
-    cores = max(1, cores or available_cores())
-    core_factor = (CPU_REFERENCE_CORES / cores) ** 0.85
-    tile, overlap = tiling_plan(tile)
-    out_w, out_h = 2 * width, 2 * height
-    n_tiles = count_tiles(out_h, out_w, tile, overlap)
-    per_tile = _processed_pixels(out_w, out_h, tile, overlap) / n_tiles
-    if engine == "sd-latent-x2":
-        steps = int(params.get("steps", LATENT_DEFAULT_STEPS))
-        batch = _cfg_batch(float(params.get("guidance", LATENT_DEFAULT_GUIDANCE)))
-        unet = n_tiles * steps * CPU_UNET_STEP_SECONDS_512 * batch * LATENT_UNET_COST * per_tile / _PIXELS_512
-        encode = CPU_VAE_ENCODE_SECONDS_512 * (width * height) / _PIXELS_512
-        pre = 0.0
-    else:
-        _, k = unet_steps(int(params.get("steps", DEFAULT_STEPS)), float(params.get("strength", DEFAULT_STRENGTH)))
-        batch = _cfg_batch(float(params.get("guidance", DEFAULT_GUIDANCE)))
-        unet = n_tiles * k * CPU_UNET_STEP_SECONDS_512 * batch * _unet_cost(per_tile)
-        if _controlnet_on(params):
-            unet *= 1 + CONTROLNET_COST
-        encode = CPU_VAE_ENCODE_SECONDS_512 * n_tiles * per_tile / _PIXELS_512
-        pre = 0.0
-        if params.get("pre_upscaler", "realcugan") == "realcugan":
-            pre = CPU_REALCUGAN_SECONDS_PER_MP * width * height / 1e6
-    decode = CPU_VAE_DECODE_SECONDS_512 * n_tiles * per_tile / _PIXELS_512
-    return (unet + encode + decode + CPU_TEXT_ENCODER_SECONDS) * core_factor + pre
+    model, pre = _model_seconds(width, height, params, engine, cores, tile)
+    return model + pre
 
 
 def minutes_text(seconds: float) -> str:
@@ -133,11 +139,6 @@ def minutes_text(seconds: float) -> str:
     if seconds < 90:
         return f"{max(1, round(seconds))} s"
     return f"{round(seconds / 60)} min"
-
-
-def _controlnet_on(params: dict[str, Any]) -> bool:
-    value = str(params.get("controlnet", "default")).strip().lower()
-    return value not in ("", "none", "off", "no")
 
 
 # --- GPU time model (the @spaces.GPU duration on a ZeroGPU Space) ------------------------------
@@ -155,25 +156,21 @@ def estimate_gpu_seconds(
     height: int,
     params: dict[str, Any] | None = None,
     *,
-    engine: str = "sd-img2img",
+    engine: Any = None,
     tile: int = 0,
     loaded: bool = False,
 ) -> float:
     """Rough GPU seconds of one 2x diffusion job on a ``width`` x ``height`` input (``loaded``:
     the pipeline is already on the GPU). The pre-enlarge is priced at its CPU rate."""
-    params = dict(params or {})
-    cpu = estimate_cpu_seconds(width, height, params, engine=engine, cores=CPU_REFERENCE_CORES, tile=tile)
-    pre = 0.0
-    if engine == "sd-img2img" and params.get("pre_upscaler", "realcugan") == "realcugan":
-        pre = CPU_REALCUGAN_SECONDS_PER_MP * width * height / 1e6
+    model, pre = _model_seconds(width, height, params, engine, CPU_REFERENCE_CORES, tile)
     # The CPU model's shape (steps, tiles, attention, CFG, ControlNet) at the GPU's rate.
-    gpu_share = (cpu - pre) * GPU_UNET_STEP_SECONDS_512 / CPU_UNET_STEP_SECONDS_512
-    vae = GPU_VAE_SECONDS_512 * 4 * width * height / _PIXELS_512
+    gpu_share = model * GPU_UNET_STEP_SECONDS_512 / CPU_UNET_STEP_SECONDS_512
+    vae = GPU_VAE_SECONDS_512 * 4 * width * height / PIXELS_512
     return gpu_share + vae + pre + (0.0 if loaded else GPU_LOAD_SECONDS)
 
 
 def spaces_duration(
-    width: int, height: int, params: dict[str, Any] | None = None, *, engine: str = "sd-img2img", tile: int = 0
+    width: int, height: int, params: dict[str, Any] | None = None, *, engine: Any = None, tile: int = 0
 ) -> int:
     """Seconds to ask ``@spaces.GPU(duration=...)`` for: the estimate with a margin, within 20-300."""
     seconds = estimate_gpu_seconds(width, height, params, engine=engine, tile=tile) * GPU_MARGIN

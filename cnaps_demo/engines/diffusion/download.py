@@ -19,9 +19,9 @@ from typing import Any
 
 from ...errors import CnapsError, UnsafeWeightsError, WeightsNotFoundError
 from . import controlnet as cn
+from .descriptor import describe
 from .hub import (
     PICKLE_SUFFIXES,
-    PUBLISHED_MODELS,
     TOKENIZER_FILES,
     cache_folder,
     check_engine,
@@ -158,7 +158,8 @@ def download(
             "or copy a diffusers folder here and pass --model PATH.",
         )
     where = (revision or pinned_revision(model_ref), cache_folder(cache_dir), endpoint)
-    path = _fetch(engine_id, model_ref, where, progress, allow_patterns_for)
+    hints = (describe(engine_id).published_model, download_hint(engine_id, model_ref))
+    path = _fetch(model_ref, where, progress, allow_patterns_for, hints)
     raise_for_report(inspect_folder(path), model_ref, engine_id, from_hub=True)
     return path
 
@@ -187,8 +188,15 @@ def download_controlnet(
             hint=f"Unset HF_HUB_OFFLINE and run: {cn.download_hint(ref)}; or pass controlnet=none.",
         )
     where = (revision or pinned_revision(ref), cache_folder(cache_dir), endpoint)
-    path = _fetch("sd-img2img", ref, where, progress, controlnet_patterns)
+    path = _fetch(ref, where, progress, controlnet_patterns, (cn.DEFAULT_CONTROLNET, cn.download_hint(ref)))
     return cn.check_folder(path, ref, from_hub=True)
+
+
+def _tqdm_for(progress: bool | ByteProgress, model_ref: str) -> type | None:
+    """The bars of a download: terminal bars (True), none (False), or byte counts handed to a callable."""
+    if callable(progress):
+        return _quiet_tqdm(progress, f"downloading {model_ref}")
+    return None if progress else _quiet_tqdm()
 
 
 def _http_failures() -> tuple[type[BaseException], ...]:
@@ -208,14 +216,15 @@ def _http_failures() -> tuple[type[BaseException], ...]:
 
 
 def _fetch(
-    engine_id: str,
     model_ref: str,
     where: tuple[str, Path, str | None],
     progress: bool | ByteProgress,
     patterns_for: Callable[[list[str]], list[str]],
+    hints: tuple[str, str],
 ) -> Path:
     """List the repository, then download the files ``patterns_for`` picks from its listing
-    (``where``: revision, cache, endpoint); Hub errors become typed errors with the fix."""
+    (``where``: revision, cache, endpoint); Hub errors become typed errors with the fix
+    (``hints``: a Hub id that exists, and the command that fetches ``model_ref``)."""
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -224,22 +233,18 @@ def _fetch(
         RevisionNotFoundError,
     )
 
-    revision, cache, endpoint = where
+    (revision, cache, endpoint), (example, command) = where, hints
     failures = _http_failures()
     extra = {"endpoint": endpoint} if endpoint else {}
     try:
         files = HfApi(**extra).list_repo_files(model_ref, revision=revision)
         patterns = patterns_for(list(files))
-        if callable(progress):
-            tqdm_class = _quiet_tqdm(progress, f"downloading {model_ref}")
-        else:
-            tqdm_class = None if progress else _quiet_tqdm()
         folder = snapshot_download(
             model_ref,
             revision=revision,
             cache_dir=cache,
             allow_patterns=patterns,
-            tqdm_class=tqdm_class,  # type: ignore[arg-type]
+            tqdm_class=_tqdm_for(progress, model_ref),  # type: ignore[arg-type]
             **extra,
         )
     except GatedRepoError as error:
@@ -255,18 +260,18 @@ def _fetch(
     except RepositoryNotFoundError:
         raise WeightsNotFoundError(
             f"There is no model {model_ref} on the Hugging Face Hub (or it is private).",
-            hint="Check the id, e.g. " + PUBLISHED_MODELS[engine_id] + ".",
+            hint=f"Check the id, e.g. {example}.",
         ) from None
     except OfflineModeIsEnabled:
         raise WeightsNotFoundError(
             f"Cannot download {model_ref}: huggingface_hub is in offline mode (HF_HUB_OFFLINE=1 when it was imported).",
-            hint=f"Start a new shell without HF_HUB_OFFLINE and run: {download_hint(engine_id, model_ref)}",
+            hint=f"Start a new shell without HF_HUB_OFFLINE and run: {command}",
         ) from None
     except CnapsError:
         raise
     except failures as error:  # HTTP errors, connection errors (httpx's are not OSErrors), disk errors
         raise WeightsNotFoundError(
             f"Downloading {model_ref} failed: {type(error).__name__}: {error}",
-            hint=f"Check the network and disk space ({cache}), then run again: {download_hint(engine_id, model_ref)}",
+            hint=f"Check the network and disk space ({cache}), then run again: {command}",
         ) from None
     return Path(folder)

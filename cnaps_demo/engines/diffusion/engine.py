@@ -1,15 +1,17 @@
-"""What both diffusion engines share: availability, size limits, the CPU refusal, and ``run()``.
+"""What both diffusion engines share: availability, size limits, the CPU refusal, what they offer, ``run()``.
 
 ``run()`` is one flow for both: plan the tiles, load the resident pipeline, prepare the
 model's input (img2img: the pre-enlarge), warm up once if compiled, encode the prompt, run
 the whole picture or tile by tile, and collect the stage records. Each engine supplies its
-job class and the few values that differ (see the class attributes).
+job class and the few values that differ (see the class attributes); what each declares about
+itself for the family's helpers (model, pipeline, scheduler, time model) is ``descriptor.DiffusionTraits``.
 """
 
 from __future__ import annotations
 
 from importlib.util import find_spec
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from PIL import Image
@@ -19,23 +21,34 @@ from ...errors import ImageTooLargeError, ImageTooSmallError, InvalidParameterEr
 from ...image import count_tiles, tiled_apply, to_uint8
 from ...stages import ProgressFn, StageRecord, no_progress
 from ..base import Availability, Engine, EngineOutput, RunOptions
-from . import hub
+from . import hub, provision
 from .a1111 import a1111_parameters
-from .cost import TILE_CONTEXT, estimate_cpu_seconds, minutes_text, tiling_plan
+from .cost import TILE_CONTEXT, estimate_cpu_seconds, minutes_text, spaces_duration, tiling_plan
+from .descriptor import DiffusionTraits
+from .explore import seed_disagreement, strength_sweep
 from .filmstrip import Filmstrip, tile_regions
 from .job import Job
 from .pipelines import Resident, resident_pipeline
+
+if TYPE_CHECKING:
+    from ...settings import Settings
 
 MAX_INPUT_PIXELS = 2048 * 2048
 MIN_INPUT_SIDE = 8
 _PACKAGES = ("torch", "diffusers", "transformers", "safetensors", "huggingface_hub")
 
 
-class DiffusionEngine(Engine):
+# The explorations an engine may declare, and what runs each.
+_EXPLORATIONS = {"sweep": strength_sweep, "seeds": seed_disagreement}
+
+
+class DiffusionEngine(Engine, DiffusionTraits):
     family = "diffusion"
     scales = (2,)
     default_scale = 2
     device_need = "gpu"
+    makes_frames = True
+    fetches_weights = True
     job_class: type[Job] = Job  # its ``model_scale`` is the denoising model's own (img2img: 1, latent x2: 2)
     steps_text = ""  # the default job, for the CPU refusal ("25 steps x 0.3 strength")
     loading_text = ""  # the progress text while the pipeline loads
@@ -66,11 +79,42 @@ class DiffusionEngine(Engine):
         return hub.check_available(self.id, params["model"], cache_dir=options.hub_cache)
 
     def cpu_refusal(self) -> str:
-        eta = minutes_text(estimate_cpu_seconds(512, 512, None, engine=self.id))
+        eta = minutes_text(estimate_cpu_seconds(512, 512, None, engine=self))
         return (
             f"{self.display_name} needs a CUDA or Apple GPU; to run slowly on the CPU (about {eta} for a 512 px "
             f"image at {self.steps_text}) pass --device cpu or set CNAPS_ALLOW_CPU_DIFFUSION=1."
         )
+
+    # what it offers beyond a run --------------------------------------------------------------
+    def explore(self, what: str, image: Image.Image, params: dict[str, Any], options: RunOptions) -> Any:
+        """``"sweep"``: ``explore.strength_sweep``; ``"seeds"``: ``explore.seed_disagreement``."""
+        if what not in self.explorations:
+            return super().explore(what, image, params, options)
+        return _EXPLORATIONS[what](self, image, params, options)
+
+    def gpu_seconds(self, width: int, height: int, params: dict[str, Any], tile: int = 0) -> int:
+        return spaces_duration(width, height, params, engine=self, tile=tile)
+
+    def download_gb(self, params: dict[str, Any]) -> float:
+        """Approximate GB of the weights ``params`` name, where known (the published model's)."""
+        return self.published_gb if str(params.get("model", "")).strip() == self.published_model else 0.0
+
+    def download_size(self, params: dict[str, Any]) -> str:
+        gb = self.download_gb(params)
+        return f"about {gb:g} GB" if gb else ""
+
+    def may_fetch_weights(self, params: dict[str, Any], *, settings: Settings, device: str) -> Availability:
+        return provision.may_download(self.id, params, settings=settings, device=device)
+
+    def fetch_weights(
+        self,
+        params: dict[str, Any],
+        *,
+        settings: Settings,
+        device: str,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> list[Path]:
+        return provision.ensure_weights(self.id, params, settings=settings, device=device, progress=progress)
 
     def check_size(self, width: int, height: int) -> None:
         if width * height > MAX_INPUT_PIXELS:
@@ -164,7 +208,7 @@ class DiffusionEngine(Engine):
 
     def png_text(self, params: dict[str, Any], result: Image.Image) -> dict[str, str]:
         """Text chunks for the output PNG (the AUTOMATIC1111 ``parameters`` chunk)."""
-        return {"parameters": a1111_parameters(self.id, params, result.size)}
+        return {"parameters": a1111_parameters(self, params, result.size)}
 
     def make_job(self, resident: Resident, params: dict[str, Any], progress: ProgressFn, n_tiles: int) -> Job:
         return self.job_class(resident, params, progress, n_tiles)  # type: ignore[call-arg]

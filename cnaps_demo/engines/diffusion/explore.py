@@ -1,6 +1,7 @@
 """Asking a diffusion engine what it invents: a strength sweep and a seed disagreement map.
 
-* :func:`strength_sweep` — the same picture and seed at strengths 0.1 to 0.6 (``sd-img2img``):
+* :func:`strength_sweep` — the same picture and seed at strengths 0.1 to 0.6 (engines that
+  declare ``"sweep"`` in their ``explorations``):
   low strengths keep the drawing, high ones re-draw it; side by side, faithful versus invented.
 * :func:`seed_disagreement` — the same job with 3 seeds; the per-pixel spread between them is
   where the result depends on the random noise rather than on the picture: "where the model is
@@ -8,7 +9,8 @@
 
 Both run their jobs through ``DiffusionEngine.run_many``: one pipeline load and one
 pre-enlarge for all of them. Pass a checked plan's parts: ``strength_sweep(plan.engine, image,
-plan.params, plan.options)``. torch is imported by the engine, on first use.
+plan.params, plan.options)``, or ``plan.engine.explore("sweep", ...)``. torch is imported by the
+engine, on first use.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from PIL import Image
 from ...errors import InvalidParameterError
 from ..base import EngineOutput, RunOptions
 from .cost import MAX_SEED, unet_steps
+from .descriptor import describe, described_ids
 
 SWEEP_STRENGTHS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 SEED_COUNT = 3
@@ -68,11 +71,12 @@ class SeedSpread:
         return float((self.spread > 8 / 255).mean())
 
 
-def _check_engine(engine: Any, needs: str) -> None:
-    if getattr(engine, "family", "") != "diffusion" or not any(spec.name == needs for spec in engine.params):
+def _check_engine(engine: Any, what: str, varies: str) -> None:
+    """Refuse an engine that does not declare ``what`` among its ``explorations``."""
+    if what not in getattr(engine, "explorations", ()):
+        offering = [name for name in described_ids() if what in getattr(describe(name), "explorations", ())]
         raise InvalidParameterError(
-            f"{getattr(engine, 'id', engine)!r} has no {needs} to vary.",
-            hint="Use sd-img2img" + (" or sd-latent-x2." if needs == "seed" else "."),
+            f"{getattr(engine, 'id', engine)!r} has no {varies} to vary.", hint=f"Use {' or '.join(offering)}."
         )
 
 
@@ -86,7 +90,7 @@ def strength_sweep(
     scale: int = 2,
 ) -> list[SweepFrame]:
     """``image`` at each of ``strengths`` with everything else (seed included) from ``params``."""
-    _check_engine(engine, "strength")
+    _check_engine(engine, "sweep", "strength")
     spec = next(spec for spec in engine.params if spec.name == "strength")
     if not strengths:
         raise InvalidParameterError("A strength sweep needs at least one strength.", hint="For example 0.1, 0.3, 0.5.")
@@ -127,7 +131,7 @@ def seed_disagreement(
     scale: int = 2,
 ) -> SeedSpread:
     """The job of ``params`` at ``seeds`` (default: its seed and the next two) and their spread."""
-    _check_engine(engine, "seed")
+    _check_engine(engine, "seeds", "seed")
     base = int(params.get("seed", 0))
     if seeds is None:
         seeds = [(base + i) % (MAX_SEED + 1) for i in range(SEED_COUNT)]

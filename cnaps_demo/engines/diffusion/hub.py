@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,16 +34,16 @@ from ...errors import (
 )
 from ...files import path_kind
 from ..base import Availability
+from .descriptor import PublishedModels, describe, described_ids
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "sd15"
 """Hand-written SD 1.5 architecture configs (UNet, VAE, CLIP text encoder, scheduler)."""
 
 LATENT_UPSCALER_CONFIG_DIR = CONFIG_DIR / "x2_latent_upscaler"
 
-SD_ENGINES = ("sd-img2img", "sd-latent-x2")
 DEFAULT_LATENT_UPSCALER = "stabilityai/sd-x2-latent-upscaler"
-# The published models each engine was made for (error hints name these, whatever CNAPS_SD_MODEL says).
-PUBLISHED_MODELS = {"sd-img2img": "Lykon/dreamshaper-8", "sd-latent-x2": DEFAULT_LATENT_UPSCALER}
+# Engine id -> the Hub model it was made for (error hints name these, whatever CNAPS_SD_MODEL says).
+PUBLISHED_MODELS: Mapping[str, str] = PublishedModels()
 
 # Default model -> the commit we pin downloads to. Unknown models use "main".
 # Both commits are pinned by other public projects that load these models (checked 2026-11-26);
@@ -51,9 +52,6 @@ PINNED_REVISIONS: dict[str, str] = {
     "Lykon/dreamshaper-8": "a7e52b98680b1ba8ff7bce97c7f9f2e2e5337917",
     "stabilityai/sd-x2-latent-upscaler": "1f2883b22f62cfb29323770ba9cfdcf601757bd3",
 }
-
-# Rough download sizes shown in messages (fp16 where published).
-_APPROX_SIZE = {"Lykon/dreamshaper-8": "about 2 GB", "stabilityai/sd-x2-latent-upscaler": "about 2.5 GB"}
 
 # Components each engine loads (the safety checker and feature extractor never are).
 NEEDED_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -67,10 +65,10 @@ TOKENIZER_FILES = ("vocab.json", "merges.txt")
 
 
 def check_engine(engine_id: str) -> None:
-    if engine_id not in SD_ENGINES:
+    if engine_id not in described_ids():
         raise InvalidParameterError(
             f"There are no Hub weights to fetch for engine {engine_id!r}.",
-            hint=f"`download` fetches the diffusion engines' weights: {', '.join(SD_ENGINES)}.",
+            hint=f"`download` fetches the diffusion engines' weights: {', '.join(described_ids())}.",
         )
 
 
@@ -99,8 +97,12 @@ def is_hub_id(model_ref: str) -> bool:
 
 
 def _size_note(model_ref: str) -> str:
-    size = _APPROX_SIZE.get(model_ref)
-    return f" ({size})" if size else ""
+    """`` (about 2 GB)`` for an engine's published model, else nothing."""
+    for engine_id in described_ids():
+        described = describe(engine_id)
+        if described.published_model == model_ref and described.published_gb:
+            return f" ({described.published_size()})"
+    return ""
 
 
 # --- folder inspection ---------------------------------------------------------------
@@ -268,7 +270,7 @@ def resolve_model(model_ref: str, *, kind: str, cache_dir: Path | None) -> Path:
     if kind_of_path == "invalid":
         raise WeightsNotFoundError(
             f"model={model_ref[:80]!r}... is not a usable path (too long, or it holds a NUL character).",
-            hint=f"Pass a Hub id such as {PUBLISHED_MODELS.get(kind, DEFAULT_LATENT_UPSCALER)}, "
+            hint=f"Pass a Hub id such as {describe(kind).published_model}, "
             "a local diffusers folder, or a .safetensors file.",
         )
     if kind_of_path != "missing":
@@ -288,7 +290,7 @@ def resolve_model(model_ref: str, *, kind: str, cache_dir: Path | None) -> Path:
     if not is_hub_id(model_ref):
         raise WeightsNotFoundError(
             f"model={model_ref!r} is neither an existing file or folder nor a Hub id (owner/name).",
-            hint=f"Check the path, or pass a Hub id such as {PUBLISHED_MODELS.get(kind, DEFAULT_LATENT_UPSCALER)}.",
+            hint=f"Check the path, or pass a Hub id such as {describe(kind).published_model}.",
         )
     found = snapshot_path(model_ref, cache_dir=cache_dir)
     if found is None:
@@ -313,10 +315,10 @@ def _check_single_file(path: Path, kind: str, cache_dir: Path | None) -> Path:
             f"{path} is not a .safetensors checkpoint.",
             hint="Pass a .safetensors file, a diffusers folder, or a Hub id.",
         )
-    if kind != "sd-img2img":
+    if not describe(kind).single_file:
         raise InvalidParameterError(
             f"Engine {kind} cannot load a single-file checkpoint ({path.name}).",
-            hint=f"Pass a diffusers folder or a Hub id such as {DEFAULT_LATENT_UPSCALER}.",
+            hint=f"Pass a diffusers folder or a Hub id such as {describe(kind).published_model}.",
         )
     find_tokenizer(path, cache_dir=cache_dir)  # raises with the fix if no CLIP vocabulary is on disk
     return path

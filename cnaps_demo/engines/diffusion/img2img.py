@@ -4,7 +4,9 @@ What this engine adds to the shared flow (``engine.DiffusionEngine``, ``job.Job`
 parameters, the pre-enlarge with another engine (Real-CUGAN or Lanczos), the prompt and
 negative prompt for classifier-free guidance, and the img2img denoising call (noise up to
 where ``strength`` starts, then ``int(steps x strength)`` DPM++ 2M steps), by default with the
-SD 1.5 tile ControlNet reading the pre-enlarged picture (``controlnet``, ``controlnet_scale``).
+SD 1.5 tile ControlNet reading the pre-enlarged picture (``controlnet``, ``controlnet_scale``);
+and what it declares about itself for the family's helpers (``descriptor.DiffusionTraits``):
+its published model, pipelines, DPM++ 2M scheduler, A1111 fields and CPU time model.
 """
 
 from __future__ import annotations
@@ -18,20 +20,31 @@ from PIL import Image
 from ...errors import EngineUnavailableError
 from ...stages import ProgressFn, StageRecord
 from ..base import Availability, Credit, Engine, ParamSpec, RunOptions
-from . import a1111, hub
+from . import a1111
 from . import controlnet as cn
 from .cost import (
+    CONTROLNET_COST,
+    CPU_REALCUGAN_SECONDS_PER_MP,
+    CPU_UNET_STEP_SECONDS_512,
+    CPU_VAE_ENCODE_SECONDS_512,
     DEFAULT_GUIDANCE,
     DEFAULT_NEGATIVE_PROMPT,
     DEFAULT_PROMPT,
     DEFAULT_STEPS,
     DEFAULT_STRENGTH,
     MAX_SEED,
+    PIXELS_512,
+    cfg_batch,
+    unet_cost,
     unet_steps,
 )
 from .engine import DiffusionEngine
 from .job import Job
 from .pipelines import Resident, resident_pipeline
+
+PUBLISHED_MODEL = "Lykon/dreamshaper-8"
+# CPU seconds per input megapixel of each pre-enlarge choice (Lanczos: next to nothing).
+PRE_ENLARGE_SECONDS_PER_MP = {"realcugan": CPU_REALCUGAN_SECONDS_PER_MP, "lanczos": 0.0}
 
 CREDITS = (
     Credit(
@@ -56,8 +69,8 @@ PARAMS = (
     ParamSpec(
         "model",
         "str",
-        hub.PUBLISHED_MODELS["sd-img2img"],
-        f"Hub id (default {hub.PUBLISHED_MODELS['sd-img2img']}, or CNAPS_SD_MODEL), a local diffusers "
+        PUBLISHED_MODEL,
+        f"Hub id (default {PUBLISHED_MODEL}, or CNAPS_SD_MODEL), a local diffusers "
         "folder, or a single SD 1.5 .safetensors file.",
         setting="sd_model",
     ),
@@ -254,6 +267,19 @@ class SDImg2ImgEngine(DiffusionEngine):
     steps_text = f"{DEFAULT_STEPS} steps x {DEFAULT_STRENGTH} strength"
     loading_text = "loading Stable Diffusion"
     warm_up_params = {"steps": 4, "strength": 0.5}
+    explorations = ("sweep", "seeds")
+    # what it declares for the family's helpers (descriptor.DiffusionTraits)
+    published_model = PUBLISHED_MODEL
+    published_gb = 2.0
+    pipeline = "StableDiffusionImg2ImgPipeline"
+    controlnet_pipeline = "StableDiffusionControlNetImg2ImgPipeline"
+    safety_checker_slot = True
+    # DPM++ 2M whatever the model ships (DEIS, PNDM, Euler...): betas and prediction type stay the model's.
+    scheduler = "DPMSolverMultistepScheduler"
+    scheduler_overrides = {"algorithm_type": "dpmsolver++", "solver_order": 2, "solver_type": "midpoint"}
+    sampler = "DPM++ 2M"
+    single_file = True
+    time_model_reference = True
 
     def __init__(self, pre_upscalers: dict[str, Engine]) -> None:
         # The engines that may do the first 2x (passed in by the registry, never looked up here).
@@ -263,6 +289,34 @@ class SDImg2ImgEngine(DiffusionEngine):
 
     def unet_step_count(self, params: dict[str, Any]) -> int:
         return unet_steps(params["steps"], params["strength"])[1]
+
+    @classmethod
+    def cpu_work(
+        cls, width: int, height: int, params: dict[str, Any], n_tiles: int, per_tile: float
+    ) -> tuple[float, float, float]:
+        _, k = unet_steps(int(params.get("steps", DEFAULT_STEPS)), float(params.get("strength", DEFAULT_STRENGTH)))
+        batch = cfg_batch(float(params.get("guidance", DEFAULT_GUIDANCE)))
+        unet = n_tiles * k * CPU_UNET_STEP_SECONDS_512 * batch * unet_cost(per_tile)
+        if not cn.is_off(params.get("controlnet", cn.DEFAULT_CONTROLNET)):
+            unet *= 1 + CONTROLNET_COST
+        encode = CPU_VAE_ENCODE_SECONDS_512 * n_tiles * per_tile / PIXELS_512
+        pre = PRE_ENLARGE_SECONDS_PER_MP.get(params.get("pre_upscaler", "realcugan"), 0.0) * width * height / 1e6
+        return unet, encode, pre
+
+    @classmethod
+    def a1111_fields(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """The scheduler steps that ran (raised when steps x strength < 1), the strength, the ControlNet unit."""
+        fields: dict[str, Any] = {
+            "Steps": unet_steps(int(params["steps"]), float(params["strength"]))[0],
+            "Denoising strength": float(params["strength"]),
+        }
+        if not cn.is_off(params.get("controlnet")):
+            fields["ControlNet 0"] = a1111.controlnet_unit(params["controlnet"], params.get("controlnet_scale"))
+        return fields
+
+    def download_gb(self, params: dict[str, Any]) -> float:
+        gb = super().download_gb(params)
+        return gb + (cn.APPROX_GB if str(params.get("controlnet", "")).strip() == cn.DEFAULT_CONTROLNET else 0.0)
 
     def available(self, params: dict[str, Any], options: RunOptions) -> Availability:
         """The model's weights and, unless switched off, the ControlNet's; no network."""

@@ -3,7 +3,8 @@
 What this engine adds to the shared flow (``engine.DiffusionEngine``, ``job.Job``): its
 parameters, the prompt (ignored at guidance 0, as the pipeline does), and the denoising call:
 a k-diffusion UNet removes pure noise at twice the latent size in ``steps`` Euler steps,
-conditioned on the (nearest-upsampled) low-resolution latents.
+conditioned on the (nearest-upsampled) low-resolution latents; and what it declares about
+itself for the family's helpers (``descriptor.DiffusionTraits``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from typing import Any
 from ...stages import ProgressFn
 from ..base import Credit, ParamSpec
 from . import hub
-from .cost import LATENT_DEFAULT_GUIDANCE, LATENT_DEFAULT_STEPS, MAX_SEED
+from .cost import (
+    CPU_UNET_STEP_SECONDS_512,
+    CPU_VAE_ENCODE_SECONDS_512,
+    LATENT_DEFAULT_GUIDANCE,
+    LATENT_DEFAULT_STEPS,
+    LATENT_UNET_COST,
+    MAX_SEED,
+    PIXELS_512,
+    cfg_batch,
+)
 from .engine import DiffusionEngine
 from .job import Job
 from .pipelines import Resident
@@ -153,6 +163,24 @@ class SDLatentX2Engine(DiffusionEngine):
     steps_text = f"{LATENT_DEFAULT_STEPS} steps"
     loading_text = "loading the latent upscaler"
     warm_up_params = {"steps": 2}
+    explorations = ("seeds",)  # no strength: it always starts from pure noise
+    # what it declares for the family's helpers (descriptor.DiffusionTraits)
+    published_model = hub.DEFAULT_LATENT_UPSCALER
+    published_gb = 2.5
+    pipeline = "StableDiffusionLatentUpscalePipeline"
+    scheduler = "EulerDiscreteScheduler"
+    sampler = "Euler"
+    prompt_needs_guidance = True
 
     def unet_step_count(self, params: dict[str, Any]) -> int:
         return int(params["steps"])
+
+    @classmethod
+    def cpu_work(
+        cls, width: int, height: int, params: dict[str, Any], n_tiles: int, per_tile: float
+    ) -> tuple[float, float, float]:
+        steps = int(params.get("steps", LATENT_DEFAULT_STEPS))
+        batch = cfg_batch(float(params.get("guidance", LATENT_DEFAULT_GUIDANCE)))
+        unet = n_tiles * steps * CPU_UNET_STEP_SECONDS_512 * batch * LATENT_UNET_COST * per_tile / PIXELS_512
+        encode = CPU_VAE_ENCODE_SECONDS_512 * (width * height) / PIXELS_512  # the input, at its own size
+        return unet, encode, 0.0

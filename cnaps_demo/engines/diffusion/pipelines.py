@@ -3,7 +3,8 @@
 :func:`assemble_pipeline` is the one place a pipeline is put together from a UNet, VAE, text
 encoder, tokenizer and scheduler (the loader, the GPU benchmark and the tests' tiny models
 all use it). Each pipeline is loaded once per (model, device, dtype, compile) and kept
-resident, one per engine, guarded by a lock that jobs hold while they run.
+resident, one per engine, guarded by a lock that jobs hold while they run. Which diffusers
+pipeline and scheduler an engine runs is its own declaration (``descriptor.DiffusionTraits``).
 torch, diffusers and transformers are imported on first use only.
 """
 
@@ -16,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...errors import InvalidParameterError
 from ..base import RunOptions
 from . import hub
 from .controlnet import resolve_controlnet, weights_variant
+from .descriptor import DiffusionTraits, describe
 
 _log = logging.getLogger(__name__)
-
-# DPM++ 2M whatever the model ships (DEIS, PNDM, Euler...): betas and prediction type stay the model's.
-_DPM_OVERRIDES = {"algorithm_type": "dpmsolver++", "solver_order": 2, "solver_type": "midpoint"}
+_NO_SAFETY_CHECKER = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
 
 
 @dataclass
@@ -76,44 +77,35 @@ def dtype_kwarg() -> str:
 
 
 def assemble_pipeline(
-    kind: str, *, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any, controlnet: Any = None
+    kind: Any, *, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any, controlnet: Any = None
 ) -> Any:
-    """The diffusers pipeline of engine ``kind`` built from its parts (never a safety checker).
+    """The diffusers pipeline of engine ``kind`` (an id or an engine) built from its parts (never a
+    safety checker): its ``pipeline`` class, or its ``controlnet_pipeline`` with a ``controlnet``."""
+    import diffusers
 
-    ``sd-img2img``: ``StableDiffusionImg2ImgPipeline``, or ``StableDiffusionControlNetImg2ImgPipeline``
-    with a ``controlnet``; ``sd-latent-x2``: ``StableDiffusionLatentUpscalePipeline``.
-    """
-    if kind not in hub.SD_ENGINES:
-        raise ValueError(f"no diffusion pipeline for engine {kind!r}; expected one of {', '.join(hub.SD_ENGINES)}")
+    described = describe(kind)
     parts = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "unet": unet, "scheduler": scheduler}
-    if kind == "sd-img2img" and controlnet is not None:
-        from diffusers import StableDiffusionControlNetImg2ImgPipeline
-
-        return StableDiffusionControlNetImg2ImgPipeline(
-            **parts, controlnet=controlnet, safety_checker=None, feature_extractor=None, requires_safety_checker=False
-        )
-    if kind == "sd-img2img":
-        from diffusers import StableDiffusionImg2ImgPipeline
-
-        return StableDiffusionImg2ImgPipeline(
-            **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False
-        )
-    from diffusers import StableDiffusionLatentUpscalePipeline
-
-    return StableDiffusionLatentUpscalePipeline(**parts)
+    if controlnet is not None:
+        if not described.takes_controlnet():
+            raise InvalidParameterError(f"{described.id} runs no ControlNet.", hint="Pass controlnet=None.")
+        parts["controlnet"] = controlnet
+    name = described.controlnet_pipeline if controlnet is not None else described.pipeline
+    extra = _NO_SAFETY_CHECKER if described.safety_checker_slot else {}
+    return getattr(diffusers, name)(**parts, **extra)
 
 
 def resident_pipeline(
-    kind: str, model_ref: str, device: Any, options: RunOptions, controlnet_ref: str | None = None
+    kind: Any, model_ref: str, device: Any, options: RunOptions, controlnet_ref: str | None = None
 ) -> Resident:
-    """The resident pipeline of engine ``kind`` for ``model_ref`` (and ``controlnet_ref``, img2img
-    only) on ``device``, loaded if need be.
+    """The resident pipeline of engine ``kind`` (an id or an engine) for ``model_ref`` (and
+    ``controlnet_ref``, for engines that take one) on ``device``, loaded if need be.
 
     Finds the weights on disk only (no network; raises with the fix). Loading a new one drops
     the engine's previous pipeline first.
     """
+    kind = describe(kind).id
     path = hub.resolve_model(model_ref, kind=kind, cache_dir=options.hub_cache)
-    control = resolve_controlnet(controlnet_ref, cache_dir=options.hub_cache) if kind == "sd-img2img" else None
+    control = None if controlnet_ref is None else resolve_controlnet(controlnet_ref, cache_dir=options.hub_cache)
     dtype = _dtype_for(device)
     compile_ = bool(options.torch_compile and device.type == "cuda")
     key = (kind, str(path), str(control), str(device), str(dtype), compile_)
@@ -140,8 +132,12 @@ def _dtype_for(device: Any) -> Any:
 
 def load_pipeline(kind: str, path: Path, dtype: Any, hub_cache: Path | None, controlnet: Path | None = None) -> Any:
     """Engine ``kind``'s pipeline from a resolved model path (a diffusers folder or a single file), offline;
-    with ``controlnet`` (a resolved ControlNet folder) the ControlNet img2img pipeline."""
-    pipe = _load_single_file(path, dtype, hub_cache) if path.is_file() else _load_folder(kind, path, dtype)
+    with ``controlnet`` (a resolved ControlNet folder) its ControlNet pipeline."""
+    described = describe(kind)
+    if path.is_file():
+        pipe = _load_single_file(described, path, dtype, hub_cache)
+    else:
+        pipe = _load_folder(described, path, dtype)
     if controlnet is None:
         return pipe
     from diffusers import ControlNetModel
@@ -154,29 +150,36 @@ def load_pipeline(kind: str, path: Path, dtype: Any, hub_cache: Path | None, con
     return assemble_pipeline(kind, controlnet=model, **parts)
 
 
-def _load_single_file(path: Path, dtype: Any, hub_cache: Path | None) -> Any:
-    """A single-file SD 1.5 checkpoint, offline, with our configs (img2img only)."""
-    from diffusers import DPMSolverMultistepScheduler, StableDiffusionImg2ImgPipeline
+def _load_single_file(described: type[DiffusionTraits], path: Path, dtype: Any, hub_cache: Path | None) -> Any:
+    """A single-file SD 1.5 checkpoint, offline, with our configs (engines with ``single_file``)."""
+    import diffusers
     from transformers import CLIPTokenizer
 
     tokenizer = CLIPTokenizer.from_pretrained(str(hub.find_tokenizer(path, cache_dir=hub_cache)))
-    pipe = StableDiffusionImg2ImgPipeline.from_single_file(
+    extra = _NO_SAFETY_CHECKER if described.safety_checker_slot else {}
+    pipe = getattr(diffusers, described.pipeline).from_single_file(
         str(path),
         config=str(hub.CONFIG_DIR),
         tokenizer=tokenizer,
         local_files_only=True,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
+        **extra,
         **{dtype_kwarg(): dtype},
     )
-    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, **_DPM_OVERRIDES)
+    pipe.scheduler = _scheduler(described, pipe.scheduler.config)
     return pipe
 
 
-def _load_folder(kind: str, path: Path, dtype: Any) -> Any:
+def _scheduler(described: type[DiffusionTraits], config: Any) -> Any:
+    """The engine's scheduler class on the model's own config (betas, prediction type), with its overrides."""
+    import diffusers
+
+    return getattr(diffusers, described.scheduler).from_config(config, **described.scheduler_overrides)
+
+
+def _load_folder(described: type[DiffusionTraits], path: Path, dtype: Any) -> Any:
     """A diffusers folder (safetensors only, fp16 variants where the folder has them)."""
-    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, EulerDiscreteScheduler, UNet2DConditionModel
+    import diffusers
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
     variants = hub.inspect_folder(path).variants
@@ -202,13 +205,10 @@ def _load_folder(kind: str, path: Path, dtype: Any) -> Any:
         local_files_only=True,
     )
     tokenizer = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer", local_files_only=True)
-    if kind == "sd-img2img":
-        config = DPMSolverMultistepScheduler.load_config(path, subfolder="scheduler")
-        scheduler = DPMSolverMultistepScheduler.from_config(config, **_DPM_OVERRIDES)
-    else:
-        scheduler = EulerDiscreteScheduler.from_pretrained(path, subfolder="scheduler")
+    config = getattr(diffusers, described.scheduler).load_config(path, subfolder="scheduler")
+    scheduler = _scheduler(described, config)
     return assemble_pipeline(
-        kind, unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
+        described, unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
     )
 
 

@@ -28,6 +28,7 @@ from ...errors import CnapsError, WeightsNotFoundError
 from ..base import Availability
 from . import controlnet as cn
 from . import hub
+from .descriptor import describe
 from .download import ByteProgress, download, download_controlnet
 
 if TYPE_CHECKING:
@@ -55,13 +56,13 @@ def allowed_downloads(settings: Settings) -> tuple[str, ...]:
 
 
 def missing_weights(engine_id: str, params: dict[str, Any], *, cache_dir: Path | None) -> list[Missing]:
-    """The model and (img2img) ControlNet of ``params`` that are not on disk; [] when all are."""
+    """The model and (engines that take one) ControlNet of ``params`` that are not on disk; [] when all are."""
     missing = []
     try:
         hub.resolve_model(params["model"], kind=engine_id, cache_dir=cache_dir)
     except CnapsError as error:
         missing.append(Missing("model", str(params["model"]).strip(), str(error)))
-    if engine_id == "sd-img2img" and not cn.is_off(params.get("controlnet")):
+    if describe(engine_id).takes_controlnet() and not cn.is_off(params.get("controlnet")):
         try:
             cn.resolve_controlnet(params["controlnet"], cache_dir=cache_dir)
         except CnapsError as error:

@@ -1,0 +1,251 @@
+"""The Upscale tab's own run events: every click is honoured, and nothing stale reaches the screen.
+
+A click on Upscale or on an example first empties the run's outputs and takes a number from
+``latest.LatestRequests`` (one quick unqueued step); the run then carries that number. Gradio's browser
+side drops a click on an event that is still running (``trigger_mode="once"``, its default), which
+is how a click during the previous result's figures was lost; these events use ``"always_last"``
+(the click runs as soon as the earlier one is done) and the number decides what may still show:
+an overtaken run stops at its next step and yields nothing.
+
+The public API (``/upscale``, ``/upscale_gpu``, in ``wiring``) runs the same work without numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gradio as gr
+
+from ..engines import Engine
+from .actions import RunSetup, first_view, full_view
+from .components import UpscaleTab
+from .gpu import can_stream_frames
+from .jobs import JobControl, session_of
+from .latest import LatestRequests
+from .live import LiveFrames
+from .picker import runs_here
+from .result_store import kept_state
+from .views import SingleRunView, cleared_single, unchanged
+
+# When a run starts: the toasts of earlier steps leave (they would cover the header through the
+# run), and on a phone, where the slider sits below the settings, it comes into view so that the
+# progress and then the result are where the visitor looks (nothing moves where it is in view).
+START_JS = """() => {
+  document.querySelectorAll('[data-testid="toast-close"]').forEach((button) => button.click());
+  const slider = document.querySelector('#cnaps-slider');
+  if (slider && slider.getBoundingClientRect().top > window.innerHeight * 0.6) {
+    (document.querySelector('#cnaps-ba') || slider).scrollIntoView({behavior: 'smooth', block: 'start'});
+  }
+}"""
+
+PAGE_REQUEST = "page_request"  # the keyword the page's run events get their click's number under
+
+
+def clear_outputs(note: str = "") -> list:
+    """Every run output emptied, the ground truth hidden too (one answer: one round trip)."""
+    return [*cleared_single(note)._replace(truth=gr.update(value=None, visible=False))]
+
+
+def numbered_start(trigger: Any, tab: UpscaleTab, latest: LatestRequests, number: gr.State) -> Any:
+    """The first step of a run: empty the outputs and number the click (in the same chain as the run,
+    so that it cannot land after the result)."""
+
+    def start(request: gr.Request = None) -> list:
+        return [*clear_outputs(), latest.begin_run(session_of(request))]
+
+    return trigger(
+        start,
+        inputs=None,
+        outputs=[*tab.run_outputs(), number],
+        queue=False,
+        api_visibility="private",
+        show_progress="hidden",
+        trigger_mode="multiple",
+    )
+
+
+def superseding_clear(trigger: Any, tab: UpscaleTab, latest: LatestRequests) -> Any:
+    """A new picture, a cleared input or another engine: the outputs empty and any run of the old
+    one stops without drawing anything."""
+
+    def clear(request: gr.Request = None) -> list:
+        latest.supersede(session_of(request))
+        return clear_outputs()
+
+    return trigger(
+        clear,
+        inputs=None,
+        outputs=tab.run_outputs(),
+        queue=False,
+        api_visibility="private",
+        show_progress="hidden",
+        trigger_mode="multiple",
+    )
+
+
+async def numbered_steps(
+    control: JobControl, latest: LatestRequests, work: Callable[..., Any], request: Any, number: int | None
+):
+    """Run ``work(stop, announce_stop)`` (``RunSetup.single_comparison``) as a job for the click numbered
+    ``number``; yield its slider the moment the engine is done, then every output. Once a newer
+    click (or picture, or engine) came, nothing more is yielded that would overwrite it."""
+    session = session_of(request)
+    if not latest.may_start(session, number):
+        control.lanes.started("cpu")  # admitted, but it gives its place up at once
+        yield unchanged(SingleRunView)
+        return
+
+    def watched(stop):
+        with latest.watch(session, number, stop):
+            return work(stop, lambda: latest.ended_by_stop(session, number))
+
+    comparison = await control.run(watched, request)
+    if not latest.is_newest(session, number):
+        yield unchanged(SingleRunView)
+        return
+    if comparison is None:  # stopped: nothing half-done stays
+        yield full_view(None)
+        return
+    yield await asyncio.to_thread(first_view, comparison)
+    if latest.is_newest(session, number):
+        values = await asyncio.to_thread(full_view, comparison)
+        yield values if latest.is_newest(session, number) else unchanged(SingleRunView)
+
+
+def _run_options(tab: UpscaleTab, number: gr.State, control: JobControl, lane: str, limit: int | None) -> dict:
+    return {
+        "inputs": tab.run_inputs(),
+        "inputs_kwargs": {**tab.run_kwargs(), PAGE_REQUEST: number},
+        "outputs": tab.run_outputs(),
+        "preprocess": False,
+        "api_visibility": "private",
+        "concurrency_id": lane,
+        "concurrency_limit": limit,
+        "validator": control.lanes.validator(lane),
+        # The progress bar on the slider only: a pulsing overlay on every output kept a browser on the
+        # same 2-core machine busy enough to slow the job itself by a third (measured in Chromium).
+        "show_progress_on": tab.result.slider,
+        "trigger_mode": "always_last",
+    }
+
+
+def wire_page_runs(
+    tab: UpscaleTab,
+    setup: RunSetup,
+    control: JobControl,
+    latest: LatestRequests,
+    gpu_single_run: Callable[..., Any],
+    live: LiveFrames,
+) -> tuple[Any, Any]:
+    """The Upscale buttons (CPU lane; GPU lane, one slot; ``gpu_single_run`` is ``RunSetup.single_run``
+    as ZeroGPU wants it, decorated once). Returns the two run events."""
+    number = gr.State(None)
+
+    async def page_upscale(
+        image, engine, simulate, progress=gr.Progress(), request: gr.Request = None, **params  # noqa: B008
+    ):
+        page_request = params.pop(PAGE_REQUEST, None)
+
+        def work(stop, announce_stop):
+            return setup.single_comparison(
+                "cpu", image, engine, simulate, progress, stop, params, announce_stop=announce_stop
+            )
+
+        async for values in numbered_steps(control, latest, work, request, page_request):
+            yield values
+
+    async def page_upscale_gpu(
+        image, engine, simulate, progress=gr.Progress(), request: gr.Request = None, **params  # noqa: B008
+    ):
+        page_request = params.pop(PAGE_REQUEST, None)
+        session = session_of(request)
+        if not latest.may_start(session, page_request):
+            control.lanes.started("gpu")
+            return unchanged(SingleRunView)
+        frames = live.collector(session) if can_stream_frames() else True
+
+        def work(stop):
+            with latest.watch(session, page_request, stop):
+                return gpu_single_run(
+                    "gpu", image, engine, simulate, progress, stop, params, frames,
+                    lambda: latest.ended_by_stop(session, page_request),
+                )
+
+        values = await control.run(work, request, "gpu")
+        if not latest.is_newest(session, page_request):
+            return unchanged(SingleRunView)
+        # On ZeroGPU the job ran in another process: its comparison is kept here, for the follow-ups.
+        return kept_state(values, setup.results, SingleRunView._fields.index("state"))
+
+    cpu_run = numbered_start(tab.inputs.run_cpu.click, tab, latest, number).then(
+        page_upscale, **_run_options(tab, number, control, "cpu", setup.settings.cpu_concurrency)
+    )
+    gpu_run = numbered_start(tab.inputs.run_gpu.click, tab, latest, number).then(
+        page_upscale_gpu, **_run_options(tab, number, control, "gpu", 1)
+    )
+    for button in (tab.inputs.run_cpu, tab.inputs.run_gpu):
+        button.click(None, js=START_JS, queue=False, api_visibility="private")
+    return cpu_run, gpu_run
+
+
+def no_result_note(engine: Engine, can_run: bool) -> str:
+    """What shows in the slider's place when an example has no result computed ahead for ``engine``."""
+    if can_run:
+        return f"Press \u201cUpscale 2x on the GPU\u201d to run {engine.display_name} on this example."
+    return f"{engine.display_name} cannot run on this server, and no result of it was computed ahead for this example."
+
+
+def wire_example_runs(
+    tab: UpscaleTab, setup: RunSetup, control: JobControl, latest: LatestRequests, engines: Sequence[Engine]
+) -> Any:
+    """A click on an example shows the chosen engine's result at once (from the example cache, computed
+    ahead): a CPU engine runs when it has none; a GPU engine, or one that cannot run here, shows its
+    cached result or says why there is none. Returns the run event (None without examples)."""
+    examples = tab.inputs.examples
+    if examples is None:
+        return None
+    by_id = {engine.id: engine for engine in engines}
+    number = gr.State(None)
+
+    async def example_run(
+        image, engine_id, simulate, progress=gr.Progress(), request: gr.Request = None, **params  # noqa: B008
+    ):
+        page_request = params.pop(PAGE_REQUEST, None)
+        engine = by_id.get(engine_id)
+        can_run = engine is not None and runs_here(engine, setup.settings)
+        if engine is not None and (engine_id in setup.gpu_ids or not can_run):
+            async for values in _cached_only(setup, control, latest, request, page_request, engine, can_run,
+                                             (image, engine_id, simulate, params)):
+                yield values
+            return
+
+        def work(stop, announce_stop):
+            return setup.single_comparison(
+                "cpu", image, engine_id, simulate, progress, stop, params, announce_stop=announce_stop
+            )
+
+        async for values in numbered_steps(control, latest, work, request, page_request):
+            yield values
+
+    examples.dataset.click(None, js=START_JS, queue=False, api_visibility="private")
+    return numbered_start(examples.load_input_event.then, tab, latest, number).then(
+        example_run, **_run_options(tab, number, control, "cpu", setup.settings.cpu_concurrency)
+    )
+
+
+async def _cached_only(setup, control, latest, request, number, engine, can_run, run_args):
+    """An example's cached result for an engine that does not run on a click here, or a note why none."""
+    session = session_of(request)
+    control.lanes.started("cpu")  # admitted to the CPU lane, but no job: its place is free at once
+    if not latest.may_start(session, number):
+        yield unchanged(SingleRunView)
+        return
+    comparison = await asyncio.to_thread(setup.cached_comparison, *run_args)
+    if not latest.is_newest(session, number):
+        yield unchanged(SingleRunView)
+    elif comparison is None:
+        yield tuple(clear_outputs(no_result_note(engine, can_run)))
+    else:
+        yield await asyncio.to_thread(full_view, comparison)
