@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from raw_client import RawSession, cpu_seconds, folder_mb, post_json
+from raw_client import RawSession, cpu_seconds, folder_mb, post_json, rss_mb
 
 MB = 1024 * 1024
 
@@ -53,29 +53,39 @@ def client_header(index: int) -> dict[str, str]:
     return {"X-Forwarded-For": f"10.77.{index // 250}.{index % 250 + 1}"}
 
 
-def fresh_sessions(app: App, sessions: int, side: int, engine: str, workers: int = 3) -> list[str]:
+def fresh_sessions(app: App, sessions: int, side: int, engine: str, settle: float = 0.0, workers: int = 3) -> list[str]:
+    """``sessions`` API sessions, one run each, every client still connected ``settle`` s later (API
+    sessions rarely close): the server's memory then, and after they all close."""
     from gradio_client import Client, handle_file
 
     picture = app.private.parent / f"fresh-{side}.png"
     picture.write_bytes(smooth_picture(side))
     outcomes: dict[str, int] = {}
+    clients = []
 
     def one(index: int) -> str:
         client = Client(app.url, verbose=False, headers=client_header(index), download_files=False)
+        clients.append(client)
         try:
             client.predict(image=handle_file(str(picture)), engine=engine, api_name="/upscale")
             return "completed"
         except Exception as error:  # noqa: BLE001 - a load test counts every answer
             return "busy" if "busy" in str(error).lower() else f"failed: {str(error)[:120]}"
-        finally:
-            client.close()
 
-    started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        for outcome in pool.map(one, range(sessions)):
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    wall = time.monotonic() - started
-    return [f"{sessions} fresh API sessions, {side}x{side} on {engine}, in {wall:.0f} s: {outcomes}"]
+    started, before = time.monotonic(), rss_mb(app.pid)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            for outcome in pool.map(one, range(sessions)):
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        wall = time.monotonic() - started
+        time.sleep(settle)
+        connected = rss_mb(app.pid)
+    finally:
+        for client in clients:
+            client.close()
+    return [f"{sessions} fresh API sessions, {side}x{side} on {engine}, in {wall:.0f} s: {outcomes}",
+            f"server RSS with all {len(clients)} clients still connected, {settle:.0f} s later: {connected:.0f} MB "
+            f"({connected - before:+.0f} MB)"]
 
 
 def data_urls(app: App, max_upload_mb: int) -> list[str]:

@@ -219,7 +219,7 @@ def run_cases(app: load_cases.App, args: argparse.Namespace, crop: Path) -> list
     max_mb = int(os.environ.get("CNAPS_MAX_UPLOAD_MB", "25"))
     cases = {
         "crowd": lambda: crowd(app, args, crop),
-        "fresh": lambda: load_cases.fresh_sessions(app, args.sessions, args.side, args.fresh_engine),
+        "fresh": lambda: load_cases.fresh_sessions(app, args.sessions, args.side, args.fresh_engine, args.settle),
         "data-urls": lambda: load_cases.data_urls(app, max_mb),
         "compare": lambda: load_cases.duplicate_compare(app, 256, args.copies),
         "crop": lambda: load_cases.crop_spam(app, args.side, args.clicks),
@@ -228,7 +228,7 @@ def run_cases(app: load_cases.App, args: argparse.Namespace, crop: Path) -> list
     chosen = CASES if "all" in args.case else args.case
     lines = []
     for name in chosen:
-        settle = args.settle if name == "fresh" else 10.0
+        settle = 10.0  # the fresh case waits --settle itself, with its clients still connected
         if name == "fresh":  # one session first: first-use allocations are not what this case measures
             load_cases.fresh_sessions(app, 1, args.side, args.fresh_engine)
             wait_until_idle(app.pid)
@@ -250,7 +250,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sessions", type=int, default=50, help="fresh API sessions")
     parser.add_argument("--side", type=int, default=1024, help="side of the fresh sessions' and crop picker's picture")
     parser.add_argument("--fresh-engine", default="bicubic")
-    parser.add_argument("--settle", type=float, default=60.0, help="seconds to wait before the fresh case's 'after'")
+    parser.add_argument("--settle", type=float, default=60.0, help="seconds the fresh case waits, clients connected")
     parser.add_argument("--copies", type=int, default=20, help="how often Compare's list repeats itself")
     parser.add_argument("--clicks", type=int, default=30, help="crop picker clicks")
     args = parser.parse_args(argv)

@@ -86,6 +86,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "--frames", default=None, metavar="DIR",
         help="diffusion engines: write the denoising filmstrip (one PNG per UNet step and an animated WebP) to DIR",
     )
+    up.add_argument(
+        "--plots", default=None, metavar="DIR",
+        help="write the edge profile (a ramp against a step) and the spectrum plots of each result against "
+        "bicubic to DIR (<output name>-edge.svg/.png, -spectrum.svg/.png)",
+    )
     _add_param_flags(up)
 
     commands.add_parser("engines", help="list engines, whether each runs here, and why not")
@@ -232,11 +237,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                 failed += 1
                 continue
         result.save(target)
-        if frames and result.frames:
-            from .engines.diffusion.filmstrip import write_frames
-
-            strip = write_frames(result.frames, Path(args.frames) / target.stem)
-            tqdm.write(f"{source}: {len(result.frames)} denoising frames -> {strip.parent}", file=sys.stdout)
+        for line in _write_extras(args, result, target):
+            tqdm.write(f"{source}: {line}", file=sys.stdout)
         for notice in result.notices:
             tqdm.write(f"note: {source}: {notice}", file=sys.stderr)
         tqdm.write(f"{source} -> {target} ({result.image.width}x{result.image.height}, {result.seconds:.2f} s)", file=sys.stdout)
@@ -244,6 +246,22 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} input(s) failed; see the lines above.", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _write_extras(args: argparse.Namespace, result, target: Path) -> list[str]:
+    """What ``--frames`` and ``--plots`` ask for beside one output; a line for each."""
+    lines = []
+    if args.frames and result.frames:
+        from .engines.diffusion.filmstrip import write_frames
+
+        strip = write_frames(result.frames, Path(args.frames) / target.stem)
+        lines.append(f"{len(result.frames)} denoising frames -> {strip.parent}")
+    if args.plots:
+        from .present.result_plots import write_result_plots
+
+        written = write_result_plots(result, args.plots, target.stem, png=True)
+        lines.append("edge profile and spectrum plots -> " + ", ".join(str(path) for path in written.values()))
+    return lines
 
 
 def _cmd_inside(args: argparse.Namespace) -> int:

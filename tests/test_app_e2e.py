@@ -52,10 +52,26 @@ def test_first_page_is_served_and_building_it_imports_no_model_code(app):
 
 def test_only_the_upscale_endpoints_are_public(client):
     api = client.view_api(print_info=False, return_format="dict")
-    assert set(api["named_endpoints"]) == {"/upscale", "/upscale_gpu", "/explain"}
+    assert set(api["named_endpoints"]) == {"/upscale", "/upscale_gpu", "/explain", "/inside", "/attribution"}
     names = [p["parameter_name"] for p in api["named_endpoints"]["/upscale"]["parameters"]]
     assert names[:3] == ["image", "engine", "simulate_blurry_source"]
     assert "realcugan_denoise" in names and "sd_img2img_prompt" in names
+
+
+def test_inside_and_attribution_endpoints_look_into_the_network(client):
+    from gradio_client import handle_file
+
+    layers, notes, base, residual, output, total = client.predict(
+        image=handle_file(str(EXAMPLE)), engine="realesrgan-anime", api_name="/inside"
+    )
+    assert len(layers) >= 4 and "3x3 convolution" in notes and "what the network draws" in total
+    assert Image.open(base).size == Image.open(residual).size == Image.open(output).size
+    overlay, reading = client.predict(
+        image=handle_file(str(EXAMPLE)), engine="realesrgan-anime", x=240, y=200, api_name="/attribution"
+    )
+    assert Image.open(overlay).width > 16 and "of what decided this" in reading
+    with pytest.raises(Exception, match="no network to look into"):  # a classical engine has no network: our message, not a crash
+        client.predict(image=handle_file(str(EXAMPLE)), engine="lanczos", api_name="/inside")
 
 
 def test_upscale_an_example_with_realcugan(client):

@@ -260,3 +260,9 @@ def test_no_module_outside_an_engine_branches_on_its_id_or_family():
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not found, found
     assert literals.search(f'if kind == "{described_ids()[0]}":')  # the check can fail
+
+
+@pytest.mark.parametrize("engine", all_engines(), ids=lambda engine: engine.id)
+def test_every_engine_says_what_it_learned_from(engine):
+    """The "what it learned from" view reads this sentence from the engine, never from its family."""
+    assert engine.learned_from.endswith(".") and len(engine.learned_from.split()) >= 10

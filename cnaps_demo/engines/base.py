@@ -202,6 +202,8 @@ class Engine(ABC):
     params: tuple[ParamSpec, ...] = ()
     credits: tuple[Credit, ...] = ()
     uses_torch = True  # False: runs without a device (no torch import, ``device`` ignored)
+    # One plain sentence: what it learned from, and so what it can undo (the "what it learned from" view).
+    learned_from = ""
     looks_inside = False  # True: ``anatomy`` shows its layers, its sum and where a pixel comes from
     # What the page and the helpers may ask of it, declared here so nobody infers it from ``family``
     # or the id (spandrel's descriptor is the model); the engine contract test checks each is true.

@@ -34,19 +34,6 @@ from .compare import Box, edge_richest_box
 
 WINDOW = 512  # px: a larger picture is tried on its busiest 512x512 crop (a CNN needs ~1 s for that on 2 cores)
 
-# What each family of engine learned from, in one plain sentence.
-_TRAINED_ON = {
-    "realesrgan-anime": "It was trained to undo exactly this: millions of clean pictures damaged this way, "
-    "with the clean picture as the answer to learn.",
-    "realcugan": "It was trained to undo damage like this: its authors made training pairs the same way "
-    "(blur, resizing, noise, JPEG), with the clean picture as the answer to learn.",
-}
-_FAMILY_SENTENCE = {
-    "classical": "It learned nothing: it only interpolates between the damaged pixels, so the damage stays.",
-    "diffusion": "It was not trained on this damage: it redraws what it recognises from the pictures it was "
-    "trained on, so it may clean the damage or draw something new.",
-}
-
 
 @dataclass(frozen=True)
 class Trial:
@@ -77,7 +64,7 @@ class Trial:
 def trained_on_sentence(engine_id: str) -> str:
     """One plain sentence: what ``engine_id`` learned from (and so what it can undo)."""
     engine = get_engine(engine_id)
-    return _TRAINED_ON.get(engine.id) or _FAMILY_SENTENCE.get(engine.family, _FAMILY_SENTENCE["diffusion"])
+    return engine.learned_from
 
 
 def _ground_truth(image: Any, window: int | None) -> tuple[Image.Image, Box | None, bool]:

@@ -20,6 +20,7 @@ from .explain_tab import build_explain_tab
 from .jobs import GradioQueue, JobControl, Lanes, StopRequests, release_memory
 from .latest import LatestRequests
 from .live import LiveFrames
+from .inside_api import wire_inside_api
 from .inside_panel import wire_inside_panel
 from .learned_panel import wire_learned_panel
 from .limits import MB, Limits, RequestLimits
@@ -123,6 +124,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         wiring.wire_crop_picker(upscale_tab, results)
         wire_inside_panel(upscale_tab.inside, upscale_tab.detail.state, resolver(results), settings, control, latest)
         wire_learned_panel(upscale_tab.learned, upscale_tab.detail.state, resolver(results), settings, control, latest)
+        wire_inside_api(upscale_tab.inputs.engine, upscale_tab.inputs.image, setup, control)
         wiring.wire_compare(compare_tab, upscale_tab, setup, control, engines)
         wiring.wire_stop([upscale_tab.inputs.stop, compare_tab.stop], control, latest)
         wiring.wire_pick_pair(compare_tab, results)

@@ -123,7 +123,6 @@ class ResultStore:
 
     def drop(self, key: Any) -> None:
         """Forget ``key`` (an API call that cannot follow up; a State that Gradio deletes)."""
-        return  # EXPERIMENT
         if not isinstance(key, str):
             return
         with self._lock:
@@ -174,7 +173,6 @@ class ResultStore:
 def released(values: tuple, store: ResultStore | None, state_index: int) -> tuple:
     """``values`` of an API call's run with nothing kept for it and its State output empty: a client of
     the API cannot follow up, so nothing stays on the server for it."""
-    return values  # EXPERIMENT
     state = values[state_index] if len(values) > state_index else None
     if isinstance(state, str) and store is not None:
         store.drop(state)

@@ -113,6 +113,10 @@ class RealCuganEngine(CnnEngine):
     scales = (2, 3, 4)
     default_scale = 2
     module = REALCUGAN
+    learned_from = (
+        "It was trained to undo damage like this: its authors made training pairs the same way "
+        "(blur, resizing, noise, JPEG), with the clean picture as the answer to learn."
+    )
     summary = (
         "A cascade of two U-Nets with squeeze-and-excitation attention, trained on anime art: "
         "crisp lines, flat colours kept flat."

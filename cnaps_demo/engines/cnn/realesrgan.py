@@ -53,6 +53,10 @@ class RealEsrganAnimeEngine(CnnEngine):
     scales = (2, 3, 4)
     default_scale = 2
     module = REALESRGAN
+    learned_from = (
+        "It was trained to undo exactly this: millions of clean pictures damaged this way, with the clean "
+        "picture as the answer to learn."
+    )
     summary = (
         "A compact 16-layer VGG-style network trained with synthetic degradations on anime video: "
         "fast, clean lines, removes compression noise."

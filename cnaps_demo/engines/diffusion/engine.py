@@ -44,6 +44,10 @@ _EXPLORATIONS = {"sweep": strength_sweep, "seeds": seed_disagreement}
 
 class DiffusionEngine(Engine, DiffusionTraits):
     family = "diffusion"
+    learned_from = (
+        "It was not trained on this damage: it redraws what it recognises from the pictures it was trained on, "
+        "so it may clean the damage or draw something new."
+    )
     scales = (2,)
     default_scale = 2
     device_need = "gpu"
