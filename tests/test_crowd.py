@@ -223,6 +223,10 @@ def test_a_full_lane_reads_as_busy_in_gradio_client_not_as_a_bad_image(server, t
     finally:
         waiting.cancel()
         running.cancel()
+        deadline = time.monotonic() + 60  # the lane is free again before the next test calls it
+        while not (waiting.done() and running.done()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.5)  # and the refused call's place in the waiting room (Lanes.RESERVATION_S) has lapsed
 
 
 # --- malformed calls ----------------------------------------------------------------------------

@@ -128,7 +128,7 @@ def test_the_readmes_python_examples_run_from_another_folder(tmp_path):
     """After `scripts/setup.sh` the package is installed in the venv: no ModuleNotFoundError outside
     the repository, and the examples name no path relative to it."""
     examples = _python_examples()
-    assert len(examples) == 2
+    assert len(examples) == 3
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # only what is installed
     done = subprocess.run(
         [sys.executable, "-c", "\n".join(examples)], cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env

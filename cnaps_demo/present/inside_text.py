@@ -9,6 +9,10 @@ from typing import Any
 
 from PIL import Image
 
+LAYERS_LABEL = (
+    "**Layer by layer, input \u2192 output**: each picture is one layer's most active channels (bright = "
+    "responds strongly). Click a layer to see more of its channels."
+)
 WAITING = "*Run one of the anime CNN engines (Real-CUGAN or Real-ESRGAN) to look inside it, on your picture.*"
 STOPPED = "*Stopped. Run the engine again to look inside.*"
 CLICK_HINT = (

@@ -82,15 +82,16 @@ def build_inside_panel() -> InsidePanel:
     with gr.Column(elem_id="cnaps-inside"):
         gr.Markdown("## Inside the network: what it looked at, on your picture")
         intro = gr.Markdown(inside_text.WAITING, elem_id="cnaps-inside-intro")
+        gr.Markdown(inside_text.LAYERS_LABEL, elem_classes="cnaps-gallery-label")
         layers = gr.Gallery(
-            label="Layer by layer, input \u2192 output: each picture is one layer's most active channels "
-            "(bright = responds strongly). Click a layer to see more of its channels.",
+            label="Layers", show_label=False,
             columns=6, height=230, object_fit="contain", format="png", allow_preview=False,
             elem_id="cnaps-inside-layers", elem_classes="cnaps-pixelated",
         )
         layer_notes = gr.Markdown(elem_id="cnaps-inside-layer-notes")
+        gr.Markdown("**The clicked layer, channel by channel**", elem_classes="cnaps-gallery-label")
         channels = gr.Gallery(
-            label="The clicked layer, channel by channel", columns=5, height=340, object_fit="contain",
+            label="Channels", show_label=False, columns=5, height=340, object_fit="contain",
             format="png", allow_preview=True, elem_id="cnaps-inside-channels", elem_classes="cnaps-pixelated",
         )
         with gr.Row(equal_height=True, elem_id="cnaps-inside-sum"):
@@ -214,10 +215,7 @@ def wire_inside_panel(
     ``resolve(state_value)`` gives the run's ``Comparison`` (or None). Like a run, each job belongs to
     the page's newest request (``latest``): a newer click stops it at its next step, and its outputs
     are dropped, so it never holds the lane for a picture no longer on screen."""
-    lane = {
-        "api_visibility": "private", "concurrency_id": "cpu", "concurrency_limit": settings.cpu_concurrency,
-        "validator": control.lanes.validator("cpu"), "trigger_mode": "always_last",
-    }
+    lane = explainer_lane(control)
 
     async def look_inside(state_value, progress=gr.Progress(), request: gr.Request = None):  # noqa: B008
         comparison = resolve(state_value)
@@ -250,6 +248,20 @@ def wire_inside_panel(
                       show_progress_on=panel.overlay, **lane)
 
 
+# The explainer views' own lane: one job at a time, beside (not behind) the runs of the CPU lane, and
+# counted apart, so a visitor's run is never refused "busy" because of views computed after a result.
+# A newer click stops a running view at its next step (``follow_up``), so it shares the CPU briefly.
+EXPLAIN_LANE = "explain"
+
+
+def explainer_lane(control: JobControl) -> dict[str, Any]:
+    """The event settings every explainer job shares (the lane's size is set in ``layout``)."""
+    return {
+        "api_visibility": "private", "concurrency_id": EXPLAIN_LANE, "concurrency_limit": 1,
+        "validator": control.lanes.validator(EXPLAIN_LANE), "trigger_mode": "always_last",
+    }
+
+
 async def follow_up(control: JobControl, latest: LatestRequests, request: Any, work: Any) -> Any:
     """Run ``work(stop)`` on the CPU lane for what the page shows now; None when a newer request came
     (the job was stopped, and what it made belongs to a picture no longer on screen)."""
@@ -260,5 +272,5 @@ async def follow_up(control: JobControl, latest: LatestRequests, request: Any, w
         with latest.watch(session, number, stop):
             return work(stop)
 
-    result = await control.run(watched, request)
+    result = await control.run(watched, request, EXPLAIN_LANE)
     return result if latest.is_newest(session, number) else None

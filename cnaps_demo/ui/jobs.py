@@ -220,7 +220,7 @@ class Lanes:
     each event's validator refuses a job whose lane is full, before it is queued.
     """
 
-    NAMES = {"cpu": "CPU", "gpu": "GPU"}
+    NAMES = {"cpu": "CPU", "gpu": "GPU", "explain": "explainer"}
     # An admitted job counts as waiting until Gradio has surely queued it (validators of
     # simultaneous requests run in parallel, before any of their jobs is in the queue).
     RESERVATION_S = 2.0

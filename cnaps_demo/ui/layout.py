@@ -21,7 +21,7 @@ from .jobs import GradioQueue, JobControl, Lanes, StopRequests, release_memory
 from .latest import LatestRequests
 from .live import LiveFrames
 from .inside_api import wire_inside_api
-from .inside_panel import wire_inside_panel
+from .inside_panel import EXPLAIN_LANE, wire_inside_panel
 from .learned_panel import wire_learned_panel
 from .limits import MB, Limits, RequestLimits
 from .mcp_bridge import fix_gradio_mcp
@@ -110,7 +110,9 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         engine_events.wire_engine_picker(upscale_tab, settings, gpu_ids)
         engine_events.wire_choice_limits(upscale_tab, engines)
         queue_view = GradioQueue(demo)
-        lanes = Lanes(queue_view, {"cpu": settings.queue_size, "gpu": settings.gpu_queue_size})
+        lanes = Lanes(
+            queue_view, {"cpu": settings.queue_size, "gpu": settings.gpu_queue_size, EXPLAIN_LANE: settings.queue_size}
+        )
         control = JobControl(queue_view, lanes, StopRequests())
         # Uploads Gradio received, and the example copies it made for the gallery: nothing else.
         example_files = example_copies(upscale_tab.inputs.examples)

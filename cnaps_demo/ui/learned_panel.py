@@ -23,7 +23,7 @@ from ..engines import get_engine
 from ..errors import CnapsError, JobCancelledError
 from ..present import learned_text
 from .comparison import Comparison
-from .inside_panel import follow_up
+from .inside_panel import explainer_lane, follow_up
 from .jobs import JobControl
 from .latest import LatestRequests
 from .messages import ui_error
@@ -104,7 +104,9 @@ def build_learned_panel() -> LearnedPanel:
             steps, restored, bicubic, truth = _trial_pictures()
         trial_note = gr.Markdown(elem_id="cnaps-learned-note")
         gr.Markdown("### Why crisp, not averaged")
-        candidates = gr.Gallery(label="Crisp answers, then their average",
+        gr.Markdown("**Crisp answers that all shrink to your picture, then their average**",
+                    elem_classes="cnaps-gallery-label")
+        candidates = gr.Gallery(label="Candidates", show_label=False,
                                 columns=5, height=250, object_fit="contain", format="png",
                                 elem_id="cnaps-crisp", elem_classes="cnaps-pixelated")
         story = gr.Markdown(elem_id="cnaps-crisp-story")
@@ -115,7 +117,9 @@ def build_learned_panel() -> LearnedPanel:
 
 
 def _trial_pictures() -> tuple[gr.Gallery, gr.Image, gr.Image, gr.Image]:
-    steps = gr.Gallery(label="The damage, step by step (values drawn from the published ranges)", columns=6,
+    gr.Markdown("**The damage, step by step** (values drawn from the published ranges)",
+                elem_classes="cnaps-gallery-label")
+    steps = gr.Gallery(label="Damage steps", show_label=False, columns=6,
                        height=380, object_fit="contain", format="png", elem_id="cnaps-learned-steps",
                        elem_classes="cnaps-pixelated")
     with gr.Row(equal_height=True):
@@ -216,10 +220,7 @@ def wire_learned_panel(
         )
         return tuple(view) if view is not None else tuple(gr.skip() for _ in TrialView._fields)
 
-    lane = {
-        "api_visibility": "private", "concurrency_id": "cpu", "concurrency_limit": settings.cpu_concurrency,
-        "validator": control.lanes.validator("cpu"), "trigger_mode": "always_last", "show_progress_on": panel.steps,
-    }
+    lane = {**explainer_lane(control), "show_progress_on": panel.steps}
     inputs = [run_state, panel.seed, panel.blur, panel.noise, panel.jpeg_quality]
     panel.show.click(trial, inputs=inputs, outputs=panel.trial_outputs(), **lane)
     panel.redraw.click(lambda seed: int(seed) + 1, inputs=panel.seed, outputs=panel.seed, queue=False,
