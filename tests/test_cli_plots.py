@@ -11,11 +11,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_upscale_writes_the_edge_and_spectrum_plots(tmp_path):
     picture = tmp_path / "in.png"
-    Image.open(ROOT / "cnaps_demo" / "examples" / "chibi_face.png").convert("RGB").crop((100, 60, 196, 156)).save(picture)
+    Image.open(ROOT / "cnaps_demo" / "examples" / "chibi_face.png").convert("RGB").crop((100, 60, 196, 156)).save(
+        picture
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "cnaps_demo", "upscale", str(picture), "-o", str(tmp_path / "out.png"),
-         "--engine", "lanczos", "--plots", str(tmp_path / "plots")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "cnaps_demo",
+            "upscale",
+            str(picture),
+            "-o",
+            str(tmp_path / "out.png"),
+            "--engine",
+            "lanczos",
+            "--plots",
+            str(tmp_path / "plots"),
+        ],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     written = sorted(path.name for path in (tmp_path / "plots").iterdir())

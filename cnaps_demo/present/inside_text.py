@@ -103,9 +103,7 @@ def sum_note(seen: Any) -> str:
     residual = np.abs(np.asarray(seen.residual, dtype=np.float32))
     share = float((residual.max(axis=-1) > 4 / 255).mean()) * 100
     strongest = float(residual.max()) * 255
-    changed = (
-        f"{share:.0f}% of the pixels change by more than 4/255 (at most {strongest:.0f}/255)"
-    )
+    changed = f"{share:.0f}% of the pixels change by more than 4/255 (at most {strongest:.0f}/255)"
     if share < 50:  # a residual network: most of the picture is the plain part
         story = (
             f"The network draws only the difference: {changed}; everywhere else the result is the "
@@ -116,9 +114,7 @@ def sum_note(seen: Any) -> str:
             f"The second stage reworks the first one's draft almost everywhere: {changed}. "
             "The draft alone is not a picture to look at; the two together are."
         )
-    return (
-        f"**{html.escape(seen.decomposition)}.** {story} In the middle picture {html.escape(seen.residual_legend)}."
-    )
+    return f"**{html.escape(seen.decomposition)}.** {story} In the middle picture {html.escape(seen.residual_legend)}."
 
 
 def reading(found: Any) -> str:

@@ -80,9 +80,13 @@ def trial_note(trial: Any) -> str:
     chain = "\n".join(
         f"{k + 1}. round {step.round}: {html.escape(step.caption)}" for k, step in enumerate(trial.degradation.steps)
     )
-    return chain + "\n\n" + (
-        f"**{html.escape(trial.sentence)}** {html.escape(trial.scores_line)} (PSNR: higher is closer; SSIM: 1 is "
-        f"identical).{where}{skipped} Seed {trial.degradation.seed}: *New draw* damages it another way."
+    return (
+        chain
+        + "\n\n"
+        + (
+            f"**{html.escape(trial.sentence)}** {html.escape(trial.scores_line)} (PSNR: higher is closer; SSIM: 1 is "
+            f"identical).{where}{skipped} Seed {trial.degradation.seed}: *New draw* damages it another way."
+        )
     )
 
 

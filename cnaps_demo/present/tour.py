@@ -65,20 +65,41 @@ STEPS = (
 
 GLOSSARY = (
     ("pixel grid", "The picture as rows and columns of coloured dots; 2x enlargement doubles both."),
-    ("tensor", "A block of numbers with several axes, e.g. colour channel x height x width: how a network holds a picture."),
-    ("channel", "One of the pictures a layer makes: each responds to one kind of pattern (an edge direction, a flat fill)."),
-    ("convolution", "Sliding a small grid of learned weights (e.g. 3x3) over the picture and adding up weights x pixels at each place."),
+    (
+        "tensor",
+        "A block of numbers with several axes, e.g. colour channel x height x width: how a network holds a picture.",
+    ),
+    (
+        "channel",
+        "One of the pictures a layer makes: each responds to one kind of pattern (an edge direction, a flat fill).",
+    ),
+    (
+        "convolution",
+        "Sliding a small grid of learned weights (e.g. 3x3) over the picture and adding up weights x pixels at each place.",
+    ),
     ("receptive field", "The input pixels that can influence one output pixel at all; it grows with every layer."),
     ("residual", "The difference a network adds to a plain enlargement, instead of drawing the whole picture."),
-    ("U-Net", "A network that shrinks the picture step by step to see the big shapes, then enlarges it again, passing details across."),
-    ("latent", "Stable Diffusion's compressed picture: 1/8 of the size, 4 numbers per position; the model works there."),
+    (
+        "U-Net",
+        "A network that shrinks the picture step by step to see the big shapes, then enlarges it again, passing details across.",
+    ),
+    (
+        "latent",
+        "Stable Diffusion's compressed picture: 1/8 of the size, 4 numbers per position; the model works there.",
+    ),
     ("VAE", "The encoder/decoder pair that turns a picture into a latent and back."),
     ("CLIP", "The text encoder that turns the prompt into numbers the diffusion model is guided by."),
     ("seed", "The number that fixes the random noise: the same seed gives the same result."),
     ("strength", "How much of the picture img2img re-draws: 0 keeps it, 1 draws anew from noise."),
     ("ControlNet", "A side network that keeps Stable Diffusion to the layout of a given picture (here: its tiles)."),
-    ("LR-PSNR", "The result shrunk back to your picture's size, compared with your picture: high means it agrees with it."),
-    ("PSNR / SSIM", "Pixel-by-pixel and structure closeness to an original, when there is one (Simulate a blurry source)."),
+    (
+        "LR-PSNR",
+        "The result shrunk back to your picture's size, compared with your picture: high means it agrees with it.",
+    ),
+    (
+        "PSNR / SSIM",
+        "Pixel-by-pixel and structure closeness to an original, when there is one (Simulate a blurry source).",
+    ),
     ("dB", "Decibels: a log scale; +3 dB of PSNR halves the squared error, +10 dB divides it by ten."),
 )
 
@@ -105,7 +126,5 @@ def step_html(step: TourStep) -> str:
 
 
 def glossary_html() -> str:
-    items = "".join(
-        f"<dt><b>{html.escape(term)}</b></dt><dd>{html.escape(meaning)}</dd>" for term, meaning in GLOSSARY
-    )
+    items = "".join(f"<dt><b>{html.escape(term)}</b></dt><dd>{html.escape(meaning)}</dd>" for term, meaning in GLOSSARY)
     return f'<details class="cnaps-glossary" open><summary><b>Glossary: the words this page uses</b></summary><dl>{items}</dl></details>'

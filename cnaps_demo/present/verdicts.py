@@ -49,7 +49,7 @@ def fidelity_summary(
     head = "\n\n".join(warnings)
     body = (
         f"**How faithful is it to {html.escape(against)}?** {line}\n\n"
-        f"<details class=\"cnaps-figures\"><summary>What these figures mean, against bicubic</summary>"
+        f'<details class="cnaps-figures"><summary>What these figures mean, against bicubic</summary>'
         f"<ul>{details}</ul></details>"
     )
     return f"{head}\n\n{body}" if head else body

@@ -9,10 +9,10 @@ from typing import Any
 import gradio as gr
 
 from ..errors import CnapsError
+from ..image import save_png
 from ..present import inside_text
 from ..probe import attribution as trace_pixel
 from ..probe import inside as look_inside
-from ..image import save_png
 from .actions import RunSetup
 from .jobs import JobControl
 from .messages import ui_error
@@ -34,6 +34,18 @@ def _outputs() -> dict[str, Any]:
         }
 
 
+def _inside_values(picture, engine, forward, folder, settings) -> tuple:
+    """The /inside outputs: each layer's maps as one picture, the notes, base/residual/output, the sum."""
+    seen = look_inside(picture, engine, progress=forward, settings=settings)
+    files = [
+        (str(save_png(inside_text.strip(layer.maps), folder / f"layer{k}.png", {})), layer.name)
+        for k, layer in enumerate(seen.layers)
+    ]
+    parts = (("base", seen.base_image), ("residual", seen.residual_image), ("output", seen.output_image))
+    pictures = [str(save_png(shown, folder / f"{name}.png", {})) for name, shown in parts]
+    return (files, inside_text.layer_notes(seen.layers), *pictures, inside_text.sum_note(seen))
+
+
 def wire_inside_api(engine_input: gr.Dropdown, image_input: gr.Image, setup: RunSetup, control: JobControl) -> None:
     """Register /inside (image, engine) and /attribution (image, engine, x, y) on the CPU lane."""
     shown = _outputs()
@@ -50,15 +62,6 @@ def wire_inside_api(engine_input: gr.Dropdown, image_input: gr.Image, setup: Run
         except CnapsError as error:
             raise ui_error(error) from None
 
-    def inside_values(picture, engine, forward, folder):
-        seen = look_inside(picture, engine, progress=forward, settings=settings)
-        files = [(str(save_png(inside_text.strip(layer.maps), folder / f"layer{k}.png", {})), layer.name)
-                 for k, layer in enumerate(seen.layers)]
-        return (files, inside_text.layer_notes(seen.layers), *(
-            str(save_png(picture, folder / f"{name}.png", {}))
-            for name, picture in (("base", seen.base_image), ("residual", seen.residual_image), ("output", seen.output_image))
-        ), inside_text.sum_note(seen))
-
     async def inside(image, engine="realesrgan-anime", progress=gr.Progress(), request: gr.Request = None):  # noqa: B008
         """Look inside an anime CNN on a picture: each layer's most active channels, and base + residual = output.
 
@@ -69,9 +72,18 @@ def wire_inside_api(engine_input: gr.Dropdown, image_input: gr.Image, setup: Run
         Returns:
             One picture per layer with its name, what each layer responds to, the base, the residual and the output pictures, and the sentence that says how they add up.
         """
-        return await control.run(lambda stop: run(image, engine, progress, stop, inside_values), request)
+        return await control.run(
+            lambda stop: run(image, engine, progress, stop, lambda *args: _inside_values(*args, settings)), request
+        )
 
-    async def attribution(image, engine="realesrgan-anime", x=0, y=0, progress=gr.Progress(), request: gr.Request = None):  # noqa: B008
+    async def attribution(
+        image,
+        engine="realesrgan-anime",
+        x=0,
+        y=0,
+        progress=gr.Progress(),  # noqa: B008
+        request: gr.Request = None,
+    ):
         """Where a pixel of the 2x result comes from: the input pixels that decided the 16x16 window around (x, y).
 
         Args:
@@ -90,9 +102,19 @@ def wire_inside_api(engine_input: gr.Dropdown, image_input: gr.Image, setup: Run
 
         return await control.run(lambda stop: run(image, engine, progress, stop, values), request)
 
-    lane = {"preprocess": False, "concurrency_id": "cpu", "concurrency_limit": settings.cpu_concurrency,
-            "validator": control.lanes.validator("cpu")}
+    lane = {
+        "preprocess": False,
+        "concurrency_id": "cpu",
+        "concurrency_limit": settings.cpu_concurrency,
+        "validator": control.lanes.validator("cpu"),
+    }
     names = ("layers", "notes", "base", "residual", "output", "sum")
     gr.on([], inside, inputs=[image_input, engine_input], outputs=[shown[n] for n in names], api_name="inside", **lane)
-    gr.on([], attribution, inputs=[image_input, engine_input, x, y], outputs=[shown["overlay"], shown["reading"]],
-          api_name="attribution", **lane)
+    gr.on(
+        [],
+        attribution,
+        inputs=[image_input, engine_input, x, y],
+        outputs=[shown["overlay"], shown["reading"]],
+        api_name="attribution",
+        **lane,
+    )

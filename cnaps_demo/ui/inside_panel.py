@@ -70,10 +70,17 @@ class InsidePanel:
         return [getattr(self, name) for name in InsideView._fields]
 
 
-def _picture(label: str, elem_id: str, **extra: Any) -> gr.Image:
+def shown_picture(label: str, elem_id: str, **extra: Any) -> gr.Image:
+    """A picture the explainer sections show (not an input): 260 px high unless told."""
     return gr.Image(
-        label=label, type="filepath", format="png", interactive=False, elem_id=elem_id,
-        buttons=["fullscreen"], min_width=150, **{"height": 260, **extra},
+        label=label,
+        type="filepath",
+        format="png",
+        interactive=False,
+        elem_id=elem_id,
+        buttons=["fullscreen"],
+        min_width=150,
+        **{"height": 260, **extra},
     )
 
 
@@ -84,34 +91,69 @@ def build_inside_panel() -> InsidePanel:
         intro = gr.Markdown(inside_text.WAITING, elem_id="cnaps-inside-intro")
         gr.Markdown(inside_text.LAYERS_LABEL, elem_classes="cnaps-gallery-label")
         layers = gr.Gallery(
-            label="Layers", show_label=False,
-            columns=6, height=230, object_fit="contain", format="png", allow_preview=False,
-            elem_id="cnaps-inside-layers", elem_classes="cnaps-pixelated",
+            label="Layers",
+            show_label=False,
+            columns=6,
+            height=230,
+            object_fit="contain",
+            format="png",
+            allow_preview=False,
+            elem_id="cnaps-inside-layers",
+            elem_classes="cnaps-pixelated",
         )
         layer_notes = gr.Markdown(elem_id="cnaps-inside-layer-notes")
         gr.Markdown("**The clicked layer, channel by channel**", elem_classes="cnaps-gallery-label")
         channels = gr.Gallery(
-            label="Channels", show_label=False, columns=5, height=340, object_fit="contain",
-            format="png", allow_preview=True, elem_id="cnaps-inside-channels", elem_classes="cnaps-pixelated",
+            label="Channels",
+            show_label=False,
+            columns=5,
+            height=340,
+            object_fit="contain",
+            format="png",
+            allow_preview=True,
+            elem_id="cnaps-inside-channels",
+            elem_classes="cnaps-pixelated",
         )
         with gr.Row(equal_height=True, elem_id="cnaps-inside-sum"):
-            base = _picture("Base", "cnaps-inside-base", elem_classes="cnaps-pixelated")
-            residual = _picture("+ What the network draws", "cnaps-inside-residual", elem_classes="cnaps-pixelated")
-            output = _picture("= Result", "cnaps-inside-output", elem_classes="cnaps-pixelated")
+            base = shown_picture("Base", "cnaps-inside-base", elem_classes="cnaps-pixelated")
+            residual = shown_picture(
+                "+ What the network draws", "cnaps-inside-residual", elem_classes="cnaps-pixelated"
+            )
+            output = shown_picture("= Result", "cnaps-inside-output", elem_classes="cnaps-pixelated")
         sum_note = gr.Markdown(elem_id="cnaps-inside-sum-note")
         gr.Markdown("### Where does this pixel come from?")
         with gr.Row(equal_height=False):
-            pick = _picture("Click any spot of the result", "cnaps-inside-pick", height=320)
-            overlay = _picture("The input pixels that decided it (brighter = more)", "cnaps-inside-overlay", height=320)
+            pick = shown_picture("Click any spot of the result", "cnaps-inside-pick", height=320)
+            overlay = shown_picture(
+                "The input pixels that decided it (brighter = more)", "cnaps-inside-overlay", height=320
+            )
         reading = gr.Markdown(inside_text.CLICK_HINT, elem_id="cnaps-inside-reading")
         gr.Markdown("### Where did it invent?")
         with gr.Row(equal_height=True):
-            invented_added = _picture("What it drew that bicubic did not (\u00d74)", "cnaps-invented-added", height=300)
-            invented_lr = _picture("Where it disagrees with your picture, shrunk back (\u00d74)", "cnaps-invented-lr",
-                                   height=300)
+            invented_added = shown_picture(
+                "What it drew that bicubic did not (\u00d74)", "cnaps-invented-added", height=300
+            )
+            invented_lr = shown_picture(
+                "Where it disagrees with your picture, shrunk back (\u00d74)", "cnaps-invented-lr", height=300
+            )
         invented_note = gr.Markdown(elem_id="cnaps-invented-note")
-    return InsidePanel(intro, layers, layer_notes, channels, base, residual, output, sum_note, pick, overlay, reading,
-                       invented_added, invented_lr, invented_note, gr.State(None))
+    return InsidePanel(
+        intro,
+        layers,
+        layer_notes,
+        channels,
+        base,
+        residual,
+        output,
+        sum_note,
+        pick,
+        overlay,
+        reading,
+        invented_added,
+        invented_lr,
+        invented_note,
+        gr.State(None),
+    )
 
 
 def cleared_inside(intro: str = inside_text.WAITING, invented: tuple = (None, None, "")) -> InsideView:
@@ -152,8 +194,15 @@ def inside_view(comparison: Comparison | None, settings: Any, progress: Any, sto
     forward = progress_forwarder(progress, label="Looking inside", stop=stop)
     region = inside_text.region_around(comparison.box_in, result.input_image.size)
     try:
-        seen = inside(result.input_image, result.engine_id, region=region, progress=forward,
-                      settings=settings, scale=result.scale, **result.params)
+        seen = inside(
+            result.input_image,
+            result.engine_id,
+            region=region,
+            progress=forward,
+            settings=settings,
+            scale=result.scale,
+            **result.params,
+        )
     except JobCancelledError:
         return cleared_inside(inside_text.STOPPED, invented)
     except CnapsError as error:
@@ -161,8 +210,10 @@ def inside_view(comparison: Comparison | None, settings: Any, progress: Any, sto
     maps = []
     overview = []
     for index, layer in enumerate(seen.layers):
-        shown = [(comparison.save_view(picture, f"layer{index}-ch{k}"), f"{index + 1}. channel {channel + 1}")
-                 for k, (picture, channel) in enumerate(zip(layer.maps, layer.channels))]
+        shown = [
+            (comparison.save_view(picture, f"layer{index}-ch{k}"), f"{index + 1}. channel {channel + 1}")
+            for k, (picture, channel) in enumerate(zip(layer.maps, layer.channels))
+        ]
         maps.append(shown)
         strip = inside_text.strip(layer.maps[:OVERVIEW_MAPS])
         overview.append((comparison.save_view(strip, f"layer{index}"), inside_text.layer_title(index, layer)))
@@ -196,8 +247,15 @@ def attribution_view(comparison: Comparison | None, point: tuple[int, int], sett
         return None, inside_text.not_for(result.engine_name)
     forward = progress_forwarder(progress, label="Tracing the pixel back", stop=stop)
     try:
-        found = attribution(result.input_image, result.engine_id, point, progress=forward, settings=settings,
-                            scale=result.scale, **result.params)
+        found = attribution(
+            result.input_image,
+            result.engine_id,
+            point,
+            progress=forward,
+            settings=settings,
+            scale=result.scale,
+            **result.params,
+        )
     except JobCancelledError:
         return gr.skip(), inside_text.STOPPED
     except CnapsError as error:
@@ -231,8 +289,14 @@ def wire_inside_panel(
             return gr.skip()
         return maps[event.index]
 
-    panel.layers.select(show_channels, inputs=panel.maps, outputs=panel.channels, queue=False,
-                        api_visibility="private", show_progress="hidden")
+    panel.layers.select(
+        show_channels,
+        inputs=panel.maps,
+        outputs=panel.channels,
+        queue=False,
+        api_visibility="private",
+        show_progress="hidden",
+    )
 
     async def trace(state_value, event: gr.SelectData, progress=gr.Progress(), request: gr.Request = None):  # noqa: B008
         if not isinstance(event.index, (list, tuple)):
@@ -244,8 +308,9 @@ def wire_inside_panel(
         )
         return found if found is not None else (gr.skip(), gr.skip())
 
-    panel.pick.select(trace, inputs=run_state, outputs=[panel.overlay, panel.reading],
-                      show_progress_on=panel.overlay, **lane)
+    panel.pick.select(
+        trace, inputs=run_state, outputs=[panel.overlay, panel.reading], show_progress_on=panel.overlay, **lane
+    )
 
 
 # The explainer views' own lane: one job at a time, beside (not behind) the runs of the CPU lane, and
@@ -257,8 +322,11 @@ EXPLAIN_LANE = "explain"
 def explainer_lane(control: JobControl) -> dict[str, Any]:
     """The event settings every explainer job shares (the lane's size is set in ``layout``)."""
     return {
-        "api_visibility": "private", "concurrency_id": EXPLAIN_LANE, "concurrency_limit": 1,
-        "validator": control.lanes.validator(EXPLAIN_LANE), "trigger_mode": "always_last",
+        "api_visibility": "private",
+        "concurrency_id": EXPLAIN_LANE,
+        "concurrency_limit": 1,
+        "validator": control.lanes.validator(EXPLAIN_LANE),
+        "trigger_mode": "always_last",
     }
 
 

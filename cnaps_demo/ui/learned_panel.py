@@ -23,12 +23,11 @@ from ..engines import get_engine
 from ..errors import CnapsError, JobCancelledError
 from ..present import learned_text
 from .comparison import Comparison
-from .inside_panel import explainer_lane, follow_up
+from .inside_panel import explainer_lane, follow_up, shown_picture
 from .jobs import JobControl
 from .latest import LatestRequests
 from .messages import ui_error
 from .running import progress_forwarder
-
 
 # The knobs a visitor can move (the rest of the chain is drawn from Real-ESRGAN's published ranges).
 # Moderate by default: with every value drawn, round one may shrink the picture to 0.15x and the
@@ -81,51 +80,83 @@ class LearnedPanel:
         return [getattr(self, name) for name in TrialView._fields]
 
 
-def _picture(label: str, elem_id: str) -> gr.Image:
-    return gr.Image(label=label, type="filepath", format="png", interactive=False, elem_id=elem_id,
-                    buttons=["fullscreen"], min_width=150, height=260, elem_classes="cnaps-pixelated")
-
-
 def build_learned_panel() -> LearnedPanel:
     """The section's components (inside the Upscale tab's ``gr.Tab``)."""
     with gr.Column(elem_id="cnaps-learned"):
         gr.Markdown("## Why is it crisp? What it learned from, and why it commits to one answer")
         gr.Markdown(learned_text.LEARNED_INTRO, elem_id="cnaps-learned-intro")
         with gr.Row():
-            show = gr.Button("Damage my picture like a training pair \u25b6", variant="secondary",
-                             elem_id="cnaps-learned-show", scale=3)
+            show = gr.Button(
+                "Damage my picture like a training pair \u25b6",
+                variant="secondary",
+                elem_id="cnaps-learned-show",
+                scale=3,
+            )
             redraw = gr.Button("New draw", size="md", elem_id="cnaps-learned-redraw", scale=1, min_width=110)
         with gr.Row(elem_id="cnaps-learned-knobs"):
             blur = gr.Slider(0, 3, value=DEFAULT_KNOBS["blur"], step=0.1, label="Blur (px)", min_width=140)
             noise = gr.Slider(0, 30, value=DEFAULT_KNOBS["noise"], step=1, label="Noise (of 255)", min_width=140)
-            jpeg_quality = gr.Slider(10, 100, value=DEFAULT_KNOBS["jpeg_quality"], step=1, label="JPEG quality",
-                                     min_width=140)
+            jpeg_quality = gr.Slider(
+                10, 100, value=DEFAULT_KNOBS["jpeg_quality"], step=1, label="JPEG quality", min_width=140
+            )
         with gr.Column(visible=False, elem_id="cnaps-learned-trial") as trial_box:
             steps, restored, bicubic, truth = _trial_pictures()
         trial_note = gr.Markdown(elem_id="cnaps-learned-note")
         gr.Markdown("### Why crisp, not averaged")
-        gr.Markdown("**Crisp answers that all shrink to your picture, then their average**",
-                    elem_classes="cnaps-gallery-label")
-        candidates = gr.Gallery(label="Candidates", show_label=False,
-                                columns=5, height=250, object_fit="contain", format="png",
-                                elem_id="cnaps-crisp", elem_classes="cnaps-pixelated")
+        gr.Markdown(
+            "**Crisp answers that all shrink to your picture, then their average**", elem_classes="cnaps-gallery-label"
+        )
+        candidates = gr.Gallery(
+            label="Candidates",
+            show_label=False,
+            columns=5,
+            height=250,
+            object_fit="contain",
+            format="png",
+            elem_id="cnaps-crisp",
+            elem_classes="cnaps-pixelated",
+        )
         story = gr.Markdown(elem_id="cnaps-crisp-story")
         gr.Markdown("### Edges and detail, measured")
         plots = gr.HTML(learned_text.PLOTS_WAITING, elem_id="cnaps-plots")
-    return LearnedPanel(show, redraw, gr.State(0), blur, noise, jpeg_quality, trial_box, steps, restored, bicubic,
-                        truth, trial_note, candidates, story, plots)
+    return LearnedPanel(
+        show,
+        redraw,
+        gr.State(0),
+        blur,
+        noise,
+        jpeg_quality,
+        trial_box,
+        steps,
+        restored,
+        bicubic,
+        truth,
+        trial_note,
+        candidates,
+        story,
+        plots,
+    )
 
 
 def _trial_pictures() -> tuple[gr.Gallery, gr.Image, gr.Image, gr.Image]:
-    gr.Markdown("**The damage, step by step** (values drawn from the published ranges)",
-                elem_classes="cnaps-gallery-label")
-    steps = gr.Gallery(label="Damage steps", show_label=False, columns=6,
-                       height=380, object_fit="contain", format="png", elem_id="cnaps-learned-steps",
-                       elem_classes="cnaps-pixelated")
+    gr.Markdown(
+        "**The damage, step by step** (values drawn from the published ranges)", elem_classes="cnaps-gallery-label"
+    )
+    steps = gr.Gallery(
+        label="Damage steps",
+        show_label=False,
+        columns=6,
+        height=380,
+        object_fit="contain",
+        format="png",
+        elem_id="cnaps-learned-steps",
+        elem_classes="cnaps-pixelated",
+    )
     with gr.Row(equal_height=True):
-            restored = _picture("The model's 2x of the damaged copy", "cnaps-learned-restored")
-            bicubic = _picture("Bicubic's 2x of it", "cnaps-learned-bicubic")
-            truth = _picture("Your picture (the answer)", "cnaps-learned-truth")
+        pixelated = {"elem_classes": "cnaps-pixelated"}
+        restored = shown_picture("The model's 2x of the damaged copy", "cnaps-learned-restored", **pixelated)
+        bicubic = shown_picture("Bicubic's 2x of it", "cnaps-learned-bicubic", **pixelated)
+        truth = shown_picture("Your picture (the answer)", "cnaps-learned-truth", **pixelated)
     return steps, restored, bicubic, truth
 
 
@@ -148,12 +179,17 @@ def crisp_view(comparison: Comparison | None) -> CrispView:
     small = result.input_image.convert("RGB")
     window = comparison.box_in
     found = crisp_candidates(result.image.convert("RGB"), small, box=window)
-    items = [(comparison.save_view(c.image, f"candidate{k}"), learned_text.candidate_caption(k, c))
-             for k, c in enumerate(found.candidates)]
+    items = [
+        (comparison.save_view(c.image, f"candidate{k}"), learned_text.candidate_caption(k, c))
+        for k, c in enumerate(found.candidates)
+    ]
     items.append((comparison.save_view(found.average, "average"), learned_text.average_caption(found)))
     curves = result_curves(result)
-    return CrispView(items, learned_text.crisp_story(found, result.engine_name),
-                     learned_text.plots_html(curves.edge_svg(), curves.spectrum_svg(), result.engine_name))
+    return CrispView(
+        items,
+        learned_text.crisp_story(found, result.engine_name),
+        learned_text.plots_html(curves.edge_svg(), curves.spectrum_svg(), result.engine_name),
+    )
 
 
 def trial_view(
@@ -172,17 +208,24 @@ def trial_view(
     forward = progress_forwarder(progress, label="Training pair", stop=stop)
     try:
         picture = comparison.source.truth if comparison.source.truth is not None else comparison.source.image
-        trial = restoration_trial(picture, engine.id, seed=seed, progress=forward, settings=settings,
-                                  engine_params=result.params, **knobs)
+        trial = restoration_trial(
+            picture, engine.id, seed=seed, progress=forward, settings=settings, engine_params=result.params, **knobs
+        )
     except JobCancelledError:
         return cleared_trial(learned_text.STOPPED)
     except CnapsError as error:
         raise ui_error(error) from None
     steps = [(comparison.save_view(trial.truth, "pair-clean"), "Your picture: the clean half of the pair")]
-    steps += [(comparison.save_view(step.image, f"pair-step{k}"), step.caption)
-              for k, step in enumerate(trial.degradation.steps)]
-    steps.append((comparison.save_view(trial.small, "pair-small"),
-                  f"The damaged copy, half size ({trial.small.width}\u00d7{trial.small.height}): what the model is given"))
+    steps += [
+        (comparison.save_view(step.image, f"pair-step{k}"), step.caption)
+        for k, step in enumerate(trial.degradation.steps)
+    ]
+    steps.append(
+        (
+            comparison.save_view(trial.small, "pair-small"),
+            f"The damaged copy, half size ({trial.small.width}\u00d7{trial.small.height}): what the model is given",
+        )
+    )
     return TrialView(
         trial_box=gr.update(visible=True),
         steps=steps,
@@ -206,11 +249,24 @@ def wire_learned_panel(
         except CnapsError as error:  # e.g. a picture too small for a detail window: said in place, no toast
             return tuple(cleared_crisp()._replace(story=f"*{learned_text.escape(error)}*"))
 
-    run_state.change(draw_crisp, inputs=run_state, outputs=panel.crisp_outputs(), api_visibility="private",
-                     concurrency_id="figures", concurrency_limit=2, trigger_mode="always_last",
-                     show_progress="hidden")
-    run_state.change(lambda _: tuple(cleared_trial()), inputs=run_state, outputs=panel.trial_outputs(),
-                     queue=False, api_visibility="private", show_progress="hidden")
+    run_state.change(
+        draw_crisp,
+        inputs=run_state,
+        outputs=panel.crisp_outputs(),
+        api_visibility="private",
+        concurrency_id="figures",
+        concurrency_limit=2,
+        trigger_mode="always_last",
+        show_progress="hidden",
+    )
+    run_state.change(
+        lambda _: tuple(cleared_trial()),
+        inputs=run_state,
+        outputs=panel.trial_outputs(),
+        queue=False,
+        api_visibility="private",
+        show_progress="hidden",
+    )
 
     async def trial(state_value, seed, blur, noise, jpeg_quality, progress=gr.Progress(), request: gr.Request = None):  # noqa: B008
         comparison = resolve(state_value)
@@ -223,8 +279,11 @@ def wire_learned_panel(
     lane = {**explainer_lane(control), "show_progress_on": panel.steps}
     inputs = [run_state, panel.seed, panel.blur, panel.noise, panel.jpeg_quality]
     panel.show.click(trial, inputs=inputs, outputs=panel.trial_outputs(), **lane)
-    panel.redraw.click(lambda seed: int(seed) + 1, inputs=panel.seed, outputs=panel.seed, queue=False,
-                       api_visibility="private", show_progress="hidden").then(
-        trial, inputs=inputs, outputs=panel.trial_outputs(), **lane
-    )
-
+    panel.redraw.click(
+        lambda seed: int(seed) + 1,
+        inputs=panel.seed,
+        outputs=panel.seed,
+        queue=False,
+        api_visibility="private",
+        show_progress="hidden",
+    ).then(trial, inputs=inputs, outputs=panel.trial_outputs(), **lane)
