@@ -16,8 +16,8 @@ LAYERS_LABEL = (
 WAITING = "*Run one of the anime CNN engines (Real-CUGAN or Real-ESRGAN) to look inside it, on your picture.*"
 STOPPED = "*Stopped. Run the engine again to look inside.*"
 CLICK_HINT = (
-    "*Click any spot of the result: the picture on the right then shows which pixels of your input the "
-    "network used to draw it.*"
+    "*Click any spot of the result (left): the picture beside it then shows which pixels of your input the "
+    "network used to draw it, brighter for more.*"
 )
 # Side of the input window the layer views run on (``cnaps_demo.inside`` takes at most 128).
 INSIDE_WINDOW = 128
@@ -134,9 +134,9 @@ def invented_note(added: Any, disagreement: Any, engine_name: str) -> str:
     strays = float((np.asarray(disagreement) > 16).mean()) * 100
     name = html.escape(engine_name)
     return (
-        f"**Left:** where {name} drew something a plain bicubic enlargement does not have: {drew:.1f}% of the "
+        f"**Left, drawn, not in bicubic:** where {name} drew something a plain bicubic enlargement does not have: {drew:.1f}% of the "
         f"result's pixels differ from bicubic by more than 16/255 (mostly along outlines: sharpened, not new). "
-        f"**Right:** where the result, shrunk back to your picture's size, no longer matches your picture: "
+        f"**Right, not in your picture:** where the result, shrunk back to your picture's size, no longer matches your picture: "
         f"{strays:.1f}% of your pixels by more than 16/255. Bright there means your picture does not support "
         f"what the model drew: that is invention. Legend: black = the same, dark red = 16/255, yellow to white "
         f"= {256 // MAP_GAIN}/255 or more."

@@ -28,11 +28,12 @@ def gpu_engine_note(engine_name: str) -> str:
 
 
 def candidate_caption(index: int, candidate: Any) -> str:
-    return f"{index + 1}. the model's answer" if candidate.shift == (0, 0) else f"{index + 1}. moved {candidate.shift}"
+    """Short enough for a thumbnail on a phone; the table under the gallery has the figures."""
+    return f"{index + 1}: the model's" if candidate.shift == (0, 0) else f"{index + 1}: moved {candidate.shift}"
 
 
 def average_caption(found: Any) -> str:
-    return "Their average: soft"
+    return "average: soft"
 
 
 def crisp_story(found: Any, engine_name: str) -> str:

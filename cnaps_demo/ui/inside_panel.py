@@ -117,24 +117,24 @@ def build_inside_panel() -> InsidePanel:
         with gr.Row(equal_height=True, elem_id="cnaps-inside-sum"):
             base = shown_picture("Base", "cnaps-inside-base", elem_classes="cnaps-pixelated")
             residual = shown_picture(
-                "+ What the network draws", "cnaps-inside-residual", elem_classes="cnaps-pixelated"
+                "+ Network's part", "cnaps-inside-residual", elem_classes="cnaps-pixelated"
             )
             output = shown_picture("= Result", "cnaps-inside-output", elem_classes="cnaps-pixelated")
         sum_note = gr.Markdown(elem_id="cnaps-inside-sum-note")
         gr.Markdown("### Where does this pixel come from?")
         with gr.Row(equal_height=False):
-            pick = shown_picture("Click any spot of the result", "cnaps-inside-pick", height=320)
+            pick = shown_picture("Click a spot", "cnaps-inside-pick", height=320)
             overlay = shown_picture(
-                "The input pixels that decided it (brighter = more)", "cnaps-inside-overlay", height=320
+                "What decided it", "cnaps-inside-overlay", height=320
             )
         reading = gr.Markdown(inside_text.CLICK_HINT, elem_id="cnaps-inside-reading")
         gr.Markdown("### Where did it invent?")
         with gr.Row(equal_height=True):
             invented_added = shown_picture(
-                "What it drew that bicubic did not (\u00d74)", "cnaps-invented-added", height=300
+                "Drawn, not in bicubic", "cnaps-invented-added", height=300
             )
             invented_lr = shown_picture(
-                "Where it disagrees with your picture, shrunk back (\u00d74)", "cnaps-invented-lr", height=300
+                "Not in your picture", "cnaps-invented-lr", height=300
             )
         invented_note = gr.Markdown(elem_id="cnaps-invented-note")
     return InsidePanel(
@@ -211,7 +211,7 @@ def inside_view(comparison: Comparison | None, settings: Any, progress: Any, sto
     overview = []
     for index, layer in enumerate(seen.layers):
         shown = [
-            (comparison.save_view(picture, f"layer{index}-ch{k}"), f"{index + 1}. channel {channel + 1}")
+            (comparison.save_view(picture, f"layer{index}-ch{k}"), f"ch {channel + 1}")
             for k, (picture, channel) in enumerate(zip(layer.maps, layer.channels))
         ]
         maps.append(shown)
