@@ -104,3 +104,17 @@ def test_a_classical_engine_says_there_is_no_network_to_look_into(page, app_url)
         timeout=RUN_TIMEOUT_MS,
     )
     assert page.locator("#cnaps-inside-layers img").count() == 0
+
+
+def test_the_tour_steps_open_the_live_views_on_the_upscale_tab(page, app_url):
+    run_engine(page, app_url, "Real-ESRGAN")
+    page.wait_for_function("document.querySelectorAll('#cnaps-inside-layers img').length >= 4", timeout=RUN_TIMEOUT_MS)
+    page.get_by_role("tab", name="How does it work?").click()
+    page.wait_for_selector("#cnaps-glossary dt")
+    assert page.locator("#cnaps-glossary dt").filter(has_text="convolution").count() == 1
+    page.locator("#cnaps-tour-2").click()  # "Look inside"
+    page.wait_for_function(
+        "(() => { const r = document.querySelector('#cnaps-inside').getBoundingClientRect();"
+        " return r.top >= -5 && r.top < window.innerHeight; })()"
+    )
+    assert page.locator("#cnaps-inside-layers").is_visible()  # on the Upscale tab, in view
