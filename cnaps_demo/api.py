@@ -14,15 +14,15 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from PIL import Image
 
 from . import colour, fidelity
 from .image import LoadedImage, encode_png, load_image, merge_alpha, save_png, split_alpha
 from .devices import choose_device, cpu_thread_count
-from .engines import Availability, Engine, RunOptions, get_engine
-from .errors import DeviceUnavailableError, EngineUnavailableError, InvalidParameterError
+from .engines import DEFAULT_ENGINE_ID, Availability, Engine, RunOptions, all_engines, get_engine
+from .errors import CnapsError, DeviceUnavailableError, EngineUnavailableError, InvalidParameterError
 from .settings import Settings, get_settings
 from .stages import ProgressFn, StageRecord, no_progress
 from .version import __version__
@@ -154,6 +154,25 @@ class Plan:
             raise self.problem_type(f"{self.engine.display_name} ({self.engine.id}) cannot run here.", hint=self.problem)
         return self
 
+    def fetchable(self) -> bool:
+        """The engine lacks only weights this server may fetch now (``Engine.may_fetch_weights``:
+        downloads allowed, the model on the operator's list, a device to run them on). No network."""
+        if not self.problem or self.problem_type is DeviceUnavailableError or not self.engine.fetches_weights:
+            return False
+        try:
+            return self.engine.may_fetch_weights(self.params, settings=self.settings, device=self.options.device).ok
+        except CnapsError:  # its settings name no Hub model: nothing to fetch, it stays refused
+            return False
+
+    def provisioned(self, progress: Callable[[int, int, str], None] | None = None) -> Plan:
+        """``self``, or, when it lacks only weights it may fetch (``fetchable``), the plan after fetching
+        them (``progress(done_bytes, total_bytes, what)`` follows the download)."""
+        if not self.fetchable():
+            return self
+        self.engine.fetch_weights(self.params, settings=self.settings, device=self.options.device, progress=progress)
+        ok, reason = self.engine.available(self.params, self.options)
+        return dataclasses.replace(self, problem="" if ok else reason)
+
     def load(
         self,
         image: Any,
@@ -276,7 +295,7 @@ def _colour_fix_stage(
 
 
 def plan(
-    engine: str | Engine = "realcugan",
+    engine: str | Engine = DEFAULT_ENGINE_ID,
     *,
     scale: int | None = None,
     device: str = "auto",
@@ -310,7 +329,7 @@ def plan(
 
 def prepare(
     image: Any,
-    engine: str | Engine = "realcugan",
+    engine: str | Engine = DEFAULT_ENGINE_ID,
     *,
     max_pixels: int | None = None,
     limit_setting: str = "CNAPS_MAX_PIXELS",
@@ -321,7 +340,7 @@ def prepare(
     return plan(engine, **plan_args).load(image, max_pixels=max_pixels, limit_setting=limit_setting, truth=truth)
 
 
-def upscale(image: Any, engine: str | Engine = "realcugan", **options: Any) -> UpscaleResult:
+def upscale(image: Any, engine: str | Engine = DEFAULT_ENGINE_ID, **options: Any) -> UpscaleResult:
     """Upscale ``image`` (path, bytes, PIL image or numpy array) with ``engine``.
 
     Keywords as for ``prepare``/``plan``: ``scale``, ``device``, ``tile`` (0 means
@@ -332,3 +351,17 @@ def upscale(image: Any, engine: str | Engine = "realcugan", **options: Any) -> U
     parameters. Everything is checked before any model loads.
     """
     return prepare(image, engine, **options).run()
+
+
+def warm_up(settings: Settings | None = None, engines: Iterable[str | Engine] | None = None) -> dict[str, float]:
+    """Pay each engine's one-time costs (``Engine.warm``) on the device it runs on here; engine id ->
+    seconds. Default: every engine that has something to warm. Meant for a background thread."""
+    settings = settings or get_settings()
+    chosen = [get_engine(e) if isinstance(e, str) else e for e in (all_engines() if engines is None else engines)]
+    spent: dict[str, float] = {}
+    for engine in chosen:
+        name, problem = _device(engine, "auto", settings, probe=False)
+        seconds = None if problem else engine.warm(run_options(settings, device=name))
+        if seconds is not None:
+            spent[engine.id] = seconds
+    return spent

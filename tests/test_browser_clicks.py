@@ -17,6 +17,7 @@ import time
 import pytest
 from app_process import ROOT, start_app, stop_app
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cnaps_demo.colour import resolve
 from cnaps_demo.engines import get_engine
@@ -175,9 +176,13 @@ def test_upscale_pressed_right_after_a_result_runs_again(browser, app, delay):
             CLICK_AFTER_RESULT, {"first": "run", "then": "run", "size": list(SIZES[name]), "delay": delay}
         )
         assert "error" not in clicked, clicked
+        # The run really happened: it empties the slider first (the old result is on screen until the
+        # server's first answer, so wait for the emptying before looking for the new result).
+        try:
+            page.wait_for_function("window.cnapsEmptied === true", timeout=SHOWN_WITHIN_S * 1000)
+        except PlaywrightTimeout:
+            pytest.fail("the Upscale click started no run")
         wait_until_shown(page, SIZES[name])
-        # The run really happened: it emptied the slider first, then drew the result again.
-        assert page.evaluate("window.cnapsEmptied"), "the Upscale click started no run"
         assert page.locator(".toast-body").filter(has_text="Nothing is running").count() == 0
     finally:
         page.context.close()

@@ -472,11 +472,12 @@ def test_build_demo_wires_the_public_api_and_the_queues(settings):
     demo = build_demo(dataclasses.replace(settings, cpu_concurrency=2, queue_size=5))
     fns = list(demo.fns.values())
     public = {fn.api_name: fn for fn in fns if fn.api_visibility == "public"}
-    assert set(public) == {"upscale", "upscale_gpu", "explain"}
-    assert public["upscale"].concurrency_id == "cpu" and public["upscale"].concurrency_limit == 2
+    assert set(public) == {"upscale", "upscale_gpu", "explain", "inside", "attribution"}
+    for name in ("upscale", "inside", "attribution"):  # the looks inside are CPU work, counted on its lane
+        assert public[name].concurrency_id == "cpu" and public[name].concurrency_limit == 2, name
     assert public["upscale_gpu"].concurrency_id == "gpu" and public["upscale_gpu"].concurrency_limit == 1
-    # each lane has its own share of the queue: CPU 5 (CNAPS_QUEUE_SIZE) plus GPU
-    assert demo._queue.max_size == 2 * (5 + settings.gpu_queue_size)  # a backstop behind the lanes
+    # each lane has its own share of the queue: CPU 5 (CNAPS_QUEUE_SIZE), the explainers' 5, and GPU
+    assert demo._queue.max_size == 2 * (5 + 5 + settings.gpu_queue_size)  # a backstop behind the lanes
     # The queue polls gently (Gradio's 1 ms / 10 ms loops took a tenth of a core with nobody there).
     from cnaps_demo.ui.jobs import PROGRESS_POLL_S, QUEUE_POLL_S
 

@@ -31,10 +31,23 @@ __all__ = [
     "Look",
     "ParamSpec",
     "RunOptions",
+    "DEFAULT_ENGINE_ID",
+    "FAST_CPU_ENGINE_ID",
+    "INSIDE_ENGINE_ID",
+    "WARM_ENGINE_IDS",
     "all_engines",
     "engine_ids",
     "get_engine",
 ]
+
+# The roles engines play on the surfaces, named here (the registry knows them all) so that no surface
+# spells an engine id: the default everywhere, the faster CNN for a large picture on a CPU (measured
+# 1.3x faster than Real-CUGAN on 2-core CPUs: docs/measurements.md), the default network to look
+# inside (a plain stack of convolutions, the easiest to read), and what the examples' results are computed for ahead.
+DEFAULT_ENGINE_ID = "realcugan"
+FAST_CPU_ENGINE_ID = "realesrgan-anime"
+INSIDE_ENGINE_ID = "realesrgan-anime"
+WARM_ENGINE_IDS = ("realcugan", "realesrgan-anime", "bicubic", "sd-img2img", "sd-latent-x2")
 
 
 @cache

@@ -210,6 +210,24 @@ class Engine(ABC):
     makes_frames = False  # True: ``RunOptions.frames`` gets one denoising frame per step (a filmstrip)
     explorations: tuple[str, ...] = ()  # what ``explore`` runs: "sweep" (strengths), "seeds" (where it guesses)
     fetches_weights = False  # True: weights missing here may be fetched on first use (``fetch_weights``)
+    # How the page names and sorts it (so that no surface keeps a table keyed by id or family):
+    kind_words = ""  # what kind of upscaler, in a visitor's words: "anime CNN", "diffusion", "classical"
+    picker_name = ""  # a name short enough for a phone-wide picker ("" : the display name before " (")
+    is_baseline = False  # True: a plain enlargement (no learned model), the "blurry" side of a comparison
+
+    @property
+    def short_name(self) -> str:
+        return self.picker_name or self.display_name.split(" (")[0]
+
+    def offered_values(self, field: str) -> tuple[str, ...]:
+        """Values of a weight-naming parameter (``model``, ``controlnet``) published for visitors to pick,
+        besides its default; each field has its own list (the page adds only the operator's own)."""
+        return ()
+
+    def warm(self, options: RunOptions) -> float | None:
+        """Pay the one-time costs of a first run (load, first call of every layer); the seconds spent,
+        or None when there is nothing to warm or it cannot run here. Safe to call again."""
+        return None
 
     @abstractmethod
     def available(self, params: dict[str, Any], options: RunOptions) -> Availability:

@@ -14,6 +14,8 @@ _PILLOW = Credit("Pillow resampling filters", "https://github.com/python-pillow/
 
 class ClassicalEngine(Engine):
     family = "classical"
+    kind_words = "classical"
+    is_baseline = True
     learned_from = "It learned nothing: it only interpolates between the damaged pixels, so the damage stays."
     scales = (2, 3, 4)
     device_need = "cpu"

