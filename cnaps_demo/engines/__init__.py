@@ -34,10 +34,11 @@ __all__ = [
     "DEFAULT_ENGINE_ID",
     "FAST_CPU_ENGINE_ID",
     "INSIDE_ENGINE_ID",
-    "WARM_ENGINE_IDS",
+    "EXAMPLE_BASELINE_ID",
     "all_engines",
     "engine_ids",
     "get_engine",
+    "warm_engine_ids",
 ]
 
 # The roles engines play on the surfaces, named here (the registry knows them all) so that no surface
@@ -47,7 +48,9 @@ __all__ = [
 DEFAULT_ENGINE_ID = "realcugan"
 FAST_CPU_ENGINE_ID = "realesrgan-anime"
 INSIDE_ENGINE_ID = "realesrgan-anime"
-WARM_ENGINE_IDS = ("realcugan", "realesrgan-anime", "bicubic", "sd-img2img", "sd-latent-x2")
+# The plain enlargement the examples' results are also computed for ahead (a presenter's machine
+# computes every engine with downloadable weights too: ``warm_engine_ids``).
+EXAMPLE_BASELINE_ID = "bicubic"
 
 
 @cache
@@ -86,3 +89,10 @@ def get_engine(engine_id: str) -> Engine:
         raise UnknownEngineError(
             f"There is no engine {engine_id!r}.", hint=f"Known engines: {', '.join(registry)}."
         ) from None
+
+
+def warm_engine_ids() -> tuple[str, ...]:
+    """What a presenter's machine computes the examples' results for ahead: the CNNs, the plain
+    enlargement, and every engine whose weights come from the Hub (the slow ones on stage)."""
+    fetched = [engine.id for engine in all_engines() if engine.fetches_weights]
+    return tuple(dict.fromkeys([DEFAULT_ENGINE_ID, FAST_CPU_ENGINE_ID, EXAMPLE_BASELINE_ID, *fetched]))
