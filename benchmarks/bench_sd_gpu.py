@@ -76,33 +76,37 @@ def tiny_sd() -> ModuleType:
     return module
 
 
-def build_full(kind: str, folder: Path, device: Any) -> Path:
-    """A full-size random fp16 folder for engine ``kind`` (initialised on ``device``: fast).
-
-    ``sd-img2img``: SD 1.5 (UNet, VAE, CLIP text encoder, scheduler from our configs);
-    ``sd-latent-x2``: the x2 latent upscaler's k-diffusion UNet and scheduler, with SD 1.5's VAE and CLIP.
+def build_full(engine_id: str, folder: Path, device: Any) -> Path:
+    """A full-size random fp16 folder for engine ``engine_id`` (initialised on ``device``: fast): its
+    UNet and scheduler from its own configs (``DiffusionTraits.unet_configs``), with SD 1.5's VAE and
+    CLIP text encoder (``sd-img2img``: all SD 1.5; ``sd-latent-x2``: the x2 latent upscaler's
+    k-diffusion UNet and Euler scheduler).
     """
+    import diffusers
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, PNDMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
+    from cnaps_demo.engines import get_engine
     from cnaps_demo.engines.diffusion import assemble_pipeline
-    from cnaps_demo.engines.diffusion.hub import CONFIG_DIR, LATENT_UPSCALER_CONFIG_DIR
+    from cnaps_demo.engines.diffusion.hub import CONFIG_DIR
 
-    latent = kind == "sd-latent-x2"
-    target = folder / ("latent-x2-random" if latent else "sd15-random")
+    engine = get_engine(engine_id)
+    target = folder / f"{engine_id}-random"
     if (target / "model_index.json").is_file():
         return target
-    own = LATENT_UPSCALER_CONFIG_DIR if latent else CONFIG_DIR  # the UNet's and the scheduler's configs
+    own = engine.unet_configs  # the UNet's and the scheduler's configs
     tokenizer = tiny_sd().tiny_tokenizer(folder / "_tokenizer")
     torch.manual_seed(0)
     with torch.device(device):
         unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(own, subfolder="unet"))
         vae = AutoencoderKL.from_config(AutoencoderKL.load_config(CONFIG_DIR, subfolder="vae"))
         text_encoder = CLIPTextModel(CLIPTextConfig.from_pretrained(CONFIG_DIR, subfolder="text_encoder"))
-    scheduler_class = EulerDiscreteScheduler if latent else PNDMScheduler
+    # The scheduler the configs name (the engine swaps in its own at load, as for a real model).
+    scheduler_config = json.loads((own / "scheduler" / "scheduler_config.json").read_text())
+    scheduler_class = getattr(diffusers, scheduler_config["_class_name"])
     pipe = assemble_pipeline(
-        kind,
+        engine,
         unet=unet,
         vae=vae,
         text_encoder=text_encoder,

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from .api import output_name
 from .devices import DEVICE_CHOICES
-from .engines import ParamSpec, all_engines, get_engine
+from .engines import DEFAULT_ENGINE_ID, INSIDE_ENGINE_ID, Engine, ParamSpec, all_engines, get_engine
 from .errors import CnapsError, InvalidParameterError, UnknownEngineError, WeightsNotFoundError
 from .fidelity import summary_line
 from .files import path_kind, require_empty_folder
@@ -32,6 +32,15 @@ def param_flags() -> dict[str, list[tuple[str, ParamSpec]]]:
         for spec in engine.params:
             flags.setdefault(spec.name, []).append((engine.id, spec))
     return flags
+
+
+def _engines_that(wanted: Any) -> str:
+    """The ids of the engines ``wanted(engine)`` is true for, for a help text (never spelled here)."""
+    return ", ".join(engine.id for engine in all_engines() if wanted(engine))
+
+
+def _takes(name: str) -> Any:
+    return lambda engine: any(spec.name == name for spec in engine.params)
 
 
 def _flag_help(specs: list[tuple[str, ParamSpec]]) -> str:
@@ -65,14 +74,25 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Upscale illustrations 2x with classical, anime CNN and Stable Diffusion engines.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_upscale(commands)
+    commands.add_parser("engines", help="list engines, whether each runs here, and why not")
+    _add_download(commands)
+    _add_evaluate(commands)
+    _add_inside(commands)
+    # Only listed here for --help: main() hands `bench ...` to cnaps_demo.bench before parsing,
+    # because argparse.REMAINDER does not capture options such as --large.
+    commands.add_parser("bench", help="time the engines and print the figures (bench --help for options)")
+    return parser
 
+
+def _add_upscale(commands: Any) -> None:
     up = commands.add_parser("upscale", help="upscale image files or folders")
     up.add_argument("inputs", nargs="+", metavar="IN", help="PNG/JPEG/WebP files or folders of them")
     up.add_argument(
         "-o", "--output", required=True, metavar="OUT",
         help="output folder; or a .png file name when there is exactly one input file",
     )
-    up.add_argument("--engine", default="realcugan", help="engine id (see: python -m cnaps_demo engines)")
+    up.add_argument("--engine", default=DEFAULT_ENGINE_ID, help="engine id (see: python -m cnaps_demo engines)")
     up.add_argument("--scale", type=int, default=None, help="upscale factor (default: the engine's, usually 2)")
     up.add_argument("--tile", type=int, default=0, help="tile size in pixels (0: the engine's default)")
     up.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="auto: CNAPS_DEVICE, else CUDA, MPS, CPU")
@@ -84,7 +104,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--frames", default=None, metavar="DIR",
-        help="diffusion engines: write the denoising filmstrip (one PNG per UNet step and an animated WebP) to DIR",
+        help=f"{_engines_that(lambda engine: engine.makes_frames)}: write the denoising filmstrip "
+        "(one PNG per UNet step and an animated WebP) to DIR",
     )
     up.add_argument(
         "--plots", default=None, metavar="DIR",
@@ -93,16 +114,19 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_param_flags(up)
 
-    commands.add_parser("engines", help="list engines, whether each runs here, and why not")
 
+def _add_download(commands: Any) -> None:
     down = commands.add_parser("download", help="fetch model weights into the Hugging Face cache")
-    down.add_argument("engine", help="engine id, e.g. sd-img2img")
+    down.add_argument("engine", help=f"engine id: {_engines_that(lambda engine: engine.fetches_weights)}")
     down.add_argument("--model", default=None, help="Hub id (default: the engine's model)")
     down.add_argument(
         "--controlnet", default=None,
-        help="sd-img2img: the ControlNet to fetch too (default: the engine's tile ControlNet; none: skip it)",
+        help=f"{_engines_that(_takes('controlnet'))}: the ControlNet to fetch too "
+        "(default: the engine's tile ControlNet; none: skip it)",
     )
 
+
+def _add_evaluate(commands: Any) -> None:
     ev = commands.add_parser("evaluate", help="score engines on pictures with a known original; table and plot")
     ev.add_argument("--engines", nargs="+", default=None, metavar="ID", help="engine ids (default: every engine that runs here)")
     ev.add_argument(
@@ -119,12 +143,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="auto: CNAPS_DEVICE, else CUDA, MPS, CPU")
 
+
+def _add_inside(commands: Any) -> None:
     look = commands.add_parser(
         "inside", help="look inside a CNN engine on a picture: layer strips, base + residual, where a pixel came from"
     )
     look.add_argument("image", metavar="IMAGE", help="a PNG/JPEG/WebP picture")
     look.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the PNG files")
-    look.add_argument("--engine", default="realesrgan-anime", help="realesrgan-anime or realcugan")
+    look.add_argument("--engine", default=INSIDE_ENGINE_ID, help=_engines_that(lambda engine: engine.looks_inside))
     look.add_argument("--scale", type=int, default=None, help="upscale factor (default: the engine's, 2)")
     look.add_argument(
         "--point", default=None, metavar="X,Y", help="result pixel to trace back (default: the region's centre)"
@@ -134,11 +160,6 @@ def _build_parser() -> argparse.ArgumentParser:
         help="input pixels to run the layers on, at most 128x128 (default: around the most detailed spot)",
     )
     _add_param_flags(look)
-
-    # Only listed here for --help: main() hands `bench ...` to cnaps_demo.bench before parsing,
-    # because argparse.REMAINDER does not capture options such as --large.
-    commands.add_parser("bench", help="time the engines and print the figures (bench --help for options)")
-    return parser
 
 
 def _collect_inputs(inputs: Sequence[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
@@ -183,6 +204,20 @@ def _tqdm_progress(bar: Any):
     return progress
 
 
+def _check_output(output: Path) -> None:
+    """Refuse an ``-o`` that can be neither a .png file name nor a folder."""
+    if path_kind(output) == "invalid":
+        raise InvalidParameterError(
+            f"Output {str(output)[:80]}... is not a usable file name (too long, or it holds a NUL character).",
+            hint="Give a shorter .png file name or folder with -o.",
+        )
+    if output.suffix and output.suffix.lower() != ".png" and path_kind(output) != "folder":
+        raise InvalidParameterError(
+            f"Output {output} is not a .png file name or a folder.",
+            hint="Outputs are lossless PNG: use a name ending in .png, or a folder.",
+        )
+
+
 def _cmd_upscale(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -204,16 +239,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if output.suffix.lower() == ".png" and len(files) > 1:
         problems.append(f"{output}: a .png output name needs exactly one input file; give a folder instead")
         files = []
-    if path_kind(output) == "invalid":
-        raise InvalidParameterError(
-            f"Output {str(output)[:80]}... is not a usable file name (too long, or it holds a NUL character).",
-            hint="Give a shorter .png file name or folder with -o.",
-        )
-    if output.suffix and output.suffix.lower() != ".png" and path_kind(output) != "folder":
-        raise InvalidParameterError(
-            f"Output {output} is not a .png file name or a folder.",
-            hint="Outputs are lossless PNG: use a name ending in .png, or a folder.",
-        )
+    _check_output(output)
     failed = len(problems)
     for line in problems:
         print(f"error: {line}", file=sys.stderr)
@@ -296,15 +322,22 @@ def _cmd_engines(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download_params(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
+    """The weight-naming parameters the command line gave (the engine's defaults fill the rest)."""
+    given = {"model": args.model, "controlnet": args.controlnet}
+    return {name: value for name, value in given.items() if value is not None and _takes(name)(engine)}
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
     """Fetch the weights; typed errors propagate to ``main`` (exit 1, or 2 for a bad engine)."""
-    from .engines.diffusion.descriptor import describe
-    from .engines.diffusion.download import download
-    from .engines.diffusion.hub import check_engine
     from .settings import get_settings
 
-    engine = get_engine(args.engine)  # builds the registry, so every diffusion engine is known
-    check_engine(engine.id)
+    engine = get_engine(args.engine)
+    if not engine.fetches_weights:
+        raise InvalidParameterError(
+            f"There are no Hub weights to fetch for engine {engine.id!r}: they come with the package.",
+            hint=f"`download` fetches the weights of: {_engines_that(lambda each: each.fetches_weights)}.",
+        )
     settings = get_settings()
     if not settings.allow_downloads:
         raise WeightsNotFoundError(
@@ -312,18 +345,9 @@ def _cmd_download(args: argparse.Namespace) -> int:
             hint="Unset CNAPS_ALLOW_DOWNLOADS (or set it to 1) to fetch weights, "
             "or copy them into the Hugging Face cache.",
         )
-    defaults = engine.check_params({}, settings)
-    model = args.model or defaults["model"]
-    where = {"cache_dir": settings.hub_cache, "offline": settings.hub_offline, "endpoint": settings.hub_endpoint}
-    path = download(args.engine, model, progress=True, **where)
-    print(f"{model} for {args.engine} is ready in {path}", file=sys.stdout)
-    if describe(engine).takes_controlnet():
-        from .engines.diffusion.download import download_controlnet
-
-        controlnet = args.controlnet if args.controlnet is not None else defaults["controlnet"]
-        folder = download_controlnet(controlnet, True, **where)
-        if folder is not None:
-            print(f"ControlNet {controlnet} for {args.engine} is ready in {folder}", file=sys.stdout)
+    params = engine.check_params(_download_params(engine, args), settings)
+    for what, folder in engine.download_weights(params, settings=settings):
+        print(f"{what} for {engine.id} is ready in {folder}", file=sys.stdout)
     return 0
 
 

@@ -167,8 +167,8 @@ def _choose_engines(engines: Sequence[str] | None, settings: Settings) -> tuple[
 
 
 def _fix_values(engine_id: str, mode: str) -> list[bool | None]:
-    """The colour_fix values to score ``engine_id`` with (classical engines: never the fix)."""
-    if get_engine(engine_id).family == "classical":
+    """The colour_fix values to score ``engine_id`` with (plain enlargements: never the fix)."""
+    if get_engine(engine_id).is_baseline:
         return [False]
     return {"default": [None], "on": [True], "off": [False], "both": [False, True]}[mode]
 

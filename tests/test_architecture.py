@@ -8,6 +8,7 @@ its docstring ("over 400 lines because ..."), a function over 80 lines is not al
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,48 @@ def test_an_import_running_back_up_breaks_the_contract(tmp_path):
     done = lint_imports(tmp_path)
     assert done.returncode != 0
     assert "cnaps_demo.image.arrays -> cnaps_demo.api" in done.stdout
+
+
+def test_the_page_floor_imports_no_gradio_and_no_engine_family(tmp_path):
+    """The newer contracts can fail too: ``web`` importing gradio, ``ui`` reaching into an engine family."""
+    shutil.copytree(PACKAGE, tmp_path / "cnaps_demo", ignore=shutil.ignore_patterns("__pycache__", "*.png"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    picker = tmp_path / "cnaps_demo" / "web" / "picker.py"
+    picker.write_text(picker.read_text() + "\nimport gradio  # noqa: E402,F401\n")
+    messages = tmp_path / "cnaps_demo" / "ui" / "messages.py"
+    messages.write_text(messages.read_text() + "\nfrom ..engines.diffusion import hub  # noqa: E402,F401\n")
+    done = lint_imports(tmp_path)
+    assert done.returncode != 0
+    assert "cnaps_demo.web.picker -> gradio" in done.stdout
+    assert "cnaps_demo.ui.messages -> cnaps_demo.engines.diffusion" in done.stdout
+
+
+# The page (``ui``) and its floor (``web``) hold a tighter limit than the rest: their functions lay out
+# and wire one section each, and grow with every feature.
+PAGE_FUNCTION_LINES = 60
+# What only an engine may know about itself: its family, and the ids of its siblings.
+ENGINE_KNOWLEDGE = re.compile(
+    r"\.family\b|engines\.(cnn|diffusion|classical)\b|\"(realcugan|realesrgan-anime|sd-img2img|sd-latent-x2|lanczos|bicubic|nearest)\""
+)
+
+
+def page_modules() -> list[Path]:
+    return sorted([*(PACKAGE / "ui").rglob("*.py"), *(PACKAGE / "web").rglob("*.py")])
+
+
+def test_the_page_keeps_its_functions_short_and_asks_the_engines():
+    too_long, knowing = [], []
+    for path in page_modules():
+        text = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > PAGE_FUNCTION_LINES:
+                    too_long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {length} lines")
+        knowing += [f"{path.relative_to(ROOT)}:{n}" for n, line in enumerate(text.splitlines(), 1) if ENGINE_KNOWLEDGE.search(line)]
+    assert not too_long, too_long
+    assert not knowing, knowing  # ask the engine (makes_frames, explorations, is_baseline ...) or the registry
+    assert ENGINE_KNOWLEDGE.search('if engine.family == "diffusion":') and ENGINE_KNOWLEDGE.search('x = "lanczos"')
 
 
 def test_no_module_is_over_400_lines_without_saying_why():

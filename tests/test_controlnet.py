@@ -162,8 +162,9 @@ def test_result_png_carries_a1111_parameters_that_read_back(models, tmp_path):
 def test_latent_upscaler_parameters_without_guidance_have_no_prompt(tmp_path):
     from cnaps_demo.engines.diffusion.a1111 import a1111_parameters
 
-    latent = get_engine("sd-latent-x2").check_params({"prompt": "ignored", "steps": 20})
-    text = a1111_parameters("sd-latent-x2", latent, (1024, 768))
+    engine = get_engine("sd-latent-x2")
+    latent = engine.check_params({"prompt": "ignored", "steps": 20})
+    text = a1111_parameters(engine, latent, (1024, 768))
     fields = parse_parameters(text)
     assert fields["Prompt"] == "" and fields["Sampler"] == "Euler" and fields["Size"] == "1024x768"
     assert "Denoising strength" not in fields and fields["Model"] == "sd-x2-latent-upscaler"

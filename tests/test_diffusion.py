@@ -87,12 +87,12 @@ def test_tiling_plan_defaults_and_limits():
 
 
 def test_cpu_estimate_is_minutes_for_512_and_grows_with_size():
-    small = estimate_cpu_seconds(512, 512, None, cores=2)
+    small = estimate_cpu_seconds(512, 512, None, engine=IMG2IMG, cores=2)
     assert 3 * 60 < small < 20 * 60
-    assert estimate_cpu_seconds(1024, 1024, None, cores=2) > 3 * small
-    assert estimate_cpu_seconds(512, 512, {"pre_upscaler": "lanczos", "guidance": 1.0}, cores=2) < small
-    assert estimate_cpu_seconds(512, 512, None, engine="sd-latent-x2", cores=2) > 60
-    assert estimate_cpu_seconds(256, 256, None, engine=IMG2IMG.id) > 0
+    assert estimate_cpu_seconds(1024, 1024, None, engine=IMG2IMG, cores=2) > 3 * small
+    assert estimate_cpu_seconds(512, 512, {"pre_upscaler": "lanczos", "guidance": 1.0}, engine=IMG2IMG, cores=2) < small
+    assert estimate_cpu_seconds(512, 512, None, engine=LATENT, cores=2) > 60
+    assert estimate_cpu_seconds(256, 256, None, engine=type(IMG2IMG)) > 0  # the class prices the same
 
 
 def test_param_names_and_defaults_are_documented():

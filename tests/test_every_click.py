@@ -18,7 +18,7 @@ from cnaps_demo import cli
 from cnaps_demo.bench import thread_note
 from cnaps_demo.present import diagram
 from cnaps_demo.stages import StageRecord
-from cnaps_demo.ui.latest import LatestRequests
+from cnaps_demo.web.latest import LatestRequests
 
 ROOT = Path(__file__).resolve().parents[1]
 

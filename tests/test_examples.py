@@ -101,14 +101,14 @@ def test_the_background_work_warms_the_cnn_engines_after_the_examples(tmp_path, 
     from cnaps_demo.engines.cnn import models
     from cnaps_demo.present.result_cache import ExampleCache, warm_in_background
     from cnaps_demo.settings import get_settings
-    from cnaps_demo.ui.layout import warm_cnn_engines
+    from cnaps_demo.api import warm_up
 
     monkeypatch.setenv("CNAPS_DEVICE", "cpu")
     monkeypatch.setenv("CNAPS_CACHE_DIR", str(tmp_path / "cache"))
     settings = get_settings()
     done: list[dict] = []
     cache = ExampleCache(tmp_path / "examples", settings)
-    thread = warm_in_background(cache, [], ("bicubic",), after=lambda: done.append(warm_cnn_engines(settings)))
+    thread = warm_in_background(cache, [], ("bicubic",), after=lambda: done.append(warm_up(settings)))
     thread.join(timeout=300)
     assert done and set(done[0]) == {"realcugan", "realesrgan-anime"}
     loaded = {key[1] for key in models._models if key[2] == "cpu"}

@@ -10,10 +10,11 @@ from PIL import Image
 import cnaps_demo
 from cnaps_demo.present import verdicts
 from cnaps_demo.settings import get_settings
-from cnaps_demo.ui import comparison as cmp
-from cnaps_demo.ui import inside_panel, learned_panel, views
-from cnaps_demo.ui.running import Workdir
-from cnaps_demo.ui.sources import Source
+from cnaps_demo.web import comparison as cmp
+from cnaps_demo.ui.upscale import inside as inside_panel, learned as learned_panel
+from cnaps_demo.web import views
+from cnaps_demo.web.workdir import Workdir
+from cnaps_demo.web.sources import Source
 
 EXAMPLES = Path(cnaps_demo.__file__).parent / "examples"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cnaps_demo.cli import main as cli_main
+from cnaps_demo.engines import get_engine
 from cnaps_demo.engines.diffusion import hub
 from cnaps_demo.engines.diffusion.download import allow_patterns_for, download
 from cnaps_demo.errors import (
@@ -22,10 +23,10 @@ from cnaps_demo.errors import (
     UnsafeWeightsError,
     WeightsNotFoundError,
 )
-
 from cnaps_demo.settings import get_settings
 
 DREAMSHAPER = "Lykon/dreamshaper-8"
+IMG2IMG, LATENT = get_engine("sd-img2img"), get_engine("sd-latent-x2")
 
 
 def hub_cache():
@@ -91,12 +92,12 @@ def fake_snapshot(cache: Path, repo: str, files=FULL_LAYOUT, skip=(), revision: 
 
 
 def test_missing_hub_weights_name_the_command_and_the_cache(hf_cache):
-    ok, reason = hub.check_available("sd-img2img", DREAMSHAPER, cache_dir=hub_cache())
+    ok, reason = hub.check_available(IMG2IMG, DREAMSHAPER, cache_dir=hub_cache())
     assert not ok
     assert COMMAND in reason
     assert str(hf_cache) in reason
     with pytest.raises(WeightsNotFoundError, match="not in the Hugging Face cache"):
-        hub.resolve_model(DREAMSHAPER, kind="sd-img2img", cache_dir=hub_cache())
+        hub.resolve_model(DREAMSHAPER, engine=IMG2IMG, cache_dir=hub_cache())
 
 
 def default_model(engine_id: str) -> str:
@@ -111,48 +112,48 @@ def test_default_model_comes_from_settings(monkeypatch):
     monkeypatch.setenv("CNAPS_SD_MODEL", "someone/other")
     assert default_model("sd-img2img") == "someone/other"
     assert (
-        hub.download_hint("sd-img2img", default_model("sd-img2img"))
+        hub.download_hint(IMG2IMG, default_model("sd-img2img"))
         == "python -m cnaps_demo download sd-img2img --model someone/other"
     )
 
 
 def test_complete_snapshot_at_the_pinned_revision_resolves(hf_cache):
-    pinned = hub.PINNED_REVISIONS[DREAMSHAPER]
+    pinned = IMG2IMG.published_revision
     snapshot = fake_snapshot(hf_cache, DREAMSHAPER, revision=pinned)
-    assert hub.resolve_model(DREAMSHAPER, kind="sd-img2img", cache_dir=hub_cache()) == snapshot
-    assert hub.check_available("sd-img2img", DREAMSHAPER, cache_dir=hub_cache()).ok
+    assert hub.resolve_model(DREAMSHAPER, engine=IMG2IMG, cache_dir=hub_cache()) == snapshot
+    assert hub.check_available(IMG2IMG, DREAMSHAPER, cache_dir=hub_cache()).ok
     assert hub.inspect_folder(snapshot).variants == {"unet": "fp16", "vae": "fp16", "text_encoder": "fp16"}
 
 
 def test_snapshot_under_main_resolves_for_unpinned_models(hf_cache):
     snapshot = fake_snapshot(hf_cache, "someone/anime-sd15")
-    assert hub.pinned_revision("someone/anime-sd15") == "main"
-    assert hub.resolve_model("someone/anime-sd15", kind="sd-img2img", cache_dir=hub_cache()) == snapshot
+    assert IMG2IMG.pinned_revision("someone/anime-sd15") == "main"
+    assert hub.resolve_model("someone/anime-sd15", engine=IMG2IMG, cache_dir=hub_cache()) == snapshot
 
 
 def test_partial_snapshot_names_missing_files_and_the_command(hf_cache):
     fake_snapshot(hf_cache, DREAMSHAPER, skip=("unet/diffusion_pytorch_model.fp16.safetensors", "tokenizer/merges.txt"))
     with pytest.raises(IncompleteSnapshotError) as caught:
-        hub.resolve_model(DREAMSHAPER, kind="sd-img2img", cache_dir=hub_cache())
+        hub.resolve_model(DREAMSHAPER, engine=IMG2IMG, cache_dir=hub_cache())
     message = str(caught.value)
     assert "unet/diffusion_pytorch_model.safetensors" in message
     assert "tokenizer/merges.txt" in message
     assert COMMAND in message
-    ok, reason = hub.check_available("sd-img2img", DREAMSHAPER, cache_dir=hub_cache())
+    ok, reason = hub.check_available(IMG2IMG, DREAMSHAPER, cache_dir=hub_cache())
     assert not ok and "incomplete" in reason and COMMAND in reason
 
 
 def test_partial_local_folder_says_what_to_copy(tmp_path):
     folder = write_layout(tmp_path / "model", FULL_LAYOUT, skip=("scheduler/scheduler_config.json",))
     with pytest.raises(IncompleteSnapshotError, match="scheduler/scheduler_config.json"):
-        hub.resolve_model(str(folder), kind="sd-img2img", cache_dir=hub_cache())
+        hub.resolve_model(str(folder), engine=IMG2IMG, cache_dir=hub_cache())
 
 
 def test_pickle_only_folder_is_refused(tmp_path):
     files = [f for f in FULL_LAYOUT if not f.startswith("unet/diffusion")] + ["unet/diffusion_pytorch_model.bin"]
     folder = write_layout(tmp_path / "model", files)
     with pytest.raises(UnsafeWeightsError) as caught:
-        hub.resolve_model(str(folder), kind="sd-img2img", cache_dir=hub_cache())
+        hub.resolve_model(str(folder), engine=IMG2IMG, cache_dir=hub_cache())
     assert "diffusion_pytorch_model.bin" in str(caught.value)
     assert "safetensors" in str(caught.value)
 
@@ -161,39 +162,39 @@ def test_pickle_checkpoint_file_is_refused(tmp_path):
     checkpoint = tmp_path / "model.ckpt"
     checkpoint.write_bytes(b"not really")
     with pytest.raises(UnsafeWeightsError, match="pickle"):
-        hub.resolve_model(str(checkpoint), kind="sd-img2img", cache_dir=hub_cache())
+        hub.resolve_model(str(checkpoint), engine=IMG2IMG, cache_dir=hub_cache())
 
 
 def test_single_safetensors_file_needs_a_tokenizer(tmp_path):
     checkpoint = tmp_path / "anime.safetensors"
     checkpoint.write_bytes(b"{}")
     with pytest.raises(WeightsNotFoundError, match="tokenizer"):
-        hub.resolve_model(str(checkpoint), kind="sd-img2img", cache_dir=hub_cache())
+        hub.resolve_model(str(checkpoint), engine=IMG2IMG, cache_dir=hub_cache())
     write_layout(tmp_path, ["tokenizer/vocab.json", "tokenizer/merges.txt"])
-    assert hub.resolve_model(str(checkpoint), kind="sd-img2img", cache_dir=hub_cache()) == checkpoint
+    assert hub.resolve_model(str(checkpoint), engine=IMG2IMG, cache_dir=hub_cache()) == checkpoint
     with pytest.raises(InvalidParameterError):
-        hub.resolve_model(str(checkpoint), kind="sd-latent-x2", cache_dir=hub_cache())
+        hub.resolve_model(str(checkpoint), engine=LATENT, cache_dir=hub_cache())
 
 
 def test_single_file_uses_a_cached_tokenizer(tmp_path, hf_cache):
     fake_snapshot(hf_cache, "openai/clip-vit-large-patch14", files=("vocab.json", "merges.txt"))
     checkpoint = tmp_path / "anime.safetensors"
     checkpoint.write_bytes(b"{}")
-    assert hub.resolve_model(str(checkpoint), kind="sd-img2img", cache_dir=hub_cache()) == checkpoint
-    assert hub.find_tokenizer(checkpoint, cache_dir=hub_cache()).name != "tokenizer"
+    assert hub.resolve_model(str(checkpoint), engine=IMG2IMG, cache_dir=hub_cache()) == checkpoint
+    assert hub.find_tokenizer(checkpoint, engine=IMG2IMG, cache_dir=hub_cache()).name != "tokenizer"
 
 
 def test_folder_without_model_index_points_at_its_checkpoint(tmp_path):
     (tmp_path / "x.safetensors").write_bytes(b"{}")
     with pytest.raises(WeightsNotFoundError, match="x.safetensors"):
-        hub.resolve_model(str(tmp_path), kind="sd-img2img", cache_dir=hub_cache())
+        hub.resolve_model(str(tmp_path), engine=IMG2IMG, cache_dir=hub_cache())
 
 
 def test_missing_local_path_is_not_taken_for_a_hub_id(tmp_path, monkeypatch):
     missing = str(tmp_path / "nope" / "model")
     monkeypatch.setenv("CNAPS_SD_MODEL", missing)  # the hint must not suggest the broken setting
     with pytest.raises(WeightsNotFoundError, match="neither an existing file") as caught:
-        hub.resolve_model(missing, kind="sd-img2img", cache_dir=hub_cache())
+        hub.resolve_model(missing, engine=IMG2IMG, cache_dir=hub_cache())
     assert "such as Lykon/dreamshaper-8" in str(caught.value)
 
 
@@ -209,25 +210,25 @@ def test_sharded_weights_need_every_shard(tmp_path):
     (folder / "unet" / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps(index))
     (folder / "unet" / "diffusion_pytorch_model-00001-of-00002.safetensors").write_text("")
     with pytest.raises(IncompleteSnapshotError, match="unet/"):
-        hub.resolve_model(str(folder), kind="sd-img2img", cache_dir=hub_cache())
+        hub.resolve_model(str(folder), engine=IMG2IMG, cache_dir=hub_cache())
     (folder / "unet" / "diffusion_pytorch_model-00002-of-00002.safetensors").write_text("")
-    assert hub.resolve_model(str(folder), kind="sd-img2img", cache_dir=hub_cache()) == folder
+    assert hub.resolve_model(str(folder), engine=IMG2IMG, cache_dir=hub_cache()) == folder
 
 
 def test_offline_download_raises_a_typed_error():
     with pytest.raises(WeightsNotFoundError) as caught:
-        download("sd-img2img", DREAMSHAPER, cache_dir=hub_cache(), offline=get_settings().hub_offline)
+        download(IMG2IMG, DREAMSHAPER, cache_dir=hub_cache(), offline=get_settings().hub_offline)
     assert "HF_HUB_OFFLINE" in str(caught.value)
 
 
 def test_offline_download_of_a_cached_model_returns_it(hf_cache):
     snapshot = fake_snapshot(hf_cache, DREAMSHAPER)
-    assert download("sd-img2img", DREAMSHAPER, cache_dir=hub_cache(), offline=get_settings().hub_offline) == snapshot
+    assert download(IMG2IMG, DREAMSHAPER, cache_dir=hub_cache(), offline=get_settings().hub_offline) == snapshot
 
 
 def test_download_of_a_local_folder_checks_it(tmp_path):
     folder = write_layout(tmp_path / "model", FULL_LAYOUT)
-    assert download("sd-img2img", str(folder), cache_dir=hub_cache(), offline=get_settings().hub_offline) == folder
+    assert download(IMG2IMG, str(folder), cache_dir=hub_cache(), offline=get_settings().hub_offline) == folder
 
 
 def test_download_fetches_only_the_needed_files_at_the_pinned_revision(hf_cache, monkeypatch, capsys):
@@ -256,7 +257,7 @@ def test_download_fetches_only_the_needed_files_at_the_pinned_revision(hf_cache,
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", list_repo_files)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    pinned = hub.PINNED_REVISIONS[DREAMSHAPER]
+    pinned = IMG2IMG.published_revision
     assert cli_main(["download", "sd-img2img"]) == 0
     assert calls["listed"] == (DREAMSHAPER, pinned)
     repo, revision, cache, patterns = calls["fetched"]
@@ -271,9 +272,7 @@ def test_download_fetches_only_the_needed_files_at_the_pinned_revision(hf_cache,
 
 def test_download_command_rejects_other_engines(capsys):
     assert cli_main(["download", "realcugan"]) == 2  # a bad command
-    assert "sd-img2img" in capsys.readouterr().err
-    with pytest.raises(InvalidParameterError, match="sd-img2img"):
-        hub.check_engine("realcugan")
+    assert "sd-img2img" in capsys.readouterr().err  # the hint names the engines that fetch weights
 
 
 def test_allow_patterns_pick_fp16_where_published_and_skip_the_rest():
@@ -327,8 +326,8 @@ def test_allow_patterns_refuse_pickle_only_components():
 
 def test_hub_import_and_checks_stay_light():
     code = (
-        "import sys; from cnaps_demo.engines.diffusion import download, hub;"
-        "hub.check_available('sd-img2img', 'Lykon/dreamshaper-8', cache_dir=None);"
+        "import sys; from cnaps_demo.engines import get_engine; from cnaps_demo.engines.diffusion import download, hub;"
+        "hub.check_available(get_engine('sd-img2img'), 'Lykon/dreamshaper-8', cache_dir=None);"
         "print([m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

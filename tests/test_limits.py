@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from cnaps_demo.errors import ImageTooLargeError
 from cnaps_demo.ui import limits, public_errors
 from cnaps_demo.ui.limits import ByteQuota, Limits, RequestLimits, client_key
-from cnaps_demo.ui.untrusted import UploadGuard
+from cnaps_demo.web.untrusted import UploadGuard
 
 KB = 1024
 SMALL = Limits(max_upload_bytes=100 * KB, max_files=1, quota_bytes=400 * KB, window_s=60.0)
@@ -223,7 +223,7 @@ def test_a_pasted_picture_over_the_upload_limit_is_refused_before_decoding(monke
     def no_decoding(*args, **kwargs):
         raise AssertionError("a payload over the limit was decoded")
 
-    monkeypatch.setattr("cnaps_demo.ui.untrusted.base64.b64decode", no_decoding)
+    monkeypatch.setattr("cnaps_demo.web.untrusted.base64.b64decode", no_decoding)
     large = "A" * (200 * KB)
     with pytest.raises(ImageTooLargeError) as refused:
         guard.admit({"path": None, "url": f"data:image/png;base64,{large}"})

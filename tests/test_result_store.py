@@ -11,30 +11,48 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+from contextlib import contextmanager
+from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image
 
+from cnaps_demo.errors import CnapsError
 from cnaps_demo.settings import get_settings
-from cnaps_demo.ui import comparison as cmp
-from cnaps_demo.ui import picker, views
-from cnaps_demo.ui.actions import RunSetup
 from cnaps_demo.ui.jobs import GradioQueue, JobControl, Lanes, StopRequests
-from cnaps_demo.ui.params import ParamBinding, api_name_for
-from cnaps_demo.ui.result_store import (
-    ResultStore,
-    comparison_bytes,
-    kept_state,
-    released,
-    resolver,
-)
-from cnaps_demo.ui.running import Workdir, run_engine
-from cnaps_demo.ui.sources import load_source
-from cnaps_demo.ui.untrusted import LocalFiles
+from cnaps_demo.ui.messages import ui_error
+from cnaps_demo.ui.upscale import shown
+from cnaps_demo.ui.upscale.layout import SingleRunView
+from cnaps_demo.web import comparison as cmp
+from cnaps_demo.web import picker, views
+from cnaps_demo.web.requests import ParamBinding, RequestReader, api_name_for
+from cnaps_demo.web.result_store import ResultStore, comparison_bytes, kept_state, released, resolver
+from cnaps_demo.web.running import run_engine
+from cnaps_demo.web.runs import RunSetup
+from cnaps_demo.web.sources import load_source
+from cnaps_demo.web.untrusted import LocalFiles
+from cnaps_demo.web.workdir import Workdir
 
-STATE = views.SingleRunView._fields.index("state")
+STATE = SingleRunView._fields.index("state")
+
+
+
+@contextmanager
+def toast():
+    """What a visitor reads of a refusal: the typed error as ``ui.messages.ui_error`` shows it (the one
+    place that turns our errors into Gradio's); ``.value`` is that ``gr.Error``."""
+    caught = SimpleNamespace(value=None)
+    try:
+        yield caught
+    except CnapsError as error:
+        caught.value = ui_error(error)
+    except gr.Error as error:
+        caught.value = error
+    else:
+        pytest.fail("nothing was refused")
+
 
 
 @pytest.fixture
@@ -103,23 +121,24 @@ def test_an_api_call_keeps_nothing_and_a_page_run_keeps_a_key(settings, tmp_path
     store = ResultStore(max_bytes=10**9, ttl_s=600)
     comparison = comparison_of(settings, tmp_path)
     key = store.add(comparison, "api-session")
-    values = tuple(views.single_view(comparison, comparison.first_id))
+    values = tuple(shown.single_view(comparison, comparison.first_id))
     assert values[STATE] == key  # the page's State holds the key, not the pictures
     assert released(values, store, STATE)[STATE] is None and store.stats() == (0, 0)
-    gpu_values = tuple(views.single_view(comparison_of(settings, tmp_path), "lanczos"))  # made elsewhere: no key
-    kept = kept_state(gpu_values, store, STATE)
+    gpu_values = tuple(shown.single_view(comparison_of(settings, tmp_path), "lanczos"))  # made elsewhere: no key
+    kept = kept_state(gpu_values, store, STATE, "s1")
     assert isinstance(kept[STATE], str) and resolver(store)(kept[STATE]) is not None
     assert resolver(store)(None) is None and resolver(store)("forged-key") is None
-    assert kept_state(views.unchanged(views.SingleRunView), store, STATE)[STATE] is not None  # a skip stays
+    assert kept_state(shown.unchanged(), store, STATE, "s1")[STATE] is not None  # a skip stays
 
 
 def test_fifty_api_runs_leave_the_store_empty(settings, tmp_path):
     store = ResultStore(max_bytes=10**9, ttl_s=600)
-    setup = RunSetup(settings, frozenset(), [], LocalFiles(), Workdir(tmp_path / "work"), results=store)
+    setup = RunSetup(settings, RequestReader(settings, frozenset(), []), LocalFiles(), Workdir(tmp_path / "work"), results=store)
     for _ in range(50):
-        comparison = setup.single_comparison("cpu", picture(32), "nearest", False, None, threading.Event(), {})
+        request = setup.requests.run("cpu", picture(32), "nearest", False, {})
+        comparison = setup.single_comparison(request, None, threading.Event())
         assert store.stats()[0] == 1  # kept while its views are drawn...
-        released(tuple(views.single_view(comparison, "nearest")), store, STATE)
+        released(tuple(shown.single_view(comparison, "nearest")), store, STATE)
     assert store.stats() == (0, 0)  # ...and gone once the API call's values are out
 
 
@@ -142,9 +161,8 @@ def test_the_crop_picker_replaces_its_one_picture_and_draws_on_a_small_copy(sett
 # --- a run's inputs, checked ------------------------------------------------------------------------
 
 
-def setup_for(settings, tmp_path, **extra) -> RunSetup:
-    return RunSetup(dataclasses.replace(settings, **extra), frozenset({"sd-img2img"}), [], LocalFiles(),
-                    Workdir(tmp_path / "work"))
+def setup_for(settings, tmp_path, **extra) -> RequestReader:
+    return RequestReader(dataclasses.replace(settings, **extra), frozenset({"sd-img2img"}), [])
 
 
 def test_the_compare_list_runs_each_engine_once_and_only_known_ones(settings, tmp_path):
@@ -152,12 +170,12 @@ def test_the_compare_list_runs_each_engine_once_and_only_known_ones(settings, tm
     ran = [engine.id for engine in setup.compare_engines(["lanczos", "bicubic"] * 20 + ["lanczos"])]
     assert ran == ["lanczos", "bicubic"]
     for bad in (["lanczos", "no-such-engine"], "lanczos", [["lanczos"]], [3], ["x"] * 1 + [f"e{i}" for i in range(50)]):
-        with pytest.raises(gr.Error):
+        with toast():
             setup.compare_engines(bad)
 
 
 def test_an_engine_sent_as_a_list_is_refused_with_words():
-    with pytest.raises(gr.Error) as refused:
+    with toast() as refused:
         picker.find_engine(["realcugan"])
     assert "one engine id as text" in str(refused.value.message)
 
@@ -172,7 +190,7 @@ def test_each_model_field_takes_only_its_own_allowlist(settings, tmp_path):
     chosen = setup.web_params(sd, {"sd_img2img_model": model, "sd_img2img_controlnet": controlnet})
     assert (chosen["model"], chosen["controlnet"]) == (model, controlnet)  # each field takes its own
     for field, other in (("model", controlnet), ("controlnet", model)):
-        with pytest.raises(gr.Error) as refused:
+        with toast() as refused:
             setup.web_params(sd, {f"sd_img2img_{field}": other})
         assert f"{field}=" in refused.value.message and "not offered" in refused.value.message
 
@@ -180,7 +198,7 @@ def test_each_model_field_takes_only_its_own_allowlist(settings, tmp_path):
 def test_a_setting_is_one_value_of_a_size_a_page_field_holds():
     from cnaps_demo.engines import get_engine
     from cnaps_demo.errors import InvalidParameterError
-    from cnaps_demo.ui.untrusted import MAX_TEXT_CHARS, check_web_params
+    from cnaps_demo.web.untrusted import MAX_TEXT_CHARS, check_web_params
 
     sd = get_engine("sd-img2img")
     assert check_web_params(sd, {"prompt": "x" * MAX_TEXT_CHARS})["prompt"] == "x" * MAX_TEXT_CHARS
@@ -195,7 +213,7 @@ def test_a_prompt_with_quotes_is_shown_as_typed(settings, tmp_path):
     comparison = comparison_of(settings, tmp_path)
     result = comparison.results["lanczos"]
     comparison.results["lanczos"] = dataclasses.replace(result, params={"prompt": 'a "cat" <b>&amp;</b>'})
-    line = views._run_lines(comparison)[0]
+    line = views.run_lines(comparison)[0]
     assert '`prompt=a "cat" \u2039b\u203a&amp;\u2039/b\u203a`' in line and "&quot;" not in line
 
 
@@ -224,7 +242,6 @@ def control() -> JobControl:
 
 def test_a_failure_while_drawing_the_views_reaches_the_client_in_words(settings, tmp_path, monkeypatch):
     from cnaps_demo.errors import InvalidParameterError
-    from cnaps_demo.ui import actions
 
     comparison = comparison_of(settings, tmp_path)
     for error, words in ((InvalidParameterError("A spectrum needs 8x8 pixels.", hint="Use a larger one."), "8x8"),
@@ -233,9 +250,9 @@ def test_a_failure_while_drawing_the_views_reaches_the_client_in_words(settings,
         def failing(*args, error=error):
             raise error
 
-        monkeypatch.setattr(actions, "single_view", failing)
-        with pytest.raises(gr.Error) as caught:
-            actions.full_view(comparison)
+        monkeypatch.setattr(shown, "single_view", failing)
+        with toast() as caught:
+            shown.full_view(comparison)
         assert words in caught.value.message and "unhashable" not in caught.value.message
 
 
@@ -263,6 +280,6 @@ def test_an_unexpected_failure_reaches_the_client_in_words_not_empty():
     def broken(stop):
         raise TypeError("unhashable type: 'list'")
 
-    with pytest.raises(gr.Error) as caught:
+    with toast() as caught:
         asyncio.run(control().run(broken, None))
     assert "went wrong on the server" in caught.value.message and "unhashable" not in caught.value.message

@@ -28,14 +28,17 @@ def test_repo_configs_build_the_full_size_sd15_architecture():
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from cnaps_demo.engines.diffusion.hub import CONFIG_DIR, LATENT_UPSCALER_CONFIG_DIR
+    from cnaps_demo.engines import get_engine
+    from cnaps_demo.engines.diffusion.hub import CONFIG_DIR
 
+    assert get_engine("sd-img2img").unet_configs == CONFIG_DIR
+    latent_configs = get_engine("sd-latent-x2").unet_configs
     with torch.device("meta"):  # shapes only: no memory, no time
         unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(CONFIG_DIR, subfolder="unet"))
         vae = AutoencoderKL.from_config(AutoencoderKL.load_config(CONFIG_DIR, subfolder="vae"))
         text = CLIPTextModel(CLIPTextConfig.from_pretrained(CONFIG_DIR, subfolder="text_encoder"))
         latent_unet = UNet2DConditionModel.from_config(
-            UNet2DConditionModel.load_config(LATENT_UPSCALER_CONFIG_DIR, subfolder="unet")
+            UNet2DConditionModel.load_config(latent_configs, subfolder="unet")
         )
     assert count(unet) == SD15_UNET_PARAMS
     assert count(vae) == SD15_VAE_PARAMS

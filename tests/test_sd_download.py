@@ -80,11 +80,13 @@ def web_params(**overrides):
 
 
 def test_download_through_the_hub_client_with_byte_progress(server, monkeypatch):
-    monkeypatch.setitem(hub.PINNED_REVISIONS, SD_REPO, COMMIT)  # a pinned model is fetched at its commit
+    # A published model is fetched at the commit its engine pins it to.
+    monkeypatch.setattr(type(IMG2IMG), "published_model", SD_REPO)
+    monkeypatch.setattr(type(IMG2IMG), "published_revision", COMMIT)
     settings = get_settings()
     seen = []
     folder = download(
-        "sd-img2img", SD_REPO, lambda done, total, text: seen.append((done, total, text)),
+        IMG2IMG, SD_REPO, lambda done, total, text: seen.append((done, total, text)),
         cache_dir=settings.hub_cache, endpoint=settings.hub_endpoint,
     )
     assert folder.name == COMMIT and folder.is_relative_to(settings.hub_cache)
@@ -95,7 +97,7 @@ def test_download_through_the_hub_client_with_byte_progress(server, monkeypatch)
     expected = sum((server.repos[SD_REPO] / f).stat().st_size for f in files)
     assert seen and seen[-1][0] == expected == max(done for done, _, _ in seen)
     assert all(total >= done for done, total, _ in seen) and "tiny/anime-sd" in seen[-1][2]
-    assert hub.resolve_model(SD_REPO, kind="sd-img2img", cache_dir=settings.hub_cache) == folder
+    assert hub.resolve_model(SD_REPO, engine=IMG2IMG, cache_dir=settings.hub_cache) == folder
 
 
 def test_a_gpu_server_fetches_model_and_controlnet_on_first_use_then_runs(server):
@@ -103,10 +105,10 @@ def test_a_gpu_server_fetches_model_and_controlnet_on_first_use_then_runs(server
     params = web_params()
     ok, reason = IMG2IMG.available(params, RunOptions(device="cpu", hub_cache=settings.hub_cache))
     assert not ok and "not in the Hugging Face cache" in reason
-    assert may_download("sd-img2img", params, settings=settings, device="cuda").ok
+    assert may_download(IMG2IMG, params, settings=settings, device="cuda").ok
     events = []
     fetched = ensure_weights(
-        "sd-img2img", params, settings=settings, device="cuda", progress=lambda *e: events.append(e)
+        IMG2IMG, params, settings=settings, device="cuda", progress=lambda *e: events.append(e)
     )
     assert len(fetched) == 2 and {e[2] for e in events} == {f"downloading {SD_REPO}", f"downloading {CN_REPO}"}
     assert "diffusion_pytorch_model.safetensors" in fetched_files(server)  # the ControlNet's weights
@@ -116,41 +118,42 @@ def test_a_gpu_server_fetches_model_and_controlnet_on_first_use_then_runs(server
     output = IMG2IMG.run(tiny_sd.noise_image(16, 16), scale=2, params=params, options=options)
     assert output.image.size == (32, 32) and any(s.name.startswith("ControlNet tile") for s in output.stages)
     before = len(server.requests)
-    assert ensure_weights("sd-img2img", params, settings=settings, device="cuda") == []
+    assert ensure_weights(IMG2IMG, params, settings=settings, device="cuda") == []
     assert len(server.requests) == before  # nothing missing, nothing asked
 
 
 def test_only_what_the_operator_allows_is_fetched(server, monkeypatch):
     settings = get_settings()
-    assert {"Lykon/dreamshaper-8", "lllyasviel/control_v11f1e_sd15_tile", SD_REPO} <= set(allowed_downloads(settings))
+    allowed = set(allowed_downloads(IMG2IMG, settings))
+    assert {"Lykon/dreamshaper-8", "lllyasviel/control_v11f1e_sd15_tile", SD_REPO} <= allowed
     monkeypatch.setenv("CNAPS_WEB_MODELS", "")
     settings = get_settings()
-    ok, reason = may_download("sd-img2img", web_params(), settings=settings, device="cuda")
+    ok, reason = may_download(IMG2IMG, web_params(), settings=settings, device="cuda")
     assert not ok and "only the models its operator allows" in reason and "CNAPS_WEB_MODELS" in reason
     with pytest.raises(WeightsNotFoundError):
-        ensure_weights("sd-img2img", web_params(), settings=settings, device="cuda")
+        ensure_weights(IMG2IMG, web_params(), settings=settings, device="cuda")
     assert server.requests == []  # refused before anything was asked of the Hub
 
 
 def test_switches_forbid_downloads(server, monkeypatch):
-    ok, reason = may_download("sd-img2img", web_params(), settings=get_settings(), device="cpu")
+    ok, reason = may_download(IMG2IMG, web_params(), settings=get_settings(), device="cpu")
     assert not ok and "no GPU" in reason  # a CPU server never fetches them
     monkeypatch.setenv("CNAPS_ALLOW_CPU_DIFFUSION", "1")
-    assert may_download("sd-img2img", web_params(), settings=get_settings(), device="cpu").ok
+    assert may_download(IMG2IMG, web_params(), settings=get_settings(), device="cpu").ok
     monkeypatch.setenv("CNAPS_ALLOW_DOWNLOADS", "0")
-    ok, reason = may_download("sd-img2img", web_params(), settings=get_settings(), device="cuda")
+    ok, reason = may_download(IMG2IMG, web_params(), settings=get_settings(), device="cuda")
     assert not ok and "CNAPS_ALLOW_DOWNLOADS=0" in reason and "preload_from_hub" in reason
     assert cli_main(["download", "sd-img2img", "--model", SD_REPO]) == 1
     monkeypatch.setenv("CNAPS_ALLOW_DOWNLOADS", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    ok, reason = may_download("sd-img2img", web_params(), settings=get_settings(), device="cuda")
+    ok, reason = may_download(IMG2IMG, web_params(), settings=get_settings(), device="cuda")
     assert not ok and "HF_HUB_OFFLINE" in reason
     assert server.requests == []
 
 
 def test_pickle_only_controlnet_is_never_fetched(server):
     with pytest.raises(UnsafeWeightsError, match="safetensors"):
-        ensure_weights("sd-img2img", web_params(controlnet=PICKLED_REPO), settings=get_settings(), device="cuda")
+        ensure_weights(IMG2IMG, web_params(controlnet=PICKLED_REPO), settings=get_settings(), device="cuda")
     assert not [f for f in fetched_files(server) if f.endswith(".bin")]
 
 
@@ -162,24 +165,24 @@ def test_cli_download_fetches_the_controlnet_too(server, capsys):
 
 
 def test_zero_gpu_duration_grows_with_the_job_and_stays_in_bounds():
-    small = spaces_duration(256, 256)
-    default = spaces_duration(512, 512)
-    large = spaces_duration(1024, 1024)
+    small = spaces_duration(256, 256, engine=IMG2IMG)
+    default = spaces_duration(512, 512, engine=IMG2IMG)
+    large = spaces_duration(1024, 1024, engine=IMG2IMG)
     assert isinstance(default, int) and 20 <= small <= default < large <= 300
-    assert spaces_duration(512, 512, {"steps": 50, "strength": 0.6}) > default
-    assert spaces_duration(512, 512, {"controlnet": "none"}) < default
-    assert spaces_duration(4096, 4096) == 300
-    assert estimate_gpu_seconds(512, 512, loaded=True) < estimate_gpu_seconds(512, 512)
-    assert spaces_duration(512, 512, engine="sd-latent-x2") >= 20
-    assert np.isfinite(estimate_gpu_seconds(64, 64, {"pre_upscaler": "lanczos"}))
+    assert spaces_duration(512, 512, {"steps": 50, "strength": 0.6}, engine=IMG2IMG) > default
+    assert spaces_duration(512, 512, {"controlnet": "none"}, engine=IMG2IMG) < default
+    assert spaces_duration(4096, 4096, engine=IMG2IMG) == 300
+    assert estimate_gpu_seconds(512, 512, engine=IMG2IMG, loaded=True) < estimate_gpu_seconds(512, 512, engine=IMG2IMG)
+    assert spaces_duration(512, 512, engine=get_engine("sd-latent-x2")) >= 20
+    assert np.isfinite(estimate_gpu_seconds(64, 64, {"pre_upscaler": "lanczos"}, engine=IMG2IMG))
 
 
 def test_the_page_fetches_the_weights_on_first_use_in_its_progress_bar_then_runs(server, monkeypatch, tmp_path):
     """What a first visitor of a GPU Space gets (the CPU stands in for the GPU here)."""
-    from cnaps_demo.ui import picker
-    from cnaps_demo.ui.running import run_engine
-    from cnaps_demo.ui.sources import load_source
-    from cnaps_demo.ui.untrusted import LocalFiles
+    from cnaps_demo.web import picker
+    from cnaps_demo.web.running import run_engine
+    from cnaps_demo.web.sources import load_source
+    from cnaps_demo.web.untrusted import LocalFiles
 
     monkeypatch.setenv("CNAPS_ALLOW_CPU_DIFFUSION", "1")
     monkeypatch.setenv("CNAPS_SD_MODEL", SD_REPO)

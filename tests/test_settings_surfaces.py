@@ -62,8 +62,8 @@ def via_cli(engine: str, model: str, tmp_path) -> int:
 
 
 def via_ui(engine: str, model: str, tmp_path) -> int:
-    from cnaps_demo.ui.running import run_engine
-    from cnaps_demo.ui.sources import Source
+    from cnaps_demo.web.running import run_engine
+    from cnaps_demo.web.sources import Source
     from cnaps_demo.engines import get_engine
 
     image = picture()

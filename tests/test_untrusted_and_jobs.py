@@ -20,7 +20,7 @@ from cnaps_demo.engines import get_engine
 from cnaps_demo.errors import CnapsError, InvalidImageError, InvalidParameterError, NcnnGraphError, NoImageError
 from cnaps_demo.image import tiled_apply
 from cnaps_demo.ui import jobs
-from cnaps_demo.ui.untrusted import UploadGuard, check_web_params
+from cnaps_demo.web.untrusted import UploadGuard, check_web_params
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import json
 import string
 from pathlib import Path
 
-from cnaps_demo.engines.diffusion import assemble_pipeline
+from cnaps_demo.engines.diffusion import SDImg2ImgEngine, SDLatentX2Engine, assemble_pipeline
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 
@@ -120,7 +120,7 @@ def build_img2img_folder(folder: Path, seed: int = 0, *, smooth: bool = False) -
         scheduler_config.update(beta_start=1e-6, beta_end=2e-6)  # sigma < 0.04; about 0.007 at t=50
     text_encoder = tiny_text_encoder(tokenizer, seed + 2)
     pipe = assemble_pipeline(
-        "sd-img2img",
+        SDImg2ImgEngine,
         unet=unet,
         vae=vae,
         text_encoder=text_encoder,
@@ -205,7 +205,7 @@ def build_latent_upscaler_folder(folder: Path, seed: int = 0) -> Path:
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", prediction_type="sample"
     )
     pipe = assemble_pipeline(
-        "sd-latent-x2", unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
+        SDLatentX2Engine, unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
     )
     target = folder / "tiny-sd-latent-x2"
     pipe.save_pretrained(target, safe_serialization=True)

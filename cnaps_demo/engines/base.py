@@ -277,6 +277,14 @@ class Engine(ABC):
         """Fetch the missing weights of ``params`` where ``may_fetch_weights`` allows; the folders fetched."""
         return []
 
+    def download_weights(
+        self, params: dict[str, Any], *, settings: Settings, progress: bool | Callable[[int, int, str], None] = True
+    ) -> list[tuple[str, Path]]:
+        """The operator's own fetch (``python -m cnaps_demo download``): every weight checked ``params``
+        name, whatever a visitor may fetch; (what was fetched, its folder) pairs. ``progress``: True
+        draws terminal bars, False none, a callable gets (bytes done, bytes total, description)."""
+        return []
+
     def check_params(self, params: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
         """Fill defaults (``settings`` may replace some) and validate; unknown names list the known ones."""
         known = {spec.name: spec for spec in self.params}

@@ -22,11 +22,14 @@ class ClassicalEngine(Engine):
     uses_torch = False
     credits = (_PILLOW,)
 
-    def __init__(self, engine_id: str, display_name: str, resample: Image.Resampling, summary: str) -> None:
+    def __init__(
+        self, engine_id: str, display_name: str, resample: Image.Resampling, summary: str, picker_name: str = ""
+    ) -> None:
         self.id = engine_id
         self.display_name = display_name
         self.resample = resample
         self.summary = summary
+        self.picker_name = picker_name
 
     def available(self, params: dict[str, Any], options: RunOptions) -> Availability:
         return Availability(True)
@@ -42,7 +45,13 @@ class ClassicalEngine(Engine):
 
 
 _FILTERS = (
-    ("nearest", "Nearest neighbour", Image.Resampling.NEAREST, "Copies each pixel into a 2x2 block: blocky, adds nothing."),
+    (
+        "nearest",
+        "Nearest neighbour",
+        Image.Resampling.NEAREST,
+        "Copies each pixel into a 2x2 block: blocky, adds nothing.",
+        "Nearest",  # "Nearest neighbour" is too long for a phone-wide picker
+    ),
     ("bicubic", "Bicubic", Image.Resampling.BICUBIC, "Fits smooth cubic curves through neighbouring pixels: soft edges."),
     (
         "lanczos",

@@ -230,7 +230,7 @@ def credits_html(engines: Iterable, available: Callable[[Any], tuple[bool, str]]
         )
         rows.append(
             f"<li><b>{escape(engine.display_name)}</b> <code>{escape(engine.id)}</code> "
-            f"({escape(engine.family)}, {escape(engine.device_need)}) &mdash; "
+            f"({escape(engine.kind_words)}, {escape(engine.device_need)}) &mdash; "
             f'<span class="cnaps-muted">{escape(status)}</span>'
             f"<ul>{credit_items}</ul></li>"
         )

@@ -18,8 +18,7 @@ from typing import Any
 from PIL import Image
 
 from ..image import load_image
-from ..api import UpscaleResult, availability, upscale
-from ..colour import resolve
+from ..api import UpscaleResult, availability, plan, upscale
 from ..errors import CnapsError
 from ..files import atomic_write
 from ..settings import Settings
@@ -27,10 +26,6 @@ from ..stages import StageRecord
 from . import compare
 
 log = logging.getLogger(__name__)
-
-# Diffusion engines are computed ahead only where a GPU is present (minutes per picture on a CPU).
-WARM_ENGINES = ("realcugan", "realesrgan-anime", "bicubic", "sd-img2img", "sd-latent-x2")
-
 
 def cache_key(
     image: Image.Image, engine_id: str, params: dict[str, Any], scale: int = 2, colour_fix: str = "off"
@@ -110,7 +105,7 @@ class ExampleCache:
     def warm(
         self,
         examples: Iterable[Path],
-        engines: Sequence[str] = WARM_ENGINES,
+        engines: Sequence[str],
         simulate: Sequence[bool] = (False, True),
         progress: Callable[[str], None] = log.info,
     ) -> list[str]:
@@ -144,9 +139,10 @@ class ExampleCache:
                     report.append(f"{path.name} / {engine_id}: skipped (no GPU: too slow to compute ahead)")
                     continue
                 params = engine.check_params({}, self.settings)
+                colour_fix = plan(engine, settings=self.settings).colour_fix  # the engine's default, as a run
                 for flag, source in sources:
                     label = f"{path.name} / {engine_id}{' / blurry' if flag else ''}"
-                    if self.get(source, engine_id, params, colour_fix=resolve(None, engine.family)) is not None:
+                    if self.get(source, engine_id, params, colour_fix=colour_fix) is not None:
                         report.append(f"{label}: cached")
                         continue
                     try:
@@ -169,7 +165,7 @@ def _gpu_present() -> bool:
 def warm_in_background(
     cache: ExampleCache,
     examples: Sequence[Path],
-    engines: Sequence[str] = WARM_ENGINES,
+    engines: Sequence[str],
     after: Callable[[], object] | None = None,
 ) -> threading.Thread:
     """Start filling the cache on a daemon thread (the page is served meanwhile), then run ``after``."""

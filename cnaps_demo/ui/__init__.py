@@ -4,25 +4,20 @@ from cnaps_demo.ui import build_demo, launch_kwargs
 demo = build_demo(settings)
 demo.launch(**launch_kwargs(settings))
 
-Modules, one job each:
+The page's run logic (requests, visitor policy, sources, runs, the result store) is in
+``cnaps_demo.web``, without Gradio; here each tab's module lays its tab out and wires its events:
 
-* ``layout``: ``build_demo`` and ``launch_kwargs``, the page assembled;
-* ``components``: each tab's components, built and returned in a dataclass;
-* ``wiring``: the events (engine picker, Upscale, example auto-run, Compare, Stop, pair picker);
-* ``actions``: what an Upscale or Compare run computes, from input values to output values;
-* ``sources``: the input picture (admitted, decoded, maybe made blurry);
-* ``running``: one engine run, its progress and Stop, the example cache, the result folder;
-* ``comparison`` and ``views``: the results side by side, and what the page shows of them;
-* ``picker``: engine labels, status line, default choice, look-ups;
-* ``messages``: library errors as ``gr.Error`` text fit for a web visitor;
-* ``params``: controls for the engines' settings; ``untrusted``: what may arrive over the network;
-* ``jobs``: Stop, cancel, disconnect, and the CPU and GPU lanes;
-* ``live`` and ``diffusion_events``: the denoising filmstrip, the strength sweep and the seed map;
+* ``page``: ``build_demo`` and ``launch_kwargs``, the page assembled from its tabs;
+* ``upscale``: the Upscale tab (a package: its sections, its API /upscale, /upscale_gpu, /inside);
+* ``compare_tab``: the Compare tab; ``explain_tab``: the "How does it work?" tab and /explain;
+* ``params``: controls for the engines' settings; ``messages``: our errors as ``gr.Error`` / ``gr.Info``;
+* ``jobs``: Stop, cancel, disconnect, and the CPU and GPU lanes; ``limits``, ``public_errors``: request
+  limits and Gradio's own error answers in our words; ``mcp_bridge``: Gradio's MCP server fixed;
 * ``theme``, ``gpu`` (ZeroGPU), ``server`` (the server's private folder).
 """
 
 from __future__ import annotations
 
-from .layout import build_demo, launch_kwargs, start_background_work
+from .page import build_demo, launch_kwargs, start_background_work
 
 __all__ = ["build_demo", "launch_kwargs", "start_background_work"]

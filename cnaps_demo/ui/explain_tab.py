@@ -1,6 +1,6 @@
 """The "How does it work?" tab: a guided tour whose steps open the live views of the Upscale tab
 (on the visitor's picture or an example), the explanation with its sources, a glossary, and the
-engines' and methods' credits apart from the sources."""
+engines' and methods' credits apart from the sources; and /explain, the explanation as plain text."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import gradio as gr
 
 from ..engines import Engine
 from ..present import tour
-from ..present.explain import credits_html, explanation_html
+from ..present.explain import credits_html, explanation_html, explanation_text
 from ..settings import Settings
-from .picker import visitor_availability
+from ..web.picker import visitor_availability
 
 
 def build_explain_tab(engines: Sequence[Engine], settings: Settings) -> None:
@@ -28,3 +28,19 @@ def build_explain_tab(engines: Sequence[Engine], settings: Settings) -> None:
         gr.HTML(explanation_html(), elem_id="cnaps-explain")
         gr.HTML(tour.glossary_html(), elem_id="cnaps-glossary")
         gr.HTML(credits_html(engines, lambda engine: visitor_availability(engine, settings)), elem_id="cnaps-credits")
+
+
+def wire_explain_api() -> None:
+    """/explain: the explanation as plain text with its sources, for scripts and MCP agents."""
+
+    def explain() -> str:
+        """How AI upscaling makes a 2x enlargement of an illustration look crisp: the task, the three
+        paths this demo runs (classical interpolation, an anime CNN, Stable Diffusion img2img), and
+        the papers and code behind them, with links.
+
+        Returns:
+            The explanation as plain text, followed by the sources with their URLs.
+        """
+        return explanation_text()
+
+    gr.api(explain, api_name="explain")

@@ -25,21 +25,18 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import gradio as gr
 
 from ..errors import CnapsError
-from .messages import ui_error
+from ..web.latest import LatestRequests
+from .messages import tell, ui_error, unexpected_error
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-UNEXPECTED_MESSAGE = (
-    "Upscaling failed: something unexpected went wrong on the server (it is in the server log). "
-    "Try again, or another engine or picture."
-)
 BUSY_MESSAGE = "The server is busy: {waiting} jobs are already waiting for the {lane} queue. Try again in a minute."
 # An input value longer than this (a picture inline as a data: URL) is not left in Gradio's session state.
 INLINE_KEEP_CHARS = 64 * 1024
@@ -301,7 +298,7 @@ class JobControl:
             raise ui_error(error) from None
         except Exception as error:  # noqa: BLE001 - Gradio would send an empty error: say something
             log.exception("a job failed")  # the operator's traceback; the visitor gets one plain line
-            raise gr.Error(UNEXPECTED_MESSAGE, title="Upscaling failed", print_exception=False) from error
+            raise unexpected_error() from error
         finally:
             self.stops.end(session, stop)
             if not self.stops.running():
@@ -320,3 +317,37 @@ class JobControl:
         a session (an API client's) names no session: it stops nothing, not every such job."""
         session = session_of(request)
         return self.stops.stop(session) if session else 0
+
+
+def wire_stop(buttons: Sequence[gr.Button], control: JobControl, latest: LatestRequests) -> None:
+    """Stop (on every tab): flags the jobs of the caller's own browser session (they end within one
+    step); a run that was asked for and waits for its turn never starts."""
+    stopped = gr.State("")
+
+    def stop_jobs(request: gr.Request = None) -> str:
+        waiting = latest.stop(session_of(request))
+        running = control.stop(request)
+        return "waiting" if waiting else ("running" if running else "")
+
+    def say_if_nothing_ran(what: str) -> None:
+        if what == "waiting":  # a running job says where it stopped itself
+            tell("Stopped", "Stopped before it started. Press the Upscale button to run again.", lead=False)
+        elif not what:
+            tell("Stop", "Nothing is running.", lead=False)
+
+    gr.on(
+        [button.click for button in buttons],
+        stop_jobs,
+        inputs=None,
+        outputs=stopped,
+        queue=False,  # at once: it must not wait behind anything
+        api_visibility="private",
+    ).then(  # queued, because only queued events show toasts in the browser; no limit, so it never waits
+        say_if_nothing_ran,
+        inputs=stopped,
+        outputs=None,
+        api_visibility="private",
+        concurrency_id="stop",
+        concurrency_limit=None,
+        show_progress="hidden",
+    )

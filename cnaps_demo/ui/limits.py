@@ -1,6 +1,6 @@
 """Every byte that arrives is counted, before anything decodes it.
 
-``RequestLimits`` is an ASGI middleware on the app Gradio builds (``layout.launch_kwargs`` hands it
+``RequestLimits`` is an ASGI middleware on the app Gradio builds (``page.launch_kwargs`` hands it
 to ``launch(app_kwargs=...)``). For every request with a body it
 
 * refuses a client over its quota (``ByteQuota``: bytes per time window, uploads, pasted pictures
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..settings import Settings
-from .public_errors import answer_of, rewritten_error, size_text, too_large_message
+from ..web.words import size_text, too_large_message
+from .public_errors import answer_of, rewritten_error
 
 log = logging.getLogger(__name__)
 

@@ -1,100 +1,59 @@
-"""What a web visitor reads when something goes wrong: library errors become ``gr.Error`` here.
+"""Our errors and notices as Gradio shows them: the one place that makes ``gr.Error`` and ``gr.Info``.
 
-Only this module turns ``CnapsError`` into ``gr.Error``. The message keeps the library's "what
-went wrong + how to fix it" text, made fit for the web (``web_text``: no server paths, no markup);
-setup advice meant for whoever runs the server goes to the log instead.
+``web`` raises typed errors (``cnaps_demo.errors``) and words them for a visitor
+(``web.words``); here they become Gradio's toasts. Expected errors print no traceback.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import gradio as gr
 
-from ..errors import (
-    CnapsError,
-    EngineUnavailableError,
-    ImageTooLargeError,
-    InvalidImageError,
-    InvalidParameterError,
-    JobCancelledError,
-    NoImageError,
-    UnknownEngineError,
-)
+from ..errors import CnapsError, JobCancelledError
+from ..web.words import title_for, titled, toast_text
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-OPERATOR_NOTE = "Whoever runs this server can set it up; the server log says how."
-# The operator's one line on an engine card: where the how-to is (the commands live in the README).
-OPERATOR_HOW = "the README's \"Stable Diffusion\" section says how to set this up; the server log names what is missing."
-
-# An absolute path of two or more parts (not "1/255", not a URL's path): the server's own business.
-_SERVER_PATH = re.compile(r"(?<![\w.~:/])/(?:[^\s'\"()<>,;/]+/)+([^\s'\"()<>,;/]*)")
+UNEXPECTED_MESSAGE = (
+    "Upscaling failed: something unexpected went wrong on the server (it is in the server log). "
+    "Try again, or another engine or picture."
+)
 
 
-def _title_for(error: CnapsError) -> str:
-    if isinstance(error, NoImageError):
-        return "No image"
-    if isinstance(error, ImageTooLargeError):
-        return "Image too large"
-    if isinstance(error, InvalidImageError):
-        return "Cannot use this image"
-    if isinstance(error, EngineUnavailableError):
-        return "Engine unavailable here"
-    if isinstance(error, (InvalidParameterError, UnknownEngineError)):
-        return "Invalid setting"
-    if isinstance(error, JobCancelledError):
-        return "Stopped"
-    return "Upscaling failed"
+def ui_error(error: CnapsError) -> gr.Error:
+    """A ``gr.Error`` carrying the message and its fix, led by what kind of problem it is."""
+    return gr.Error(toast_text(error), title=title_for(error), print_exception=False)
 
 
-def web_text(text: str) -> str:
-    """``text`` fit for a web visitor: server paths cut to their last part, no markup characters.
-
-    Gradio shows toast text through an HTML sanitiser; angle brackets are swapped for look-alike
-    quotes (escaping them would show entities such as ``&#x27;`` instead).
-    """
-    text = _SERVER_PATH.sub(lambda match: match.group(1) or "a server folder", text)
-    return text.replace("<", "\u2039").replace(">", "\u203a")
+def unexpected_error() -> gr.Error:
+    """What a visitor reads of a failure that is not ours to word (its traceback goes to the log)."""
+    return gr.Error(UNEXPECTED_MESSAGE, title="Upscaling failed", print_exception=False)
 
 
-def short_reason(reason: str, limit: int = 48) -> str:
-    """A few words for a picker label; the status line shows the whole reason and its fix."""
-    text = reason.lower()
-    parts = []
-    if "pip install" in text or "package" in text:
-        parts.append("missing Python package")
-    if "weights" in text or "download" in text:
-        parts.append("weights not downloaded")
-    if "gpu" in text or "cuda" in text:
-        parts.append("needs a GPU")
-    if parts:
-        return " + ".join(parts)
-    first = re.split(r"(?<=[.;:])\s", reason.strip(), maxsplit=1)[0].rstrip(".;:")
-    return first if len(first) <= limit else first[: limit - 1].rstrip() + "\u2026"
+def tell(title: str, words: str, *, lead: bool = True) -> None:
+    """A notice toast (it needs a queued event to show in the browser); ``lead``: its words start with
+    the title (``web.words.titled``), for the toasts that stand alone."""
+    gr.Info(titled(title, words) if lead else words, title=title)
 
 
-def public_message(error: CnapsError) -> str:
-    """What a web visitor reads: the problem and what *they* can do. Setup advice goes to the log."""
-    if isinstance(error, EngineUnavailableError) and not isinstance(error, JobCancelledError):
-        log.warning("engine unavailable: %s", error)  # the operator's fix, without a traceback
-        why = short_reason(error.hint or "")
-        return web_text(f"{error.message.rstrip('.')} ({why}). {OPERATOR_NOTE}")
-    return web_text(str(error))
+def tell_stopped(stopped: JobCancelledError) -> None:
+    """Where the Stop button ended a run, as a toast."""
+    gr.Info(str(stopped), title="Stopped")
 
 
-def ui_error(error: CnapsError | str, title: str | None = None) -> gr.Error:
-    """A ``gr.Error`` carrying the message and its fix. Expected errors print no traceback."""
-    if isinstance(error, CnapsError):
-        title = title or _title_for(error)
-        return gr.Error(titled(title, public_message(error)), title=title, print_exception=False)
-    return gr.Error(titled(title, web_text(str(error))), title=title or "Error", print_exception=False)
-
-
-def titled(title: str | None, text: str) -> str:
-    """``"Image too large: ..."``: Gradio 6.31's toast shows only "Error" as its heading (it ignores
-    ``title``), so the words that say what kind of problem it is lead the message itself."""
-    if not title or text.lower().startswith(title.lower()):
-        return text
-    return f"{title}: {text}"
+def in_words(draw: Callable[[], T]) -> T:
+    """``draw()``; a failure while drawing a run's views (after its job) reaches the client as words,
+    not as Gradio's empty error: a library error with its fix, anything else as one plain line."""
+    try:
+        return draw()
+    except (gr.Error, JobCancelledError):
+        raise
+    except CnapsError as error:
+        raise ui_error(error) from None
+    except Exception as error:  # noqa: BLE001 - the traceback goes to the log, a plain line to the client
+        log.exception("drawing a run's views failed")
+        raise unexpected_error() from error

@@ -1,41 +1,18 @@
-"""Build Gradio controls from an engine's ``ParamSpec`` list, and read them back."""
+"""Gradio controls for an engine's ``ParamSpec`` list (``web.requests`` reads their values back)."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from ..engines import Engine, ParamSpec
 from ..settings import Settings
-
-
-COLOUR_FIX_KEYWORD = "colour_fix"  # the page's colour fix switch, an /upscale keyword beside the engine settings
-
-
-def colour_fix_choice(values: dict[str, Any]) -> bool | None:
-    """The switch as ``upscale(colour_fix=...)``: on means each engine family's default (the AI engines fix
-    their colours, the classical ones have none to fix); off means never."""
-    return None if values.get(COLOUR_FIX_KEYWORD, True) not in (False, "false", "False") else False
-
+from ..web.requests import ParamBinding, api_name_for
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+|none")  # "owner/name" (or "none"), not a path
-
-
-def api_name_for(engine_id: str, param: str) -> str:
-    """Keyword name of one engine parameter in the ``/upscale`` API, e.g. ``realcugan_denoise``."""
-    return re.sub(r"\W", "_", f"{engine_id}_{param}")
-
-
-@dataclass(frozen=True)
-class ParamBinding:
-    engine_id: str
-    spec: ParamSpec
-    keyword: str  # api_name_for(engine_id, spec.name)
-    component: Any  # a Gradio component
 
 
 def _label(spec: ParamSpec) -> str:
@@ -138,22 +115,3 @@ def limited_choices(engine: Engine, scale: int, values: dict[str, Any]) -> dict[
         value = current if current in choices else default if default in choices else (choices or [""])[0]
         updates[name] = (choices, value)
     return updates
-
-
-def params_for(engine_id: str, values: dict[str, Any], bindings: list[ParamBinding]) -> dict[str, Any]:
-    """The chosen engine's parameters from the keyword values of every control.
-
-    Empty text for a numeric parameter means "use the default" (None), so API users can
-    leave it out.
-    """
-    params: dict[str, Any] = {}
-    for binding in bindings:
-        if binding.engine_id != engine_id or binding.keyword not in values:
-            continue
-        value = values[binding.keyword]
-        if binding.spec.kind in ("int", "float") and (value is None or value == ""):
-            value = None
-        if binding.spec.kind == "int" and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        params[binding.spec.name] = value
-    return params

@@ -14,9 +14,9 @@ import json
 import re
 from typing import Any
 
-from .messages import web_text
+from ..web.untrusted import NOT_UPLOADED_HINT, NOT_UPLOADED_MESSAGE
+from ..web.words import too_large_message, web_text
 
-MB = 1024 * 1024
 BUSY_PREFIX = "The server is busy"
 # gradio_client prints a refused validation as "- <parameter_name>: <message>": the lane is no parameter.
 BUSY_PARAMETER = "queue"
@@ -26,24 +26,7 @@ _NOT_ENOUGH_INPUTS = re.compile(r"needed: (\d+), got: (\d+)")
 READ_THE_API = "Client(url).view_api() in gradio_client lists each endpoint's inputs, in order."
 
 
-def size_text(count: int) -> str:
-    """``25 MB``, ``1.5 MB``, ``100 kB``: a limit as a visitor reads it."""
-    if count >= MB:
-        return f"{count / MB:.1f}".removesuffix(".0") + " MB"
-    return f"{max(1, round(count / 1024))} kB"
-
-
-def too_large_message(max_bytes: int) -> str:
-    """The one answer to a file, a pasted picture or a request body over the upload limit."""
-    return (
-        f"This picture is larger than the {size_text(max_bytes)} this server accepts. "
-        "Save it smaller (or as JPEG or WebP) and try again."
-    )
-
-
 def not_uploaded_text() -> str:
-    from .untrusted import NOT_UPLOADED_HINT, NOT_UPLOADED_MESSAGE
-
     return f"{NOT_UPLOADED_MESSAGE} {NOT_UPLOADED_HINT}"
 
 

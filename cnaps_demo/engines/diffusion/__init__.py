@@ -1,7 +1,7 @@
 """Diffusion engines: Stable Diffusion re-draws the enlarged picture with fresh detail.
 
 ``sd-img2img`` — "Stable Diffusion img2img (DreamShaper 8)"
-    1. pre-enlarge 2x with Real-CUGAN (``pre_upscaler="realcugan"``, default) or Lanczos;
+    1. pre-enlarge 2x with Real-CUGAN (``pre_upscaler=realcugan``, default) or Lanczos;
     2. the CLIP text encoder turns the prompt into a 77 x 768 embedding (and the negative
        prompt into a second one, for classifier-free guidance);
     3. the VAE encoder maps the enlarged picture to latents (3 x H x W -> 4 x H/8 x W/8);
@@ -48,12 +48,13 @@ clean estimate (``filmstrip``); ``explore`` runs strength sweeps and seed disagr
 
 Nothing heavy is imported at module level: torch, diffusers and transformers load on first use.
 
-Each engine describes itself (``descriptor.DiffusionTraits``: its published model and download
-size, pipeline and scheduler classes, A1111 sampler name, CPU time model) and the helpers read
-that, never an engine id: a third diffusion engine is one module with its class plus its line in
-the registry (``cnaps_demo/engines/__init__.py``).
+Each engine describes itself (``descriptor.DiffusionTraits``: its published model, pinned
+revision and download size, the weights a download fetches, pipeline and scheduler classes,
+A1111 sampler name, CPU time model) and the helpers take the engine and read that, never an
+engine id: a third diffusion engine is one module with its class plus its line in the registry
+(``cnaps_demo/engines/__init__.py``).
 
-Modules, one job each: ``descriptor`` (what an engine declares, and finding it by id),
+Modules, one job each: ``descriptor`` (what an engine declares),
 ``cost`` (planning and the CPU time model, no torch), ``pipelines``
 (assembling, loading and keeping pipelines resident), ``job`` (one job's shared machinery),
 ``engine`` (the engines' shared base and ``run()``), ``img2img`` and ``latent_x2`` (what each
@@ -63,7 +64,7 @@ and ``a1111``.
 """
 
 from .cost import estimate_cpu_seconds, estimate_gpu_seconds, spaces_duration, tiling_plan, unet_steps
-from .descriptor import DiffusionTraits, describe, described_ids
+from .descriptor import DiffusionTraits
 from .explore import SeedSpread, SweepFrame, seed_disagreement, strength_sweep
 from .filmstrip import Frame, FrameFn, filmstrip_bytes, save_filmstrip, write_frames
 from .img2img import SDImg2ImgEngine
@@ -81,8 +82,6 @@ __all__ = [
     "SweepFrame",
     "allowed_downloads",
     "assemble_pipeline",
-    "describe",
-    "described_ids",
     "dtype_kwarg",
     "ensure_weights",
     "estimate_cpu_seconds",

@@ -22,7 +22,7 @@ from typing import Any
 
 from ...version import __version__
 from . import controlnet as cn
-from .descriptor import describe
+from .descriptor import Traits
 
 # A1111's own pattern for one "Key: value" pair of the last line.
 _PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -51,22 +51,21 @@ def controlnet_unit(ref: str, scale: float | None) -> str:
     )
 
 
-def a1111_parameters(engine: Any, params: dict[str, Any], size: tuple[int, int]) -> str:
-    """The ``parameters`` text of a diffusion result of ``engine`` (an id or an engine; ``size``: the
-    output's width and height)."""
-    described = describe(engine)
+def a1111_parameters(engine: Traits, params: dict[str, Any], size: tuple[int, int]) -> str:
+    """The ``parameters`` text of a result of the diffusion ``engine`` (``size``: the output's width
+    and height)."""
     prompt = str(params.get("prompt", ""))
     guidance = float(params.get("guidance", 0))
-    if described.prompt_needs_guidance and guidance == 0:
+    if engine.prompt_needs_guidance and guidance == 0:
         prompt = ""  # e.g. the latent upscaler ignores the prompt without guidance
     lines = [prompt]
     negative = str(params.get("negative_prompt", ""))
     if negative and guidance > 1:
         lines.append(f"Negative prompt: {negative}")
-    own = described.a1111_fields(params)
+    own = engine.a1111_fields(params)
     pairs: list[tuple[str, Any]] = [
         ("Steps", own.pop("Steps")),
-        ("Sampler", described.sampler),
+        ("Sampler", engine.sampler),
         ("CFG scale", guidance),
         ("Seed", int(params.get("seed", 0))),
         ("Size", f"{size[0]}x{size[1]}"),

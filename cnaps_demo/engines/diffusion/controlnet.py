@@ -20,7 +20,7 @@ from ...errors import IncompleteSnapshotError, UnsafeWeightsError, WeightsNotFou
 from ...files import path_kind
 from ..base import Availability
 from . import hub
-from .descriptor import describe, described_ids
+from .descriptor import Traits
 
 DEFAULT_CONTROLNET = "lllyasviel/control_v11f1e_sd15_tile"
 OFF_WORDS = frozenset({"", "none", "off", "no"})
@@ -34,10 +34,9 @@ def is_off(ref: str | None) -> bool:
     return ref is None or str(ref).strip().lower() in OFF_WORDS
 
 
-def download_hint(ref: str) -> str:
-    """The command that fetches ControlNet ``ref`` (with the engine that takes one)."""
-    engine_id = next((name for name in described_ids() if describe(name).takes_controlnet()), "ENGINE")
-    return f"python -m cnaps_demo download {engine_id} --controlnet {ref}"
+def download_hint(engine: Traits, ref: str) -> str:
+    """The command that fetches ControlNet ``ref`` for ``engine`` (one that takes a ControlNet)."""
+    return f"python -m cnaps_demo download {engine.id} --controlnet {ref}"
 
 
 def weights_variant(folder: Path) -> tuple[str | None, list[str], bool]:
@@ -46,10 +45,11 @@ def weights_variant(folder: Path) -> tuple[str | None, list[str], bool]:
     return variant, pickles, found
 
 
-def check_folder(folder: Path, ref: str, *, from_hub: bool) -> Path:
-    """``folder`` if it holds a loadable ControlNet; else a typed error saying what to do."""
+def check_folder(folder: Path, ref: str, *, engine: Traits, from_hub: bool) -> Path:
+    """``folder`` if it holds a loadable ControlNet; else a typed error saying what to do (the fix
+    names ``engine``, the one that runs it)."""
     fix = (
-        f"Run: {download_hint(ref)}, or pass controlnet=none for plain img2img."
+        f"Run: {download_hint(engine, ref)}, or pass controlnet=none for plain img2img."
         if from_hub
         else "Point controlnet at a folder with config.json and diffusion_pytorch_model.safetensors, "
         "or pass controlnet=none."
@@ -70,15 +70,15 @@ def check_folder(folder: Path, ref: str, *, from_hub: bool) -> Path:
     return folder
 
 
-def resolve_controlnet(ref: str, *, cache_dir: Path | None) -> Path | None:
-    """The local folder of ControlNet ``ref`` (None when switched off); never touches the network."""
+def resolve_controlnet(ref: str, *, engine: Traits, cache_dir: Path | None) -> Path | None:
+    """The local folder of ControlNet ``ref`` for ``engine`` (None when switched off); never touches the network."""
     if is_off(ref):
         return None
     ref = ref.strip()
     local = Path(ref).expanduser()
     kind = path_kind(local)
     if kind == "folder":
-        return check_folder(local, ref, from_hub=False)
+        return check_folder(local, ref, engine=engine, from_hub=False)
     if kind != "missing" or not hub.is_hub_id(ref):
         raise WeightsNotFoundError(
             f"controlnet={ref[:80]!r} is neither a ControlNet folder nor a Hub id (owner/name).",
@@ -89,14 +89,14 @@ def resolve_controlnet(ref: str, *, cache_dir: Path | None) -> Path | None:
         size = f" ({APPROX_SIZE})" if ref == DEFAULT_CONTROLNET else ""
         raise WeightsNotFoundError(
             f"The ControlNet {ref} is not in the Hugging Face cache ({hub.cache_folder(cache_dir)}).",
-            hint=f"Run: {download_hint(ref)}{size}, or pass controlnet=none for plain img2img.",
+            hint=f"Run: {download_hint(engine, ref)}{size}, or pass controlnet=none for plain img2img.",
         )
-    return check_folder(found, ref, from_hub=True)
+    return check_folder(found, ref, engine=engine, from_hub=True)
 
 
-def check_available(ref: str, *, cache_dir: Path | None) -> Availability:
+def check_available(engine: Traits, ref: str, *, cache_dir: Path | None) -> Availability:
     try:
-        resolve_controlnet(ref, cache_dir=cache_dir)
+        resolve_controlnet(ref, engine=engine, cache_dir=cache_dir)
     except (WeightsNotFoundError, IncompleteSnapshotError, UnsafeWeightsError) as error:
         return Availability(False, str(error))
     return Availability(True)

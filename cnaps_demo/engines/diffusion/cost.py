@@ -1,8 +1,9 @@
 """Planning a diffusion job before anything loads: UNet steps, tiles, and the CPU time model.
 
 No torch here: the UI and the "needs a GPU" message use these on any machine. The shared
-shape of the model lives here; each engine prices its own work (``DiffusionTraits.cpu_work``),
-so nothing here knows an engine by its id.
+shape of the model lives here (SD 1.5's measured rates); each engine prices its own work
+(``DiffusionTraits.cpu_work``, with its own factors and defaults in its own module), so nothing
+here knows an engine by its id.
 """
 
 from __future__ import annotations
@@ -12,19 +13,8 @@ from typing import Any
 from ...devices import available_cores
 from ...errors import InvalidParameterError
 from ...image import count_tiles, tile_spans
-from .descriptor import DiffusionTraits, describe
+from .descriptor import Traits
 
-# The engines' parameter defaults (their ParamSpecs use these; the time model prices them).
-# Quality and style words only, no objects: SD upscalers' users find that a prompt naming things
-# ("a girl", "a cat") paints small copies of them into the tiles.
-DEFAULT_PROMPT = "anime illustration, clean line art, sharp details, high quality"
-DEFAULT_NEGATIVE_PROMPT = "blurry, lowres, jpeg artifacts, noise, watermark, text"
-# 0.35-0.5 is where SD upscalers run with the tile ControlNet (0.2-0.35 without it): 0.4, the middle.
-DEFAULT_STRENGTH = 0.4
-DEFAULT_STEPS = 25
-DEFAULT_GUIDANCE = 6.0
-LATENT_DEFAULT_STEPS = 20
-LATENT_DEFAULT_GUIDANCE = 0.0
 MAX_SEED = 2**32 - 1
 
 DEFAULT_TILE = 1024  # output pixels; a 512 px input runs in one pass
@@ -39,9 +29,6 @@ CPU_UNET_STEP_SECONDS_512 = 11.0
 CPU_VAE_ENCODE_SECONDS_512 = 4.0  # estimated from FLOPs relative to the UNet
 CPU_VAE_DECODE_SECONDS_512 = 9.0
 CPU_TEXT_ENCODER_SECONDS = 0.5
-CPU_REALCUGAN_SECONDS_PER_MP = 15.0  # per input megapixel, pre-enlarge
-LATENT_UNET_COST = 1.3  # the x2 latent upscaler's UNet relative to SD 1.5's, per latent pixel
-CONTROLNET_COST = 0.45  # the SD 1.5 ControlNet (a copy of the UNet's encoder and middle) per UNet step, by FLOPs
 
 PIXELS_512 = 512 * 512
 
@@ -90,17 +77,8 @@ def cfg_batch(guidance: float) -> float:
     return 1.0 if guidance > 1 else 0.5
 
 
-def _priced(engine: Any) -> type[DiffusionTraits]:
-    """The engine whose time model prices ``engine``: itself, or (an id or engine of another family,
-    as the page asks for every engine) the reference engine, as before engines priced themselves."""
-    try:
-        return describe(engine)
-    except InvalidParameterError:
-        return describe(None)
-
-
 def _model_seconds(
-    width: int, height: int, params: dict[str, Any] | None, engine: Any, cores: int | None, tile: int
+    width: int, height: int, params: dict[str, Any] | None, engine: Traits, cores: int | None, tile: int
 ) -> tuple[float, float]:
     """(seconds of the diffusion model on ``cores``, seconds of the work before it) for a 2x job."""
     params = dict(params or {})
@@ -110,7 +88,7 @@ def _model_seconds(
     out_w, out_h = 2 * width, 2 * height
     n_tiles = count_tiles(out_h, out_w, tile, overlap)
     per_tile = processed_pixels(out_w, out_h, tile, overlap) / n_tiles
-    unet, encode, pre = _priced(engine).cpu_work(width, height, params, n_tiles, per_tile)
+    unet, encode, pre = engine.cpu_work(width, height, params, n_tiles, per_tile)
     decode = CPU_VAE_DECODE_SECONDS_512 * n_tiles * per_tile / PIXELS_512
     return (unet + encode + decode + CPU_TEXT_ENCODER_SECONDS) * core_factor, pre
 
@@ -120,12 +98,12 @@ def estimate_cpu_seconds(
     height: int,
     params: dict[str, Any] | None = None,
     *,
-    engine: Any = None,
+    engine: Traits,
     cores: int | None = None,
     tile: int = 0,
 ) -> float:
-    """Rough CPU seconds to upscale a ``width`` x ``height`` input 2x with a diffusion engine
-    (``engine``: an id or an engine; None: the one the time model was measured on, img2img).
+    """Rough CPU seconds to upscale a ``width`` x ``height`` input 2x with the diffusion ``engine``
+    (it prices its own work: ``DiffusionTraits.cpu_work``).
 
     Based on ~11 s per full-size SD 1.5 UNet step with CFG at 512 x 512 on 2 cores, scaled by
     the pixels each tile holds (attention grows faster than linearly) and by core count.
@@ -156,7 +134,7 @@ def estimate_gpu_seconds(
     height: int,
     params: dict[str, Any] | None = None,
     *,
-    engine: Any = None,
+    engine: Traits,
     tile: int = 0,
     loaded: bool = False,
 ) -> float:
@@ -170,7 +148,7 @@ def estimate_gpu_seconds(
 
 
 def spaces_duration(
-    width: int, height: int, params: dict[str, Any] | None = None, *, engine: Any = None, tile: int = 0
+    width: int, height: int, params: dict[str, Any] | None = None, *, engine: Traits, tile: int = 0
 ) -> int:
     """Seconds to ask ``@spaces.GPU(duration=...)`` for: the estimate with a margin, within 20-300."""
     seconds = estimate_gpu_seconds(width, height, params, engine=engine, tile=tile) * GPU_MARGIN

@@ -1,33 +1,38 @@
 """What a diffusion engine says about itself, as data: the family's helpers read this, never an id.
 
 Each engine class (``img2img``, ``latent_x2``) fills in these class attributes: the Hub model
-it was made for and its download size, the diffusers pipeline and scheduler it runs, A1111's
-name for that scheduler, whether it loads single-file checkpoints, and its CPU time model. The
-helpers (``hub``, ``download``, ``provision``, ``pipelines``, ``cost``, ``a1111``, ``explore``)
-look an engine up with :func:`describe` and read these, so adding a diffusion engine is one
-new module (its class) plus its line in the registry (``cnaps_demo/engines/__init__.py``).
+it was made for, its pinned revision and download size, the weights a download fetches, the
+diffusers pipeline and scheduler it runs, A1111's name for that scheduler, whether it loads
+single-file checkpoints, and its CPU time model. The helpers (``hub``, ``download``,
+``provision``, ``pipelines``, ``cost``, ``a1111``, ``explore``) take the engine itself (or its
+class) and read these, so adding a diffusion engine is one new module (its class) plus its
+line in the registry (``cnaps_demo/engines/__init__.py``). Nothing here finds an engine by id.
 
-Defining a subclass with an ``id`` registers it here (``__init_subclass__``), so the helpers'
-public functions still accept an engine id, as the page and the command line pass them.
 This module imports nothing else of the family (everything else may import it). No torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from ...errors import InvalidParameterError
-
-_DESCRIBED: dict[str, type[DiffusionTraits]] = {}
+CONFIGS = Path(__file__).resolve().parent / "configs"
+"""Hand-written architecture configs (UNet, VAE, CLIP text encoder, scheduler) kept in the repo."""
+SD15_CONFIGS = CONFIGS / "sd15"
 
 
 class DiffusionTraits:
     """The data a diffusion engine declares (class attributes) and the class methods the helpers call."""
 
     id: str
+    display_name: str
     published_model: str = ""  # the Hub id it was made for: the default model, named in hints
+    published_revision: str = "main"  # the commit downloads of that model are pinned to
     published_gb: float = 0.0  # that model's download (fp16 where published), for messages
+    # The model parts whose weights a download fetches and a load reads (beside tokenizer and scheduler).
+    weight_parts: tuple[str, ...] = ("unet", "vae", "text_encoder")
+    unet_configs: Path = SD15_CONFIGS  # its UNet's and scheduler's configs (VAE, CLIP: SD 1.5's), for benchmarks
     pipeline: str = ""  # the diffusers pipeline class it runs
     controlnet_pipeline: str = ""  # the pipeline class with a ControlNet beside the UNet ("": runs none)
     safety_checker_slot: bool = False  # the pipeline takes a safety checker (always left out here)
@@ -36,14 +41,6 @@ class DiffusionTraits:
     sampler: str = ""  # A1111's name for that scheduler (the PNG ``parameters`` text)
     single_file: bool = False  # also loads a single SD 1.5 .safetensors checkpoint
     prompt_needs_guidance: bool = False  # at guidance 0 the prompt is ignored (and left out of the A1111 text)
-    time_model_reference: bool = False  # the engine the time model was measured on (estimates' default)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "id" in cls.__dict__:
-            if cls.id in _DESCRIBED and _DESCRIBED[cls.id] is not cls:
-                raise RuntimeError(f"two diffusion engines have the id {cls.id!r}")
-            _DESCRIBED[cls.id] = cls
 
     @classmethod
     def takes_controlnet(cls) -> bool:
@@ -53,6 +50,11 @@ class DiffusionTraits:
     def published_size(cls) -> str:
         """``"about 2 GB"`` for the published model ("" when unknown)."""
         return f"about {cls.published_gb:g} GB" if cls.published_gb else ""
+
+    @classmethod
+    def pinned_revision(cls, model_ref: str) -> str:
+        """The revision to fetch ``model_ref`` at: the pinned commit of the published model, else ``main``."""
+        return cls.published_revision if model_ref.strip() == cls.published_model else "main"
 
     @classmethod
     def cpu_work(
@@ -68,42 +70,5 @@ class DiffusionTraits:
         return {"Steps": int(params["steps"])}
 
 
-def described_ids() -> tuple[str, ...]:
-    """The ids of the diffusion engines defined so far, in definition order."""
-    return tuple(_DESCRIBED)
-
-
-def describe(engine: Any = None) -> type[DiffusionTraits]:
-    """The traits of ``engine``: an id, an engine, or an engine class; None: the time model's reference.
-
-    Raises InvalidParameterError for an engine of another family.
-    """
-    if engine is None:
-        return next(cls for cls in _DESCRIBED.values() if cls.time_model_reference)
-    if isinstance(engine, type) and issubclass(engine, DiffusionTraits):
-        return engine
-    if isinstance(engine, DiffusionTraits):
-        return type(engine)
-    engine_id = str(getattr(engine, "id", engine))
-    found = _DESCRIBED.get(engine_id)
-    if found is None:
-        raise InvalidParameterError(
-            f"{engine_id!r} is not a diffusion engine.", hint=f"The diffusion engines: {', '.join(_DESCRIBED)}."
-        )
-    return found
-
-
-class PublishedModels(Mapping[str, str]):
-    """Engine id -> the Hub model it was made for, read from each engine's ``published_model`` when
-    asked (so engines defined later are in it too)."""
-
-    def __getitem__(self, engine_id: str) -> str:
-        if engine_id not in _DESCRIBED:
-            raise KeyError(engine_id)
-        return _DESCRIBED[engine_id].published_model
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(tuple(_DESCRIBED))
-
-    def __len__(self) -> int:
-        return len(_DESCRIBED)
+Traits = DiffusionTraits | type[DiffusionTraits]
+"""What the helpers take: a diffusion engine, or its class (class attributes only are read)."""

@@ -19,22 +19,18 @@ from typing import Any
 
 from ...errors import CnapsError, UnsafeWeightsError, WeightsNotFoundError
 from . import controlnet as cn
-from .descriptor import describe
+from .descriptor import DiffusionTraits, Traits
 from .hub import (
     PICKLE_SUFFIXES,
     TOKENIZER_FILES,
     cache_folder,
-    check_engine,
     download_hint,
     inspect_folder,
     is_hub_id,
-    pinned_revision,
     raise_for_report,
     resolve_model,
 )
 
-# Model components fetched with their weights (the safety checker and feature extractor never are).
-MODEL_COMPONENTS = ("unet", "vae", "text_encoder")
 _TOKENIZER_EXTRA = ("tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "added_tokens.json")
 
 
@@ -55,8 +51,9 @@ def _component_weights(files: Iterable[str], component: str) -> tuple[list[str],
     return [f"{component}/{n}" for n in chosen], pickles
 
 
-def allow_patterns_for(files: Iterable[str]) -> list[str]:
-    """The exact files an SD engine needs from a repo listing (fp16 weights where published).
+def allow_patterns_for(files: Iterable[str], weight_parts: tuple[str, ...] = DiffusionTraits.weight_parts) -> list[str]:
+    """The exact files an SD engine needs from a repo listing: the weights of its ``weight_parts``
+    (fp16 where published), its tokenizer and scheduler config (never a safety checker).
 
     Raises UnsafeWeightsError if a model component publishes pickle weights only.
     """
@@ -64,7 +61,7 @@ def allow_patterns_for(files: Iterable[str]) -> list[str]:
     patterns = ["model_index.json", "scheduler/scheduler_config.json"]
     patterns += [f"tokenizer/{name}" for name in (*TOKENIZER_FILES, *_TOKENIZER_EXTRA)]
     unsafe: dict[str, list[str]] = {}
-    for component in MODEL_COMPONENTS:
+    for component in weight_parts:
         patterns.append(f"{component}/config.json")
         weights, pickles = _component_weights(files, component)
         if weights:
@@ -127,7 +124,7 @@ def controlnet_patterns(files: Iterable[str]) -> list[str]:
 
 
 def download(
-    engine_id: str,
+    engine: Traits,
     model_ref: str,
     progress: bool | ByteProgress = True,
     *,
@@ -136,35 +133,35 @@ def download(
     offline: bool = False,
     endpoint: str | None = None,
 ) -> Path:
-    """Fetch only the files ``engine_id`` needs for ``model_ref`` into the Hub cache; return the folder.
+    """Fetch only the files the diffusion ``engine`` needs for ``model_ref`` into the Hub cache; return the folder.
 
-    Pinned revision per known model (``hub.PINNED_REVISIONS``), ``main`` otherwise; fp16
-    safetensors where the repository publishes them, full-precision safetensors otherwise; never
-    pickle files. ``offline`` (``Settings.hub_offline``, HF_HUB_OFFLINE=1): raises unless
-    everything is already cached.
+    The engine's pinned revision for its published model (``DiffusionTraits.published_revision``),
+    ``main`` otherwise; fp16 safetensors where the repository publishes them, full-precision
+    safetensors otherwise; never pickle files. ``offline`` (``Settings.hub_offline``,
+    HF_HUB_OFFLINE=1): raises unless everything is already cached.
     """
-    check_engine(engine_id)
     model_ref = model_ref.strip()
     if not is_hub_id(model_ref):  # a local path: nothing to fetch, just check it
-        return resolve_model(model_ref, kind=engine_id, cache_dir=cache_dir)
+        return resolve_model(model_ref, engine=engine, cache_dir=cache_dir)
     if offline:
         try:
-            return resolve_model(model_ref, kind=engine_id, cache_dir=cache_dir)
+            return resolve_model(model_ref, engine=engine, cache_dir=cache_dir)
         except CnapsError:
             pass
         raise WeightsNotFoundError(
             f"Cannot download {model_ref}: HF_HUB_OFFLINE=1 is set, so the Hugging Face Hub may not be contacted.",
-            hint=f"Unset HF_HUB_OFFLINE (or set it to 0) and run: {download_hint(engine_id, model_ref)}; "
+            hint=f"Unset HF_HUB_OFFLINE (or set it to 0) and run: {download_hint(engine, model_ref)}; "
             "or copy a diffusers folder here and pass --model PATH.",
         )
-    where = (revision or pinned_revision(model_ref), cache_folder(cache_dir), endpoint)
-    hints = (describe(engine_id).published_model, download_hint(engine_id, model_ref))
-    path = _fetch(model_ref, where, progress, allow_patterns_for, hints)
-    raise_for_report(inspect_folder(path), model_ref, engine_id, from_hub=True)
+    where = (revision or engine.pinned_revision(model_ref), cache_folder(cache_dir), endpoint)
+    hints = (engine.published_model, download_hint(engine, model_ref))
+    path = _fetch(model_ref, where, progress, lambda files: allow_patterns_for(files, engine.weight_parts), hints)
+    raise_for_report(inspect_folder(path, engine.weight_parts), model_ref, engine, from_hub=True)
     return path
 
 
 def download_controlnet(
+    engine: Traits,
     ref: str,
     progress: bool | ByteProgress = True,
     *,
@@ -173,23 +170,24 @@ def download_controlnet(
     offline: bool = False,
     endpoint: str | None = None,
 ) -> Path | None:
-    """Fetch ControlNet ``ref`` (config.json and safetensors weights) into the Hub cache; None when off."""
+    """Fetch ControlNet ``ref`` for ``engine`` (config.json and safetensors weights) into the Hub cache;
+    None when off. Fetched at ``revision``, else ``main``."""
     if cn.is_off(ref):
         return None
     ref = ref.strip()
     if not is_hub_id(ref) or offline:
         try:
-            return cn.resolve_controlnet(ref, cache_dir=cache_dir)
+            return cn.resolve_controlnet(ref, engine=engine, cache_dir=cache_dir)
         except CnapsError:
             if not offline:
                 raise
         raise WeightsNotFoundError(
             f"Cannot download the ControlNet {ref}: HF_HUB_OFFLINE=1 is set, so the Hub may not be contacted.",
-            hint=f"Unset HF_HUB_OFFLINE and run: {cn.download_hint(ref)}; or pass controlnet=none.",
+            hint=f"Unset HF_HUB_OFFLINE and run: {cn.download_hint(engine, ref)}; or pass controlnet=none.",
         )
-    where = (revision or pinned_revision(ref), cache_folder(cache_dir), endpoint)
-    path = _fetch(ref, where, progress, controlnet_patterns, (cn.DEFAULT_CONTROLNET, cn.download_hint(ref)))
-    return cn.check_folder(path, ref, from_hub=True)
+    where = (revision or "main", cache_folder(cache_dir), endpoint)
+    path = _fetch(ref, where, progress, controlnet_patterns, (cn.DEFAULT_CONTROLNET, cn.download_hint(engine, ref)))
+    return cn.check_folder(path, ref, engine=engine, from_hub=True)
 
 
 def _tqdm_for(progress: bool | ByteProgress, model_ref: str) -> type | None:
@@ -255,7 +253,7 @@ def _fetch(
     except RevisionNotFoundError:
         raise WeightsNotFoundError(
             f"Revision {revision} of {model_ref} does not exist on the Hub.",
-            hint="Update PINNED_REVISIONS in cnaps_demo/engines/diffusion/hub.py, or pass revision='main'.",
+            hint="Update the engine's published_revision (cnaps_demo/engines/diffusion/), or pass revision='main'.",
         ) from None
     except RepositoryNotFoundError:
         raise WeightsNotFoundError(

@@ -25,6 +25,7 @@ from . import hub, provision
 from .a1111 import a1111_parameters
 from .cost import TILE_CONTEXT, estimate_cpu_seconds, minutes_text, spaces_duration, tiling_plan
 from .descriptor import DiffusionTraits
+from .download import download, download_controlnet
 from .explore import seed_disagreement, strength_sweep
 from .filmstrip import Filmstrip, tile_regions
 from .job import Job
@@ -81,7 +82,7 @@ class DiffusionEngine(Engine, DiffusionTraits):
                 f"{self.display_name} needs the Python packages {', '.join(missing)}. "
                 f"Install them: pip install {' '.join(missing)}",
             )
-        return hub.check_available(self.id, params["model"], cache_dir=options.hub_cache)
+        return hub.check_available(self, params["model"], cache_dir=options.hub_cache)
 
     def cpu_refusal(self) -> str:
         eta = minutes_text(estimate_cpu_seconds(512, 512, None, engine=self))
@@ -112,7 +113,7 @@ class DiffusionEngine(Engine, DiffusionTraits):
         return f"about {gb:g} GB" if gb else ""
 
     def may_fetch_weights(self, params: dict[str, Any], *, settings: Settings, device: str) -> Availability:
-        return provision.may_download(self.id, params, settings=settings, device=device)
+        return provision.may_download(self, params, settings=settings, device=device)
 
     def fetch_weights(
         self,
@@ -122,7 +123,19 @@ class DiffusionEngine(Engine, DiffusionTraits):
         device: str,
         progress: Callable[[int, int, str], None] | None = None,
     ) -> list[Path]:
-        return provision.ensure_weights(self.id, params, settings=settings, device=device, progress=progress)
+        return provision.ensure_weights(self, params, settings=settings, device=device, progress=progress)
+
+    def download_weights(
+        self, params: dict[str, Any], *, settings: Settings, progress: bool | Callable[[int, int, str], None] = True
+    ) -> list[tuple[str, Path]]:
+        where = {"cache_dir": settings.hub_cache, "offline": settings.hub_offline, "endpoint": settings.hub_endpoint}
+        model = str(params["model"]).strip()
+        fetched = [(model, download(self, model, progress, **where))]
+        if self.takes_controlnet():
+            folder = download_controlnet(self, params["controlnet"], progress, **where)
+            if folder is not None:
+                fetched.append((f"ControlNet {str(params['controlnet']).strip()}", folder))
+        return fetched
 
     def check_size(self, width: int, height: int) -> None:
         if width * height > MAX_INPUT_PIXELS:
@@ -143,7 +156,7 @@ class DiffusionEngine(Engine, DiffusionTraits):
 
     def load_resident(self, params: dict[str, Any], device: Any, options: RunOptions) -> Resident:
         """The resident pipeline these ``params`` run on (img2img adds its ControlNet)."""
-        return resident_pipeline(self.id, params["model"], device, options)
+        return resident_pipeline(self, params["model"], device, options)
 
     def run_many(
         self, image: Image.Image, param_sets: list[dict[str, Any]], *, scale: int, options: RunOptions

@@ -25,7 +25,6 @@ from PIL import Image
 from ...errors import InvalidParameterError
 from ..base import EngineOutput, RunOptions
 from .cost import MAX_SEED, unet_steps
-from .descriptor import describe, described_ids
 
 SWEEP_STRENGTHS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 SEED_COUNT = 3
@@ -74,9 +73,9 @@ class SeedSpread:
 def _check_engine(engine: Any, what: str, varies: str) -> None:
     """Refuse an engine that does not declare ``what`` among its ``explorations``."""
     if what not in getattr(engine, "explorations", ()):
-        offering = [name for name in described_ids() if what in getattr(describe(name), "explorations", ())]
         raise InvalidParameterError(
-            f"{getattr(engine, 'id', engine)!r} has no {varies} to vary.", hint=f"Use {' or '.join(offering)}."
+            f"{getattr(engine, 'id', engine)!r} has no {varies} to vary.",
+            hint=f"Use an engine whose explorations include {what!r}.",
         )
 
 

@@ -3,9 +3,9 @@
 Three kinds of ``model`` reference are accepted everywhere:
 
 * a Hugging Face Hub id (``Lykon/dreamshaper-8``): looked up in the local Hub cache only
-  (``snapshot_download(..., local_files_only=True)``), at the pinned revision in
-  :data:`PINNED_REVISIONS` (other models: ``main``), falling back to whatever ``main`` points at
-  in the cache;
+  (``snapshot_download(..., local_files_only=True)``), at the revision the engine pins its
+  published model to (``DiffusionTraits.published_revision``; other models: ``main``), falling
+  back to whatever ``main`` points at in the cache;
 * a local diffusers folder (``model_index.json`` plus ``unet/``, ``vae/``, ``text_encoder/``,
   ``tokenizer/``, ``scheduler/``);
 * a single ``.safetensors`` checkpoint (original SD 1.5 layout), loaded with
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,27 +33,20 @@ from ...errors import (
 )
 from ...files import path_kind
 from ..base import Availability
-from .descriptor import PublishedModels, describe, described_ids
+from .descriptor import SD15_CONFIGS, DiffusionTraits, Traits
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "sd15"
+CONFIG_DIR = SD15_CONFIGS
 """Hand-written SD 1.5 architecture configs (UNet, VAE, CLIP text encoder, scheduler)."""
 
-LATENT_UPSCALER_CONFIG_DIR = CONFIG_DIR / "x2_latent_upscaler"
-
-DEFAULT_LATENT_UPSCALER = "stabilityai/sd-x2-latent-upscaler"
-# Engine id -> the Hub model it was made for (error hints name these, whatever CNAPS_SD_MODEL says).
-PUBLISHED_MODELS: Mapping[str, str] = PublishedModels()
-
-# Default model -> the commit we pin downloads to. Unknown models use "main".
-# Both commits are pinned by other public projects that load these models (checked 2026-11-26);
-# a pin that has gone missing on the Hub fails the download with a typed error naming it.
-PINNED_REVISIONS: dict[str, str] = {
-    "Lykon/dreamshaper-8": "a7e52b98680b1ba8ff7bce97c7f9f2e2e5337917",
-    "stabilityai/sd-x2-latent-upscaler": "1f2883b22f62cfb29323770ba9cfdcf601757bd3",
-}
-
-# Components each engine loads (the safety checker and feature extractor never are).
-NEEDED_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+# Besides its weight parts (``DiffusionTraits.weight_parts``) every engine loads these (the
+# safety checker and feature extractor never are).
+TEXT_PARTS = ("tokenizer", "scheduler")
+# Where single-file checkpoints find the SD 1.5 CLIP tokenizer, after the engine's published model.
+TOKENIZER_REPOS = (
+    ("stable-diffusion-v1-5/stable-diffusion-v1-5", "tokenizer"),
+    ("runwayml/stable-diffusion-v1-5", "tokenizer"),
+    ("openai/clip-vit-large-patch14", ""),
+)
 
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -64,20 +56,8 @@ TOKENIZER_FILES = ("vocab.json", "merges.txt")
 # --- small helpers -----------------------------------------------------------------
 
 
-def check_engine(engine_id: str) -> None:
-    if engine_id not in described_ids():
-        raise InvalidParameterError(
-            f"There are no Hub weights to fetch for engine {engine_id!r}.",
-            hint=f"`download` fetches the diffusion engines' weights: {', '.join(described_ids())}.",
-        )
-
-
-def pinned_revision(model_ref: str) -> str:
-    return PINNED_REVISIONS.get(model_ref, "main")
-
-
-def download_hint(engine_id: str, model_ref: str) -> str:
-    return f"python -m cnaps_demo download {engine_id} --model {model_ref}"
+def download_hint(engine: Traits, model_ref: str) -> str:
+    return f"python -m cnaps_demo download {engine.id} --model {model_ref}"
 
 
 def cache_folder(cache_dir: Path | None) -> Path:
@@ -96,12 +76,10 @@ def is_hub_id(model_ref: str) -> bool:
     return bool(_HUB_ID.match(model_ref)) and not model_ref.startswith((".", "~"))
 
 
-def _size_note(model_ref: str) -> str:
-    """`` (about 2 GB)`` for an engine's published model, else nothing."""
-    for engine_id in described_ids():
-        described = describe(engine_id)
-        if described.published_model == model_ref and described.published_gb:
-            return f" ({described.published_size()})"
+def _size_note(engine: Traits, model_ref: str) -> str:
+    """`` (about 2 GB)`` for the engine's published model, else nothing."""
+    if model_ref == engine.published_model and engine.published_gb:
+        return f" ({engine.published_size()})"
     return ""
 
 
@@ -149,8 +127,9 @@ def _safetensors_variant(folder: Path) -> tuple[str | None, bool, list[str]]:
     return None, False, pickles
 
 
-def inspect_folder(path: Path) -> FolderReport:
-    """Check a diffusers folder for everything the SD engines load; never raises for content."""
+def inspect_folder(path: Path, weight_parts: tuple[str, ...] = DiffusionTraits.weight_parts) -> FolderReport:
+    """Check a diffusers folder for everything an SD engine loads (its ``weight_parts``, tokenizer
+    and scheduler); never raises for content."""
     report = FolderReport(path)
     index_file = path / "model_index.json"
     if not index_file.is_file():
@@ -162,7 +141,7 @@ def inspect_folder(path: Path) -> FolderReport:
         except (OSError, ValueError):
             report.missing.append("model_index.json (unreadable)")
             index = {}
-    for component in NEEDED_COMPONENTS:
+    for component in (*weight_parts, *TEXT_PARTS):
         entry = index.get(component)
         if index and (not isinstance(entry, list) or entry[0] is None):
             report.missing.append(f"{component} (not listed in model_index.json)")
@@ -188,11 +167,11 @@ def inspect_folder(path: Path) -> FolderReport:
     return report
 
 
-def raise_for_report(report: FolderReport, model_ref: str, engine_id: str, *, from_hub: bool) -> None:
+def raise_for_report(report: FolderReport, model_ref: str, engine: Traits, *, from_hub: bool) -> None:
     if report.missing:
         what = "cached snapshot" if from_hub else "folder"
         hint = (
-            f"Run: {download_hint(engine_id, model_ref)} to fetch the missing files."
+            f"Run: {download_hint(engine, model_ref)} to fetch the missing files."
             if from_hub
             else "Copy the missing files into the folder, or point --model at a complete diffusers folder, "
             "a .safetensors checkpoint, or a Hub id."
@@ -204,7 +183,7 @@ def raise_for_report(report: FolderReport, model_ref: str, engine_id: str, *, fr
     if report.pickle_only:
         listing = "; ".join(f"{c}: {', '.join(files)}" for c, files in report.pickle_only.items())
         hint = (
-            f"Run: {download_hint(engine_id, model_ref)} (it fetches .safetensors only)"
+            f"Run: {download_hint(engine, model_ref)} (it fetches .safetensors only)"
             if from_hub
             else "Convert it once with diffusers (`pipe.save_pretrained(folder, safe_serialization=True)`) "
             "or download the .safetensors version"
@@ -237,15 +216,11 @@ def _cached_snapshot(model_ref: str, revision: str, cache_dir: Path) -> Path | N
         return None
 
 
-def snapshot_path(model_ref: str, *, cache_dir: Path | None) -> Path | None:
-    """The cached snapshot folder of a Hub id (pinned revision first, then ``main``), or None."""
+def snapshot_path(model_ref: str, *, cache_dir: Path | None, revision: str = "main") -> Path | None:
+    """The cached snapshot folder of a Hub id (``revision`` first, then ``main``), or None."""
     cache = cache_folder(cache_dir)
-    seen: set[str] = set()
-    for revision in (pinned_revision(model_ref), "main"):
-        if revision in seen:
-            continue
-        seen.add(revision)
-        found = _cached_snapshot(model_ref, revision, cache)
+    for each in dict.fromkeys((revision, "main")):
+        found = _cached_snapshot(model_ref, each, cache)
         if found is not None and found.is_dir():
             return found
     # A snapshot folder without a ref (e.g. an interrupted first download of a pinned commit).
@@ -257,26 +232,25 @@ def snapshot_path(model_ref: str, *, cache_dir: Path | None) -> Path | None:
     return None
 
 
-def resolve_model(model_ref: str, *, kind: str, cache_dir: Path | None) -> Path:
-    """Local path of ``model_ref`` for engine ``kind`` (an SD engine id); never touches the network.
+def resolve_model(model_ref: str, *, engine: Traits, cache_dir: Path | None) -> Path:
+    """Local path of ``model_ref`` for the diffusion ``engine``; never touches the network.
 
     Returns a diffusers folder (Hub snapshot or local folder) or a single ``.safetensors`` file.
     Raises WeightsNotFoundError, IncompleteSnapshotError or UnsafeWeightsError with the fix.
     """
-    check_engine(kind)
     model_ref = model_ref.strip()
     local = Path(model_ref).expanduser()
     kind_of_path = path_kind(local)
     if kind_of_path == "invalid":
         raise WeightsNotFoundError(
             f"model={model_ref[:80]!r}... is not a usable path (too long, or it holds a NUL character).",
-            hint=f"Pass a Hub id such as {describe(kind).published_model}, "
+            hint=f"Pass a Hub id such as {engine.published_model}, "
             "a local diffusers folder, or a .safetensors file.",
         )
     if kind_of_path != "missing":
         if kind_of_path == "file":
-            return _check_single_file(local, kind, cache_dir)
-        report = inspect_folder(local)
+            return _check_single_file(local, engine, cache_dir)
+        report = inspect_folder(local, engine.weight_parts)
         if "model_index.json" in report.missing and not any(local.glob("*/config.json")):
             singles = sorted(local.glob("*.safetensors"))
             hint = (
@@ -285,25 +259,25 @@ def resolve_model(model_ref: str, *, kind: str, cache_dir: Path | None) -> Path:
                 else "Pass a diffusers folder (with model_index.json), a .safetensors file, or a Hub id."
             )
             raise WeightsNotFoundError(f"{local} is not a diffusers model folder (no model_index.json).", hint=hint)
-        raise_for_report(report, model_ref, kind, from_hub=False)
+        raise_for_report(report, model_ref, engine, from_hub=False)
         return local
     if not is_hub_id(model_ref):
         raise WeightsNotFoundError(
             f"model={model_ref!r} is neither an existing file or folder nor a Hub id (owner/name).",
-            hint=f"Check the path, or pass a Hub id such as {describe(kind).published_model}.",
+            hint=f"Check the path, or pass a Hub id such as {engine.published_model}.",
         )
-    found = snapshot_path(model_ref, cache_dir=cache_dir)
+    found = snapshot_path(model_ref, cache_dir=cache_dir, revision=engine.pinned_revision(model_ref))
     if found is None:
         raise WeightsNotFoundError(
             f"The weights of {model_ref} are not in the Hugging Face cache ({cache_folder(cache_dir)}).",
-            hint=f"Run: {download_hint(kind, model_ref)}{_size_note(model_ref)}, "
+            hint=f"Run: {download_hint(engine, model_ref)}{_size_note(engine, model_ref)}, "
             "or pass --model with a local diffusers folder or .safetensors file.",
         )
-    raise_for_report(inspect_folder(found), model_ref, kind, from_hub=True)
+    raise_for_report(inspect_folder(found, engine.weight_parts), model_ref, engine, from_hub=True)
     return found
 
 
-def _check_single_file(path: Path, kind: str, cache_dir: Path | None) -> Path:
+def _check_single_file(path: Path, engine: Traits, cache_dir: Path | None) -> Path:
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise UnsafeWeightsError(
             f"{path.name} is a pickle-based checkpoint; cnaps-demo loads .safetensors only, "
@@ -315,33 +289,30 @@ def _check_single_file(path: Path, kind: str, cache_dir: Path | None) -> Path:
             f"{path} is not a .safetensors checkpoint.",
             hint="Pass a .safetensors file, a diffusers folder, or a Hub id.",
         )
-    if not describe(kind).single_file:
+    if not engine.single_file:
         raise InvalidParameterError(
-            f"Engine {kind} cannot load a single-file checkpoint ({path.name}).",
-            hint=f"Pass a diffusers folder or a Hub id such as {describe(kind).published_model}.",
+            f"Engine {engine.id} cannot load a single-file checkpoint ({path.name}).",
+            hint=f"Pass a diffusers folder or a Hub id such as {engine.published_model}.",
         )
-    find_tokenizer(path, cache_dir=cache_dir)  # raises with the fix if no CLIP vocabulary is on disk
+    find_tokenizer(path, engine=engine, cache_dir=cache_dir)  # raises with the fix if no CLIP vocabulary is on disk
     return path
 
 
-def find_tokenizer(checkpoint: Path | None = None, *, cache_dir: Path | None) -> Path:
+def find_tokenizer(checkpoint: Path | None = None, *, engine: Traits, cache_dir: Path | None) -> Path:
     """A folder holding the SD 1.5 CLIP tokenizer files, for single-file checkpoints.
 
-    Looks next to the checkpoint (``tokenizer/``), then in cached Hub snapshots of the default
-    model, of stable-diffusion-v1-5 and of openai/clip-vit-large-patch14. Never downloads.
+    Looks next to the checkpoint (``tokenizer/``), then in cached Hub snapshots of the engine's
+    published model, of stable-diffusion-v1-5 and of openai/clip-vit-large-patch14. Never downloads.
     """
     candidates: list[Path] = []
     if checkpoint is not None:
         candidates += [checkpoint.parent / "tokenizer", checkpoint.parent]
-    for repo, sub in (
-        ("Lykon/dreamshaper-8", "tokenizer"),
-        ("stable-diffusion-v1-5/stable-diffusion-v1-5", "tokenizer"),
-        ("runwayml/stable-diffusion-v1-5", "tokenizer"),
-        ("openai/clip-vit-large-patch14", ""),
-    ):
+    published = ((engine.published_model, "tokenizer"),) if engine.published_model else ()
+    for repo, sub in (*published, *TOKENIZER_REPOS):
         if not is_hub_id(repo):
             continue
-        folder = _cached_file_folder(repo, f"{sub}/vocab.json" if sub else "vocab.json", cache_dir)
+        revision = engine.pinned_revision(repo)
+        folder = _cached_file_folder(repo, f"{sub}/vocab.json" if sub else "vocab.json", cache_dir, revision)
         if folder is not None:
             candidates.append(folder)
     for folder in candidates:
@@ -355,12 +326,12 @@ def find_tokenizer(checkpoint: Path | None = None, *, cache_dir: Path | None) ->
     )
 
 
-def _cached_file_folder(repo: str, filename: str, cache_dir: Path | None) -> Path | None:
+def _cached_file_folder(repo: str, filename: str, cache_dir: Path | None, revision: str) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 
-    for revision in dict.fromkeys((pinned_revision(repo), None)):
+    for each in dict.fromkeys((revision, None)):
         try:
-            found = try_to_load_from_cache(repo, filename, cache_dir=cache_dir, revision=revision)
+            found = try_to_load_from_cache(repo, filename, cache_dir=cache_dir, revision=each)
         except (OSError, ValueError):  # malformed cache entries must not break availability checks
             found = None
         if isinstance(found, str):
@@ -368,10 +339,10 @@ def _cached_file_folder(repo: str, filename: str, cache_dir: Path | None) -> Pat
     return None
 
 
-def check_available(engine_id: str, model_ref: str, *, cache_dir: Path | None) -> Availability:
-    """Are the weights of ``model_ref`` on disk for ``engine_id``? Never touches the network."""
+def check_available(engine: Traits, model_ref: str, *, cache_dir: Path | None) -> Availability:
+    """Are the weights of ``model_ref`` on disk for the diffusion ``engine``? Never touches the network."""
     try:
-        resolve_model(model_ref, kind=engine_id, cache_dir=cache_dir)
+        resolve_model(model_ref, engine=engine, cache_dir=cache_dir)
     except CnapsError as error:
         return Availability(False, str(error))
     return Availability(True)

@@ -23,15 +23,8 @@ from ..base import Availability, Credit, Engine, ParamSpec, RunOptions
 from . import a1111
 from . import controlnet as cn
 from .cost import (
-    CONTROLNET_COST,
-    CPU_REALCUGAN_SECONDS_PER_MP,
     CPU_UNET_STEP_SECONDS_512,
     CPU_VAE_ENCODE_SECONDS_512,
-    DEFAULT_GUIDANCE,
-    DEFAULT_NEGATIVE_PROMPT,
-    DEFAULT_PROMPT,
-    DEFAULT_STEPS,
-    DEFAULT_STRENGTH,
     MAX_SEED,
     PIXELS_512,
     cfg_batch,
@@ -43,6 +36,17 @@ from .job import Job
 from .pipelines import Resident, resident_pipeline
 
 PUBLISHED_MODEL = "Lykon/dreamshaper-8"
+# Quality and style words only, no objects: SD upscalers' users find that a prompt naming things
+# ("a girl", "a cat") paints small copies of them into the tiles.
+DEFAULT_PROMPT = "anime illustration, clean line art, sharp details, high quality"
+DEFAULT_NEGATIVE_PROMPT = "blurry, lowres, jpeg artifacts, noise, watermark, text"
+# 0.35-0.5 is where SD upscalers run with the tile ControlNet (0.2-0.35 without it): 0.4, the middle.
+DEFAULT_STRENGTH = 0.4
+DEFAULT_STEPS = 25
+DEFAULT_GUIDANCE = 6.0
+# Its time model's own factors (``cost`` has SD 1.5's measured rates):
+CPU_REALCUGAN_SECONDS_PER_MP = 15.0  # per input megapixel, pre-enlarge
+CONTROLNET_COST = 0.45  # the SD 1.5 ControlNet (a copy of the UNet's encoder and middle) per UNet step, by FLOPs
 # CPU seconds per input megapixel of each pre-enlarge choice (Lanczos: next to nothing).
 PRE_ENLARGE_SECONDS_PER_MP = {"realcugan": CPU_REALCUGAN_SECONDS_PER_MP, "lanczos": 0.0}
 
@@ -257,6 +261,7 @@ class Img2ImgJob(Job):
 class SDImg2ImgEngine(DiffusionEngine):
     id = "sd-img2img"
     display_name = "Stable Diffusion img2img (DreamShaper 8)"
+    picker_name = "SD img2img"
     summary = (
         "Enlarges 2x, then Stable Diffusion adds a little noise and removes it guided by a prompt, "
         "re-drawing crisp lines and detail."
@@ -270,6 +275,9 @@ class SDImg2ImgEngine(DiffusionEngine):
     explorations = ("sweep", "seeds")
     # what it declares for the family's helpers (descriptor.DiffusionTraits)
     published_model = PUBLISHED_MODEL
+    # Pinned by other public projects that load this model (checked 2026-11-26); a pin gone missing
+    # on the Hub fails the download with a typed error naming it.
+    published_revision = "a7e52b98680b1ba8ff7bce97c7f9f2e2e5337917"
     published_gb = 2.0
     pipeline = "StableDiffusionImg2ImgPipeline"
     controlnet_pipeline = "StableDiffusionControlNetImg2ImgPipeline"
@@ -279,7 +287,6 @@ class SDImg2ImgEngine(DiffusionEngine):
     scheduler_overrides = {"algorithm_type": "dpmsolver++", "solver_order": 2, "solver_type": "midpoint"}
     sampler = "DPM++ 2M"
     single_file = True
-    time_model_reference = True
 
     def __init__(self, pre_upscalers: dict[str, Engine]) -> None:
         # The engines that may do the first 2x (passed in by the registry, never looked up here).
@@ -323,10 +330,10 @@ class SDImg2ImgEngine(DiffusionEngine):
         found = super().available(params, options)
         if not found:
             return found
-        return cn.check_available(params["controlnet"], cache_dir=options.hub_cache)
+        return cn.check_available(self, params["controlnet"], cache_dir=options.hub_cache)
 
     def load_resident(self, params: dict[str, Any], device: Any, options: RunOptions) -> Resident:
-        return resident_pipeline(self.id, params["model"], device, options, params["controlnet"])
+        return resident_pipeline(self, params["model"], device, options, params["controlnet"])
 
     def prepare_input(
         self, image: Image.Image, params: dict[str, Any], options: RunOptions, total: int

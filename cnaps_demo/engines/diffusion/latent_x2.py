@@ -13,20 +13,16 @@ from typing import Any
 
 from ...stages import ProgressFn
 from ..base import Credit, ParamSpec
-from . import hub
-from .cost import (
-    CPU_UNET_STEP_SECONDS_512,
-    CPU_VAE_ENCODE_SECONDS_512,
-    LATENT_DEFAULT_GUIDANCE,
-    LATENT_DEFAULT_STEPS,
-    LATENT_UNET_COST,
-    MAX_SEED,
-    PIXELS_512,
-    cfg_batch,
-)
+from .cost import CPU_UNET_STEP_SECONDS_512, CPU_VAE_ENCODE_SECONDS_512, MAX_SEED, PIXELS_512, cfg_batch
+from .descriptor import SD15_CONFIGS
 from .engine import DiffusionEngine
 from .job import Job
 from .pipelines import Resident
+
+PUBLISHED_MODEL = "stabilityai/sd-x2-latent-upscaler"
+LATENT_DEFAULT_STEPS = 20
+LATENT_DEFAULT_GUIDANCE = 0.0  # the model's usual setting: no guidance, the prompt ignored
+LATENT_UNET_COST = 1.3  # its UNet relative to SD 1.5's, per latent pixel (the time model's factor)
 
 CREDITS = (
     Credit(
@@ -41,8 +37,8 @@ PARAMS = (
     ParamSpec(
         "model",
         "str",
-        hub.DEFAULT_LATENT_UPSCALER,
-        f"Hub id (default {hub.DEFAULT_LATENT_UPSCALER}) or a local diffusers folder.",
+        PUBLISHED_MODEL,
+        f"Hub id (default {PUBLISHED_MODEL}) or a local diffusers folder.",
     ),
     ParamSpec(
         "steps",
@@ -153,6 +149,7 @@ class LatentJob(Job):
 class SDLatentX2Engine(DiffusionEngine):
     id = "sd-latent-x2"
     display_name = "SD x2 latent upscaler"
+    picker_name = "SD latent x2"
     summary = (
         "Encodes the picture into Stable Diffusion's latent space and lets a diffusion model "
         "draw a latent twice the size, then decodes it."
@@ -165,8 +162,11 @@ class SDLatentX2Engine(DiffusionEngine):
     warm_up_params = {"steps": 2}
     explorations = ("seeds",)  # no strength: it always starts from pure noise
     # what it declares for the family's helpers (descriptor.DiffusionTraits)
-    published_model = hub.DEFAULT_LATENT_UPSCALER
+    published_model = PUBLISHED_MODEL
+    # Pinned by other public projects that load this model (checked 2026-11-26).
+    published_revision = "1f2883b22f62cfb29323770ba9cfdcf601757bd3"
     published_gb = 2.5
+    unet_configs = SD15_CONFIGS / "x2_latent_upscaler"  # its k-diffusion UNet and Euler scheduler
     pipeline = "StableDiffusionLatentUpscalePipeline"
     scheduler = "EulerDiscreteScheduler"
     sampler = "Euler"

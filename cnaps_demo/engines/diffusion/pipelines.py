@@ -21,7 +21,7 @@ from ...errors import InvalidParameterError
 from ..base import RunOptions
 from . import hub
 from .controlnet import resolve_controlnet, weights_variant
-from .descriptor import DiffusionTraits, describe
+from .descriptor import Traits
 
 _log = logging.getLogger(__name__)
 _NO_SAFETY_CHECKER = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
@@ -32,7 +32,7 @@ class Resident:
     """A loaded pipeline kept in memory, with what every job needs to know about it."""
 
     key: tuple[Any, ...]
-    kind: str
+    kind: str  # the engine's id
     pipe: Any
     device: Any  # torch.device
     dtype: Any  # torch.dtype
@@ -77,35 +77,45 @@ def dtype_kwarg() -> str:
 
 
 def assemble_pipeline(
-    kind: Any, *, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any, controlnet: Any = None
+    engine: Traits,
+    *,
+    unet: Any,
+    vae: Any,
+    text_encoder: Any,
+    tokenizer: Any,
+    scheduler: Any,
+    controlnet: Any = None,
 ) -> Any:
-    """The diffusers pipeline of engine ``kind`` (an id or an engine) built from its parts (never a
+    """The diffusers pipeline of the diffusion ``engine`` (or its class) built from its parts (never a
     safety checker): its ``pipeline`` class, or its ``controlnet_pipeline`` with a ``controlnet``."""
     import diffusers
 
-    described = describe(kind)
     parts = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "unet": unet, "scheduler": scheduler}
     if controlnet is not None:
-        if not described.takes_controlnet():
-            raise InvalidParameterError(f"{described.id} runs no ControlNet.", hint="Pass controlnet=None.")
+        if not engine.takes_controlnet():
+            raise InvalidParameterError(f"{engine.id} runs no ControlNet.", hint="Pass controlnet=None.")
         parts["controlnet"] = controlnet
-    name = described.controlnet_pipeline if controlnet is not None else described.pipeline
-    extra = _NO_SAFETY_CHECKER if described.safety_checker_slot else {}
+    name = engine.controlnet_pipeline if controlnet is not None else engine.pipeline
+    extra = _NO_SAFETY_CHECKER if engine.safety_checker_slot else {}
     return getattr(diffusers, name)(**parts, **extra)
 
 
 def resident_pipeline(
-    kind: Any, model_ref: str, device: Any, options: RunOptions, controlnet_ref: str | None = None
+    engine: Traits, model_ref: str, device: Any, options: RunOptions, controlnet_ref: str | None = None
 ) -> Resident:
-    """The resident pipeline of engine ``kind`` (an id or an engine) for ``model_ref`` (and
-    ``controlnet_ref``, for engines that take one) on ``device``, loaded if need be.
+    """The resident pipeline of the diffusion ``engine`` for ``model_ref`` (and ``controlnet_ref``,
+    for engines that take one) on ``device``, loaded if need be.
 
     Finds the weights on disk only (no network; raises with the fix). Loading a new one drops
     the engine's previous pipeline first.
     """
-    kind = describe(kind).id
-    path = hub.resolve_model(model_ref, kind=kind, cache_dir=options.hub_cache)
-    control = None if controlnet_ref is None else resolve_controlnet(controlnet_ref, cache_dir=options.hub_cache)
+    kind = engine.id
+    path = hub.resolve_model(model_ref, engine=engine, cache_dir=options.hub_cache)
+    control = (
+        None
+        if controlnet_ref is None
+        else resolve_controlnet(controlnet_ref, engine=engine, cache_dir=options.hub_cache)
+    )
     dtype = _dtype_for(device)
     compile_ = bool(options.torch_compile and device.type == "cuda")
     key = (kind, str(path), str(control), str(device), str(dtype), compile_)
@@ -118,7 +128,7 @@ def resident_pipeline(
                 import torch
 
                 torch.cuda.empty_cache()
-            pipe = load_pipeline(kind, path, dtype, options.hub_cache, control)
+            pipe = load_pipeline(engine, path, dtype, options.hub_cache, control)
             resident = _place(pipe, kind, key, device, dtype, compile_)
             _RESIDENT[key] = resident
     return resident
@@ -130,14 +140,15 @@ def _dtype_for(device: Any) -> Any:
     return torch.float16 if device.type in ("cuda", "mps") else torch.float32
 
 
-def load_pipeline(kind: str, path: Path, dtype: Any, hub_cache: Path | None, controlnet: Path | None = None) -> Any:
-    """Engine ``kind``'s pipeline from a resolved model path (a diffusers folder or a single file), offline;
-    with ``controlnet`` (a resolved ControlNet folder) its ControlNet pipeline."""
-    described = describe(kind)
+def load_pipeline(
+    engine: Traits, path: Path, dtype: Any, hub_cache: Path | None, controlnet: Path | None = None
+) -> Any:
+    """The diffusion ``engine``'s pipeline from a resolved model path (a diffusers folder or a single
+    file), offline; with ``controlnet`` (a resolved ControlNet folder) its ControlNet pipeline."""
     if path.is_file():
-        pipe = _load_single_file(described, path, dtype, hub_cache)
+        pipe = _load_single_file(engine, path, dtype, hub_cache)
     else:
-        pipe = _load_folder(described, path, dtype)
+        pipe = _load_folder(engine, path, dtype)
     if controlnet is None:
         return pipe
     from diffusers import ControlNetModel
@@ -147,15 +158,15 @@ def load_pipeline(kind: str, path: Path, dtype: Any, hub_cache: Path | None, con
         controlnet, use_safetensors=True, variant=variant, local_files_only=True, **{dtype_kwarg(): dtype}
     )
     parts = {name: getattr(pipe, name) for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler")}
-    return assemble_pipeline(kind, controlnet=model, **parts)
+    return assemble_pipeline(engine, controlnet=model, **parts)
 
 
-def _load_single_file(described: type[DiffusionTraits], path: Path, dtype: Any, hub_cache: Path | None) -> Any:
+def _load_single_file(described: Traits, path: Path, dtype: Any, hub_cache: Path | None) -> Any:
     """A single-file SD 1.5 checkpoint, offline, with our configs (engines with ``single_file``)."""
     import diffusers
     from transformers import CLIPTokenizer
 
-    tokenizer = CLIPTokenizer.from_pretrained(str(hub.find_tokenizer(path, cache_dir=hub_cache)))
+    tokenizer = CLIPTokenizer.from_pretrained(str(hub.find_tokenizer(path, engine=described, cache_dir=hub_cache)))
     extra = _NO_SAFETY_CHECKER if described.safety_checker_slot else {}
     pipe = getattr(diffusers, described.pipeline).from_single_file(
         str(path),
@@ -169,20 +180,20 @@ def _load_single_file(described: type[DiffusionTraits], path: Path, dtype: Any, 
     return pipe
 
 
-def _scheduler(described: type[DiffusionTraits], config: Any) -> Any:
+def _scheduler(described: Traits, config: Any) -> Any:
     """The engine's scheduler class on the model's own config (betas, prediction type), with its overrides."""
     import diffusers
 
     return getattr(diffusers, described.scheduler).from_config(config, **described.scheduler_overrides)
 
 
-def _load_folder(described: type[DiffusionTraits], path: Path, dtype: Any) -> Any:
+def _load_folder(described: Traits, path: Path, dtype: Any) -> Any:
     """A diffusers folder (safetensors only, fp16 variants where the folder has them)."""
     import diffusers
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    variants = hub.inspect_folder(path).variants
+    variants = hub.inspect_folder(path, described.weight_parts).variants
 
     def diffusers_part(cls: Any, name: str) -> Any:
         return cls.from_pretrained(

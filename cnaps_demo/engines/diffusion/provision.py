@@ -5,8 +5,8 @@ an SD engine should get it without the operator running a command: the missing w
 fetched once, with a progress bar on the page, into the Hub cache. What may be fetched is the
 operator's decision, never the visitor's:
 
-* only Hub ids the operator allows: the pinned defaults (the engines' published models, the
-  tile ControlNet), the operator's own ``CNAPS_SD_MODEL`` / ``CNAPS_SD_CONTROLNET``, and the
+* only Hub ids the operator allows: the pinned defaults (the engine's published model, the
+  tile ControlNet where it takes one), the operator's own ``CNAPS_SD_MODEL`` / ``CNAPS_SD_CONTROLNET``, and the
   Hub ids in ``CNAPS_WEB_MODELS`` (the same list that decides what the page offers);
 * safetensors only (``download``'s rule), at the pinned revisions;
 * never on a CPU-only server (unless the operator opted in to CPU diffusion,
@@ -14,8 +14,8 @@ operator's decision, never the visitor's:
 * never when ``CNAPS_ALLOW_DOWNLOADS=0`` or ``HF_HUB_OFFLINE=1``: preload the weights instead
   (README: ``preload_from_hub``).
 
-The ``settings`` argument is the caller's ``Settings`` (read once by the caller; nothing here
-reads the environment). No torch.
+Each function takes the diffusion engine itself (``DiffusionTraits``) and the caller's
+``Settings`` (read once by the caller; nothing here reads the environment). No torch.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ...errors import CnapsError, WeightsNotFoundError
 from ..base import Availability
 from . import controlnet as cn
 from . import hub
-from .descriptor import describe
+from .descriptor import Traits
 from .download import ByteProgress, download, download_controlnet
 
 if TYPE_CHECKING:
@@ -48,37 +48,37 @@ class Missing:
         return hub.is_hub_id(self.ref)
 
 
-def allowed_downloads(settings: Settings) -> tuple[str, ...]:
-    """The Hub ids this server may fetch for a visitor: pinned defaults, the operator's models, CNAPS_WEB_MODELS."""
-    pinned = [*hub.PUBLISHED_MODELS.values(), cn.DEFAULT_CONTROLNET]
+def allowed_downloads(engine: Traits, settings: Settings) -> tuple[str, ...]:
+    """The Hub ids this server may fetch for a visitor of ``engine``: its published model (and the
+    tile ControlNet, where it takes one), the operator's models, CNAPS_WEB_MODELS."""
+    pinned = [engine.published_model, cn.DEFAULT_CONTROLNET if engine.takes_controlnet() else ""]
     own = [settings.sd_model, getattr(settings, "sd_controlnet", cn.DEFAULT_CONTROLNET), *settings.web_models]
     return tuple(dict.fromkeys(ref.strip() for ref in [*pinned, *own] if ref and hub.is_hub_id(ref.strip())))
 
 
-def missing_weights(engine_id: str, params: dict[str, Any], *, cache_dir: Path | None) -> list[Missing]:
+def missing_weights(engine: Traits, params: dict[str, Any], *, cache_dir: Path | None) -> list[Missing]:
     """The model and (engines that take one) ControlNet of ``params`` that are not on disk; [] when all are."""
     missing = []
     try:
-        hub.resolve_model(params["model"], kind=engine_id, cache_dir=cache_dir)
+        hub.resolve_model(params["model"], engine=engine, cache_dir=cache_dir)
     except CnapsError as error:
         missing.append(Missing("model", str(params["model"]).strip(), str(error)))
-    if describe(engine_id).takes_controlnet() and not cn.is_off(params.get("controlnet")):
+    if engine.takes_controlnet() and not cn.is_off(params.get("controlnet")):
         try:
-            cn.resolve_controlnet(params["controlnet"], cache_dir=cache_dir)
+            cn.resolve_controlnet(params["controlnet"], engine=engine, cache_dir=cache_dir)
         except CnapsError as error:
             missing.append(Missing("controlnet", str(params["controlnet"]).strip(), str(error)))
     return missing
 
 
-def may_download(engine_id: str, params: dict[str, Any], *, settings: Settings, device: str) -> Availability:
+def may_download(engine: Traits, params: dict[str, Any], *, settings: Settings, device: str) -> Availability:
     """Would :func:`ensure_weights` fetch what is missing here? ``ok`` (nothing missing counts as ok);
     otherwise the reason, saying what the operator can do. Never touches the network."""
-    hub.check_engine(engine_id)
-    missing = missing_weights(engine_id, params, cache_dir=settings.hub_cache)
+    missing = missing_weights(engine, params, cache_dir=settings.hub_cache)
     if not missing:
         return Availability(True)
     names = ", ".join(item.ref for item in missing)
-    preload = "Preload them (README: preload_from_hub) or run: " + hub.download_hint(engine_id, str(params["model"]))
+    preload = "Preload them (README: preload_from_hub) or run: " + hub.download_hint(engine, str(params["model"]))
     if not settings.allow_downloads:
         return Availability(
             False, f"{names} not downloaded, and this server does not download (CNAPS_ALLOW_DOWNLOADS=0). {preload}"
@@ -90,7 +90,7 @@ def may_download(engine_id: str, params: dict[str, Any], *, settings: Settings, 
             False,
             f"{names} not downloaded; this server has no GPU, so they are not fetched (they would be too slow here).",
         )
-    allowed = allowed_downloads(settings)
+    allowed = allowed_downloads(engine, settings)
     for item in missing:
         if not item.hub_id:
             return Availability(False, item.reason)  # a local path that is not there: nothing to fetch
@@ -104,7 +104,7 @@ def may_download(engine_id: str, params: dict[str, Any], *, settings: Settings, 
 
 
 def ensure_weights(
-    engine_id: str,
+    engine: Traits,
     params: dict[str, Any],
     *,
     settings: Settings,
@@ -116,17 +116,17 @@ def ensure_weights(
     ``progress(bytes done, bytes total, description)`` follows each download (a page's progress
     bar). Raises WeightsNotFoundError (with what to do) when a download is not allowed or fails.
     """
-    ok, reason = may_download(engine_id, params, settings=settings, device=device)
+    ok, reason = may_download(engine, params, settings=settings, device=device)
     if not ok:
-        raise WeightsNotFoundError(f"{engine_id} cannot fetch its weights here.", hint=reason)
+        raise WeightsNotFoundError(f"{engine.id} cannot fetch its weights here.", hint=reason)
     fetched = []
     where = {"cache_dir": settings.hub_cache, "offline": settings.hub_offline, "endpoint": settings.hub_endpoint}
-    for item in missing_weights(engine_id, params, cache_dir=settings.hub_cache):
+    for item in missing_weights(engine, params, cache_dir=settings.hub_cache):
         report = progress if progress is not None else False
         if item.kind == "model":
-            fetched.append(download(engine_id, item.ref, report, **where))
+            fetched.append(download(engine, item.ref, report, **where))
         else:
-            folder = download_controlnet(item.ref, report, **where)
+            folder = download_controlnet(engine, item.ref, report, **where)
             if folder is not None:
                 fetched.append(folder)
     return fetched

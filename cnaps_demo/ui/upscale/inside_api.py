@@ -8,16 +8,15 @@ from typing import Any
 
 import gradio as gr
 
-from ..errors import CnapsError
-from ..image import save_png
-from ..present import inside_text
-from ..probe import attribution as trace_pixel
-from ..probe import inside as look_inside
-from .actions import RunSetup
-from .jobs import JobControl
-from .messages import ui_error
-from .running import progress_forwarder
-from .sources import load_source
+from ...engines import INSIDE_ENGINE_ID
+from ...image import save_png
+from ...present import inside_text
+from ...probe import attribution as trace_pixel
+from ...probe import inside as look_inside
+from ...web.running import progress_forwarder
+from ...web.runs import RunSetup
+from ...web.sources import load_source
+from ..jobs import JobControl
 
 
 def _outputs() -> dict[str, Any]:
@@ -51,18 +50,36 @@ def wire_inside_api(engine_input: gr.Dropdown, image_input: gr.Image, setup: Run
     shown = _outputs()
     with gr.Column(visible=False):
         x, y = gr.Number(label="x", precision=0), gr.Number(label="y", precision=0)
+    inside, attribution = _endpoints(setup, control)
+    lane = {
+        "preprocess": False,
+        "concurrency_id": "cpu",
+        "concurrency_limit": setup.settings.cpu_concurrency,
+        "validator": control.lanes.validator("cpu"),
+    }
+    names = ("layers", "notes", "base", "residual", "output", "sum")
+    gr.on([], inside, inputs=[image_input, engine_input], outputs=[shown[n] for n in names], api_name="inside", **lane)
+    gr.on(
+        [],
+        attribution,
+        inputs=[image_input, engine_input, x, y],
+        outputs=[shown["overlay"], shown["reading"]],
+        api_name="attribution",
+        **lane,
+    )
+
+
+def _endpoints(setup: RunSetup, control: JobControl) -> tuple[Any, Any]:
+    """The /inside and /attribution handlers (their docstrings are what an API client or agent reads)."""
     settings = setup.settings
 
-    def run(image, engine, progress, stop, what):
-        source = load_source(image, settings, False, guard=setup.guard)
+    def run(image, engine, progress, stop, what):  # a job: our errors reach the visitor through JobControl
         forward = progress_forwarder(progress, label="Looking inside", stop=stop)
         folder = setup.workdir.new_run_dir()
-        try:
-            return what(source.image, engine, forward, folder)
-        except CnapsError as error:
-            raise ui_error(error) from None
+        source = load_source(image, settings, False, guard=setup.guard)
+        return what(source.image, engine, forward, folder)
 
-    async def inside(image, engine="realesrgan-anime", progress=gr.Progress(), request: gr.Request = None):  # noqa: B008
+    async def inside(image, engine=INSIDE_ENGINE_ID, progress=gr.Progress(), request: gr.Request = None):  # noqa: B008
         """Look inside an anime CNN on a picture: each layer's most active channels, and base + residual = output.
 
         Args:
@@ -78,7 +95,7 @@ def wire_inside_api(engine_input: gr.Dropdown, image_input: gr.Image, setup: Run
 
     async def attribution(
         image,
-        engine="realesrgan-anime",
+        engine=INSIDE_ENGINE_ID,
         x=0,
         y=0,
         progress=gr.Progress(),  # noqa: B008
@@ -102,19 +119,4 @@ def wire_inside_api(engine_input: gr.Dropdown, image_input: gr.Image, setup: Run
 
         return await control.run(lambda stop: run(image, engine, progress, stop, values), request)
 
-    lane = {
-        "preprocess": False,
-        "concurrency_id": "cpu",
-        "concurrency_limit": settings.cpu_concurrency,
-        "validator": control.lanes.validator("cpu"),
-    }
-    names = ("layers", "notes", "base", "residual", "output", "sum")
-    gr.on([], inside, inputs=[image_input, engine_input], outputs=[shown[n] for n in names], api_name="inside", **lane)
-    gr.on(
-        [],
-        attribution,
-        inputs=[image_input, engine_input, x, y],
-        outputs=[shown["overlay"], shown["reading"]],
-        api_name="attribution",
-        **lane,
-    )
+    return inside, attribution

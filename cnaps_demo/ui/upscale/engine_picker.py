@@ -1,8 +1,5 @@
-"""The engine picker's events: its card and settings follow the choice, choices that depend on
-other settings follow them, and a large upload on a CPU-only server gets the faster engine.
-
-Called inside the ``gr.Blocks`` by ``layout.build_demo``, like ``wiring``.
-"""
+"""The Upscale tab's engine picker: its card and settings follow the choice, choices that depend on
+other settings follow them, and a large upload on a CPU-only server gets the faster engine."""
 
 from __future__ import annotations
 
@@ -10,13 +7,13 @@ from collections.abc import Sequence
 
 import gradio as gr
 
-from ..engines import Engine, all_engines
-from ..settings import Settings
-from .actions import RunSetup
-from .components import UpscaleTab
-from .messages import titled
-from .params import group_visible, limited_choices
-from .picker import FAST_CPU_ID, engine_card_html, engine_for_picture, runnable_ids
+from ...engines import FAST_CPU_ENGINE_ID, Engine, all_engines, get_engine
+from ...settings import Settings
+from ...web.picker import engine_card_html, engine_for_picture, runnable_ids
+from ...web.runs import RunSetup
+from ..messages import tell
+from ..params import group_visible, limited_choices
+from .layout import UpscaleTab
 
 
 def wire_engine_picker(tab: UpscaleTab, settings: Settings, gpu_ids: frozenset[str]) -> None:
@@ -29,10 +26,10 @@ def wire_engine_picker(tab: UpscaleTab, settings: Settings, gpu_ids: frozenset[s
         # An engine that cannot run here keeps no run button, Stop nor filmstrip: its card says why.
         live, is_gpu = engine_id in runnable, engine_id in gpu_ids
         buttons = [gr.update(visible=live and not is_gpu), gr.update(visible=live and is_gpu), gr.update(visible=live)]
-        strip = gr.update(visible=live and engine_id in diffusion)
+        strip = gr.update(visible=live and engine_id in filmstrip_ids)
         return [engine_card_html(engine_id, settings), *visible, *buttons, strip]
 
-    diffusion = frozenset(engine.id for engine in all_engines() if engine.family == "diffusion")
+    filmstrip_ids = frozenset(engine.id for engine in all_engines() if engine.makes_frames)
     panel.engine.change(
         on_engine_change,
         inputs=panel.engine,
@@ -83,13 +80,13 @@ def wire_large_picture_engine(tab: UpscaleTab, setup: RunSetup, default_id: str)
         chosen = engine_for_picture(size, current_id, bool(visitor_picked), default_id, setup.settings)
         if chosen == current_id:
             return gr.skip()
-        if chosen == FAST_CPU_ID and size is not None:
-            title = "Faster engine for a large picture"
+        if chosen == FAST_CPU_ENGINE_ID and size is not None:
+            fast, usual = get_engine(chosen).short_name, get_engine(default_id).short_name
             words = (
-                f"{size[0]}\u00d7{size[1]} runs on Real-ESRGAN, about 1.3x faster than Real-CUGAN on this CPU "
-                "server. Pick Real-CUGAN in the engine list to use it anyway."
+                f"{size[0]}\u00d7{size[1]} runs on {fast}, about 1.3x faster than {usual} on this CPU "
+                f"server. Pick {usual} in the engine list to use it anyway."
             )
-            gr.Info(titled(title, words), title=title)
+            tell("Faster engine for a large picture", words)
         return chosen
 
     panel.image.upload(

@@ -19,15 +19,14 @@ from typing import Any, NamedTuple
 
 import gradio as gr
 
-from ..engines import get_engine
-from ..errors import CnapsError, JobCancelledError
-from ..present import learned_text
-from .comparison import Comparison
-from .inside_panel import explainer_lane, follow_up, shown_picture
-from .jobs import JobControl
-from .latest import LatestRequests
-from .messages import ui_error
-from .running import progress_forwarder
+from ...engines import get_engine
+from ...errors import CnapsError, JobCancelledError
+from ...present import learned_text
+from ...web.comparison import Comparison
+from ...web.latest import LatestRequests
+from ...web.running import progress_forwarder
+from ..jobs import JobControl
+from .inside import explainer_lane, follow_up, shown_picture
 
 # The knobs a visitor can move (the rest of the chain is drawn from Real-ESRGAN's published ranges).
 # Moderate by default: with every value drawn, round one may shrink the picture to 0.15x and the
@@ -170,8 +169,8 @@ def cleared_trial(note: str = "") -> TrialView:
 
 def crisp_view(comparison: Comparison | None) -> CrispView:
     """Candidates, their average and the plots for the run in ``comparison`` (milliseconds)."""
-    from ..present.result_plots import result_curves
-    from ..present.why_crisp import crisp_candidates
+    from ...present.result_plots import result_curves
+    from ...present.why_crisp import crisp_candidates
 
     if comparison is None:
         return cleared_crisp()
@@ -197,7 +196,7 @@ def trial_view(
 ) -> TrialView:
     """The restoration trial for the run's engine on the run's picture (blocking; a job's thread).
     ``knobs``: ``blur``, ``noise``, ``jpeg_quality`` as the visitor set them (the rest is drawn)."""
-    from ..present.learned_from import restoration_trial
+    from ...present.learned_from import restoration_trial
 
     if comparison is None:
         return cleared_trial(learned_text.NO_PICTURE)
@@ -213,8 +212,6 @@ def trial_view(
         )
     except JobCancelledError:
         return cleared_trial(learned_text.STOPPED)
-    except CnapsError as error:
-        raise ui_error(error) from None
     steps = [(comparison.save_view(trial.truth, "pair-clean"), "Your picture: the clean half of the pair")]
     steps += [
         (comparison.save_view(step.image, f"pair-step{k}"), step.caption)

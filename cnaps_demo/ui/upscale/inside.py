@@ -15,14 +15,13 @@ from typing import Any, NamedTuple
 
 import gradio as gr
 
-from ..engines import get_engine
-from ..errors import CnapsError, JobCancelledError
-from ..present import inside_text
-from .comparison import Comparison
-from .jobs import JobControl, session_of
-from .latest import LatestRequests
-from .messages import ui_error
-from .running import progress_forwarder
+from ...engines import get_engine
+from ...errors import JobCancelledError
+from ...present import inside_text
+from ...web.comparison import Comparison
+from ...web.latest import LatestRequests
+from ...web.running import progress_forwarder
+from ..jobs import JobControl, session_of
 
 # Maps shown per layer in the overview strip (all of a layer's maps show when it is clicked).
 OVERVIEW_MAPS = 4
@@ -89,71 +88,56 @@ def build_inside_panel() -> InsidePanel:
     with gr.Column(elem_id="cnaps-inside"):
         gr.Markdown("## Inside the network: what it looked at, on your picture")
         intro = gr.Markdown(inside_text.WAITING, elem_id="cnaps-inside-intro")
-        gr.Markdown(inside_text.LAYERS_LABEL, elem_classes="cnaps-gallery-label")
-        layers = gr.Gallery(
-            label="Layers",
-            show_label=False,
-            columns=6,
-            height=230,
-            object_fit="contain",
-            format="png",
-            allow_preview=False,
-            elem_id="cnaps-inside-layers",
-            elem_classes="cnaps-pixelated",
-        )
-        layer_notes = gr.Markdown(elem_id="cnaps-inside-layer-notes")
-        gr.Markdown("**The clicked layer, channel by channel**", elem_classes="cnaps-gallery-label")
-        channels = gr.Gallery(
-            label="Channels",
-            show_label=False,
-            columns=5,
-            height=340,
-            object_fit="contain",
-            format="png",
-            allow_preview=True,
-            elem_id="cnaps-inside-channels",
-            elem_classes="cnaps-pixelated",
-        )
+        layers, layer_notes, channels = _layer_galleries()
         with gr.Row(equal_height=True, elem_id="cnaps-inside-sum"):
             base = shown_picture("Base", "cnaps-inside-base", elem_classes="cnaps-pixelated")
-            residual = shown_picture(
-                "+ Network's part", "cnaps-inside-residual", elem_classes="cnaps-pixelated"
-            )
+            residual = shown_picture("+ Network's part", "cnaps-inside-residual", elem_classes="cnaps-pixelated")
             output = shown_picture("= Result", "cnaps-inside-output", elem_classes="cnaps-pixelated")
         sum_note = gr.Markdown(elem_id="cnaps-inside-sum-note")
         gr.Markdown("### Where does this pixel come from?")
         with gr.Row(equal_height=False):
             pick = shown_picture("Click a spot", "cnaps-inside-pick", height=320)
-            overlay = shown_picture(
-                "What decided it", "cnaps-inside-overlay", height=320
-            )
+            overlay = shown_picture("What decided it", "cnaps-inside-overlay", height=320)
         reading = gr.Markdown(inside_text.CLICK_HINT, elem_id="cnaps-inside-reading")
         gr.Markdown("### Where did it invent?")
         with gr.Row(equal_height=True):
-            invented_added = shown_picture(
-                "Drawn, not in bicubic", "cnaps-invented-added", height=300
-            )
-            invented_lr = shown_picture(
-                "Not in your picture", "cnaps-invented-lr", height=300
-            )
+            invented_added = shown_picture("Drawn, not in bicubic", "cnaps-invented-added", height=300)
+            invented_lr = shown_picture("Not in your picture", "cnaps-invented-lr", height=300)
         invented_note = gr.Markdown(elem_id="cnaps-invented-note")
     return InsidePanel(
-        intro,
-        layers,
-        layer_notes,
-        channels,
-        base,
-        residual,
-        output,
-        sum_note,
-        pick,
-        overlay,
-        reading,
-        invented_added,
-        invented_lr,
-        invented_note,
-        gr.State(None),
+        intro, layers, layer_notes, channels, base, residual, output, sum_note, pick, overlay, reading,
+        invented_added, invented_lr, invented_note, gr.State(None),
     )
+
+
+def _layer_galleries() -> tuple[gr.Gallery, gr.Markdown, gr.Gallery]:
+    """The layers side by side (a few maps each), their notes, and the clicked layer's channels."""
+    gr.Markdown(inside_text.LAYERS_LABEL, elem_classes="cnaps-gallery-label")
+    layers = gr.Gallery(
+        label="Layers",
+        show_label=False,
+        columns=6,
+        height=230,
+        object_fit="contain",
+        format="png",
+        allow_preview=False,
+        elem_id="cnaps-inside-layers",
+        elem_classes="cnaps-pixelated",
+    )
+    layer_notes = gr.Markdown(elem_id="cnaps-inside-layer-notes")
+    gr.Markdown("**The clicked layer, channel by channel**", elem_classes="cnaps-gallery-label")
+    channels = gr.Gallery(
+        label="Channels",
+        show_label=False,
+        columns=5,
+        height=340,
+        object_fit="contain",
+        format="png",
+        allow_preview=True,
+        elem_id="cnaps-inside-channels",
+        elem_classes="cnaps-pixelated",
+    )
+    return layers, layer_notes, channels
 
 
 def cleared_inside(intro: str = inside_text.WAITING, invented: tuple = (None, None, "")) -> InsideView:
@@ -164,8 +148,8 @@ def where_invented(comparison: Comparison) -> tuple[str, str, str]:
     """(added-vs-bicubic map file, LR disagreement map file, what they show): for every engine."""
     import numpy as np
 
-    from .. import fidelity
-    from ..present import compare
+    from ... import fidelity
+    from ...present import compare
 
     result = comparison.results[comparison.first_id]
     added = compare.difference(result.image, comparison.baseline)
@@ -180,7 +164,7 @@ def where_invented(comparison: Comparison) -> tuple[str, str, str]:
 
 def inside_view(comparison: Comparison | None, settings: Any, progress: Any, stop: Any) -> InsideView:
     """The section for the run in ``comparison`` (blocking; a job's worker thread)."""
-    from .. import inside
+    from ... import inside
 
     if comparison is None:
         return cleared_inside()
@@ -205,8 +189,6 @@ def inside_view(comparison: Comparison | None, settings: Any, progress: Any, sto
         )
     except JobCancelledError:
         return cleared_inside(inside_text.STOPPED, invented)
-    except CnapsError as error:
-        raise ui_error(error) from None
     maps = []
     overview = []
     for index, layer in enumerate(seen.layers):
@@ -238,7 +220,7 @@ def inside_view(comparison: Comparison | None, settings: Any, progress: Any, sto
 
 def attribution_view(comparison: Comparison | None, point: tuple[int, int], settings: Any, progress: Any, stop: Any):
     """(overlay file, reading) for a click at ``point`` (result pixels) on the run in ``comparison``."""
-    from .. import attribution
+    from ... import attribution
 
     if comparison is None:
         return None, inside_text.CLICK_HINT
@@ -258,8 +240,6 @@ def attribution_view(comparison: Comparison | None, point: tuple[int, int], sett
         )
     except JobCancelledError:
         return gr.skip(), inside_text.STOPPED
-    except CnapsError as error:
-        raise ui_error(error) from None
     return comparison.save_view(found.zoom, "attribution"), inside_text.reading(found)
 
 
@@ -320,7 +300,7 @@ EXPLAIN_LANE = "explain"
 
 
 def explainer_lane(control: JobControl) -> dict[str, Any]:
-    """The event settings every explainer job shares (the lane's size is set in ``layout``)."""
+    """The event settings every explainer job shares (the lane's size is set in ``ui.page``)."""
     return {
         "api_visibility": "private",
         "concurrency_id": EXPLAIN_LANE,

@@ -1,25 +1,30 @@
-"""The diffusion-only parts of the Upscale tab's events: the live filmstrip, the strength sweep and
-the seed map (all on the GPU lane; private to the page)."""
+"""The Upscale tab's filmstrip box: the live denoising frames, the strength sweep and the seed map
+(for the engines that make frames; all on the GPU lane, private to the page)."""
 
 from __future__ import annotations
 
 import gradio as gr
 
-from ..engines.diffusion.filmstrip import save_filmstrip
-from .actions import RunSetup, explore
-from .components import UpscaleTab
-from .gpu import on_gpu
-from .jobs import JobControl, session_of
-from .live import LiveFrames, write_strip
-from .result_store import ResultStore, resolver
+from ...errors import JobCancelledError
+from ...web.live import LiveFrames, finished_strip
+from ...web.result_store import ResultStore, resolver
+from ...web.runs import RunSetup
+from ..gpu import on_gpu
+from ..jobs import JobControl, session_of
+from ..messages import tell_stopped
+from .layout import UpscaleTab
 
 
 def wire_explorations(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
-    """The strength sweep and the seed map: diffusion jobs on the GPU lane, private to the page."""
+    """The strength sweep and the seed map (``Engine.explorations``): jobs on the GPU lane."""
     result = tab.result
 
-    def work(what, image_value, engine_id, simulate_flag, progress, stop, params) -> tuple:
-        found = explore(setup, what, image_value, engine_id, simulate_flag, progress, stop, params)
+    def work(what, request, progress, stop) -> tuple:
+        try:
+            found = setup.explore(what, request, progress, stop)
+        except JobCancelledError as stopped:
+            tell_stopped(stopped)
+            return [], ""
         return found.items, found.note
 
     on_device = on_gpu(work)
@@ -27,9 +32,13 @@ def wire_explorations(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> 
     for button, what in ((result.sweep, "sweep"), (result.seeds, "seeds")):
 
         async def job(image, engine, simulate_flag, progress=gr.Progress(), request: gr.Request = None, what=what, **params):  # noqa: B008
-            return await control.run(
-                lambda stop: on_device(what, image, engine, simulate_flag, progress, stop, params), request, "gpu"
-            )
+            session = session_of(request)
+
+            def explore(stop):
+                asked = setup.requests.exploration(what, image, engine, simulate_flag, params, session)
+                return on_device(what, asked, progress, stop)
+
+            return await control.run(explore, request, "gpu")
 
         button.click(
             job,
@@ -45,8 +54,8 @@ def wire_explorations(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> 
 
 
 def wire_filmstrip(tab: UpscaleTab, gpu_run, live: LiveFrames, results: ResultStore | None = None) -> None:
-    """While a diffusion job runs the strip fills step by step (a timer polls); then it shows the
-    result's own frames and offers them as an animated WebP."""
+    """While a job that makes frames runs, the strip fills step by step (a timer polls); then it shows
+    the result's own frames and offers them as an animated WebP."""
     result = tab.result
     comparison_of = resolver(results)
 
@@ -56,12 +65,8 @@ def wire_filmstrip(tab: UpscaleTab, gpu_run, live: LiveFrames, results: ResultSt
 
     def finish(state, request: gr.Request = None):
         live.forget(session_of(request))
-        comparison = comparison_of(state)
-        frames = [frame for res in (comparison.results.values() if comparison else ()) for frame in res.frames]
-        if not frames:
-            return [], None, gr.Timer(active=False)
-        strip = save_filmstrip(frames, comparison.run_dir / "filmstrip.webp")
-        return write_strip(frames, comparison.run_dir), str(strip), gr.Timer(active=False)
+        items, strip = finished_strip(comparison_of(state))
+        return items, strip, gr.Timer(active=False)
 
     tab.inputs.run_gpu.click(lambda: gr.Timer(active=True), outputs=result.filmstrip_timer, queue=False, api_visibility="private")
     result.filmstrip_timer.tick(poll, outputs=result.filmstrip, queue=False, api_visibility="private", show_progress="hidden")

@@ -1,4 +1,5 @@
-"""The page assembled: ``build_demo(settings)`` lays out the tabs, then wires their events."""
+"""The page assembled: ``build_demo(settings)`` builds each tab (each tab's module lays it out and
+wires it), the app-wide parts they share (lanes, Stop, the result store), and ``launch_kwargs``."""
 
 from __future__ import annotations
 
@@ -9,27 +10,26 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
-from ..engines import all_engines
+from ..api import warm_up
+from ..engines import all_engines, warm_engine_ids
 from ..present.examples import bundled_examples
-from ..present.result_cache import WARM_ENGINES, ExampleCache, warm_in_background
+from ..present.result_cache import ExampleCache, warm_in_background
 from ..settings import Settings, get_settings
-from . import engine_events, wiring
-from .actions import RunSetup
-from .components import build_compare_tab, build_upscale_tab, example_copies
-from .explain_tab import build_explain_tab
-from .jobs import GradioQueue, JobControl, Lanes, StopRequests, release_memory
-from .latest import LatestRequests
-from .live import LiveFrames
-from .inside_api import wire_inside_api
-from .inside_panel import EXPLAIN_LANE, wire_inside_panel
-from .learned_panel import wire_learned_panel
+from ..web.latest import LatestRequests
+from ..web.picker import default_engine_id
+from ..web.requests import RequestReader
+from ..web.result_store import ResultStore
+from ..web.runs import RunSetup
+from ..web.untrusted import UploadGuard
+from ..web.workdir import Workdir
+from .compare_tab import build_compare_tab, wire_compare_tab
+from .explain_tab import build_explain_tab, wire_explain_api
+from .jobs import GradioQueue, JobControl, Lanes, StopRequests, release_memory, wire_stop
 from .limits import MB, Limits, RequestLimits
 from .mcp_bridge import fix_gradio_mcp
-from .picker import default_engine_id
-from .result_store import ResultStore, resolver, wire_lifetime
-from .running import Workdir
 from .theme import HEAD_SCRIPT, make_css, make_theme
-from .untrusted import UploadGuard
+from .upscale import build_upscale_tab, example_copies, wire_upscale_tab
+from .upscale.inside import EXPLAIN_LANE
 
 TITLE = "Why does an AI 2x upscale look like crisp anime art?"
 INTRO = "Enlarge a picture 2x and see how each method fills in the missing pixels, and what it invents."
@@ -67,22 +67,13 @@ def example_cache(settings: Settings) -> ExampleCache:
 
 def start_background_work(settings: Settings | None = None) -> None:
     """Once the page is served (``app.py`` calls this after ``launch``, so the first page does not wait):
-    compute the examples' results ahead (the default engine on every page; every engine, the
-    diffusion ones where a GPU is present, in presenter mode), then warm the CNN engines, so that
-    the first visitor's job pays neither torch's import nor a model load (seconds on a small CPU)."""
+    compute the examples' results ahead (the default engine on every page; in presenter mode every
+    engine ``engines.warm_engine_ids`` names, the GPU ones where a GPU is present), then warm the
+    engines that have something to warm (``api.warm_up``: the CNNs load and run once), so that the
+    first visitor's job pays neither torch's import nor a model load (seconds on a small CPU)."""
     settings = settings or get_settings()
-    engines = WARM_ENGINES if settings.presenter else (default_engine_id(all_engines(), settings),)
-    warm_in_background(example_cache(settings), bundled_examples(), engines, after=lambda: warm_cnn_engines(settings))
-
-
-def warm_cnn_engines(settings: Settings) -> dict[str, float]:
-    """Load both CNN engines on the device they run on here and run each once on a small picture."""
-    from ..api import run_options
-    from ..devices import choose_device
-    from ..engines.cnn import warm_up
-
-    device, problem = choose_device("auto", configured=settings.device)
-    return {} if problem else warm_up(options=run_options(settings, device=device))
+    engines = warm_engine_ids() if settings.presenter else (default_engine_id(all_engines(), settings),)
+    warm_in_background(example_cache(settings), bundled_examples(), engines, after=lambda: warm_up(settings))
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -107,8 +98,6 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             compare_tab = build_compare_tab(engines, settings)
             build_explain_tab(engines, settings)
 
-        engine_events.wire_engine_picker(upscale_tab, settings, gpu_ids)
-        engine_events.wire_choice_limits(upscale_tab, engines)
         queue_view = GradioQueue(demo)
         lanes = Lanes(
             queue_view, {"cpu": settings.queue_size, "gpu": settings.gpu_queue_size, EXPLAIN_LANE: settings.queue_size}
@@ -117,20 +106,13 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         # Uploads Gradio received, and the example copies it made for the gallery: nothing else.
         example_files = example_copies(upscale_tab.inputs.examples)
         guard = UploadGuard(lambda: (demo.upload_file_set, example_files), max_bytes=settings.max_upload_mb * MB)
-        setup = RunSetup(settings, gpu_ids, upscale_tab.inputs.bindings, guard, workdir, cache, results)
+        requests = RequestReader(settings, gpu_ids, upscale_tab.inputs.bindings)
+        setup = RunSetup(settings, requests, guard, workdir, cache, results)
         latest = LatestRequests()  # per browser session, which click the page shows the result of
-        wiring.wire_upscale(upscale_tab, setup, control, LiveFrames(workdir), latest)
-        wiring.wire_fresh_start(upscale_tab, latest)
-        engine_events.wire_large_picture_engine(upscale_tab, setup, default_id)
-        wiring.wire_example_autorun(upscale_tab, setup, control, engines, latest)
-        wiring.wire_crop_picker(upscale_tab, results)
-        wire_inside_panel(upscale_tab.inside, upscale_tab.detail.state, resolver(results), settings, control, latest)
-        wire_learned_panel(upscale_tab.learned, upscale_tab.detail.state, resolver(results), settings, control, latest)
-        wire_inside_api(upscale_tab.inputs.engine, upscale_tab.inputs.image, setup, control)
-        wiring.wire_compare(compare_tab, upscale_tab, setup, control, engines)
-        wiring.wire_stop([upscale_tab.inputs.stop, compare_tab.stop], control, latest)
-        wiring.wire_pick_pair(compare_tab, results)
-        wiring.wire_explain_api()
+        wire_upscale_tab(upscale_tab, setup, control, latest, engines, default_id)
+        wire_compare_tab(compare_tab, upscale_tab, setup, control, engines)
+        wire_stop([upscale_tab.inputs.stop, compare_tab.stop], control, latest)
+        wire_explain_api()
         wire_lifetime(demo, results, [upscale_tab.detail.state, compare_tab.state])
 
     # Gradio's max_size counts every lane together: only a backstop. Each event's validator keeps
@@ -138,3 +120,18 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     demo.queue(max_size=2 * lanes.total, default_concurrency_limit=settings.cpu_concurrency)
     queue_view.poll_gently()
     return demo
+
+
+def wire_lifetime(demo: gr.Blocks, store: ResultStore, states: list[gr.State]) -> None:
+    """The page States that hold a run's key live as long as the store keeps the run; when Gradio lets
+    one go, or the browser tab closes (``demo.unload``), the run goes too. Inside the ``gr.Blocks``."""
+    for state in states:
+        state.time_to_live = store.ttl_s
+        state.delete_callback = store.drop
+
+    def tab_closed(request: gr.Request = None) -> None:
+        session = getattr(request, "session_hash", None)
+        if session:
+            store.drop_session(session)
+
+    demo.unload(tab_closed)

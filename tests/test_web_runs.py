@@ -1,10 +1,14 @@
-"""UI handlers without a server: error paths, engine picker, parameters, cache, explanation."""
+"""The page's run logic without a server (``cnaps_demo.web``): error paths as a visitor reads them, the
+engine picker, parameters, sources, one engine's run and its views, the example cache, the explanation."""
 
 import base64
 import dataclasses
+import pickle
 import re
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
@@ -13,22 +17,47 @@ from PIL import Image
 
 from cnaps_demo import upscale
 from cnaps_demo.api import availability
-from cnaps_demo.engines import Availability, Engine, _registry, all_engines, get_engine
-from cnaps_demo.errors import JobCancelledError
+from cnaps_demo.engines import (
+    DEFAULT_ENGINE_ID,
+    FAST_CPU_ENGINE_ID,
+    Availability,
+    Engine,
+    _registry,
+    all_engines,
+    get_engine,
+)
+from cnaps_demo.errors import CnapsError, JobCancelledError
 from cnaps_demo.image import load_image, read_png_metadata
-from cnaps_demo.present.explain import credits_html, explanation_html
 from cnaps_demo.present.examples import bundled_examples, is_degraded
-from cnaps_demo.present.result_cache import ExampleCache
+from cnaps_demo.present.explain import credits_html, explanation_html
 from cnaps_demo.present.references import REFERENCES, reference_urls
+from cnaps_demo.present.result_cache import ExampleCache
 from cnaps_demo.settings import get_settings
-from cnaps_demo.ui import comparison as cmp
-from cnaps_demo.ui import picker, views
 from cnaps_demo.ui.jobs import StopRequests
 from cnaps_demo.ui.messages import ui_error
-from cnaps_demo.ui.params import api_name_for, params_for
-from cnaps_demo.ui.running import Workdir, progress_forwarder, run_engine
-from cnaps_demo.ui.sources import load_source
-from cnaps_demo.ui.untrusted import LocalFiles
+from cnaps_demo.web import comparison as cmp
+from cnaps_demo.web import picker, views
+from cnaps_demo.web.requests import api_name_for, params_for
+from cnaps_demo.web.running import progress_forwarder, run_engine
+from cnaps_demo.web.sources import load_source
+from cnaps_demo.web.untrusted import LocalFiles
+from cnaps_demo.web.workdir import Workdir
+
+
+@contextmanager
+def toast():
+    """What a visitor reads of a refusal: the typed error as ``ui.messages.ui_error`` shows it (the one
+    place that turns our errors into Gradio's); ``.value`` is that ``gr.Error``."""
+    caught = SimpleNamespace(value=None)
+    try:
+        yield caught
+    except CnapsError as error:
+        caught.value = ui_error(error)
+    except gr.Error as error:
+        caught.value = error
+    else:
+        pytest.fail("nothing was refused")
+
 
 
 def load(value, settings, simulate=False):
@@ -74,7 +103,7 @@ def unavailable(monkeypatch):
 
 
 def test_no_image_says_how_to_provide_one(settings):
-    with pytest.raises(gr.Error) as caught:
+    with toast() as caught:
         load(None, settings)
     assert "Upload a PNG, JPEG or WebP" in caught.value.message and "examples" in caught.value.message
 
@@ -82,7 +111,7 @@ def test_no_image_says_how_to_provide_one(settings):
 def test_a_damaged_upload_gives_the_fix(settings, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
-    with pytest.raises(gr.Error) as caught:
+    with toast() as caught:
         load(str(bad), settings)
     assert caught.value.title == "Cannot use this image"
     assert "PNG, JPEG or WebP" in caught.value.message  # the fix: re-save in a supported format
@@ -91,7 +120,7 @@ def test_a_damaged_upload_gives_the_fix(settings, tmp_path):
 def test_a_web_page_saved_as_image_is_explained(settings, tmp_path):
     page = tmp_path / "<img>.png"
     page.write_text("<!doctype html><html><body>not a picture</body></html>")
-    with pytest.raises(gr.Error) as caught:
+    with toast() as caught:
         load({"path": str(page), "orig_name": "<img>.png"}, settings)
     assert "web page" in caught.value.message
     assert "<img>" not in caught.value.message  # no markup from file names reaches the page
@@ -99,7 +128,7 @@ def test_a_web_page_saved_as_image_is_explained(settings, tmp_path):
 
 def test_a_too_large_image_names_the_limit(settings, picture):
     small_limit = dataclasses.replace(settings, ui_max_input_pixels=100)
-    with pytest.raises(gr.Error) as caught:
+    with toast() as caught:
         load(str(picture), small_limit)
     assert caught.value.title == "Image too large"
     # the page's own limit is set by CNAPS_UI_MAX_PIXELS, not CNAPS_MAX_PIXELS
@@ -116,7 +145,7 @@ def test_payload_forms_are_all_accepted(settings, picture):
 
 
 def test_a_broken_pasted_image_gives_an_error(settings):
-    with pytest.raises(gr.Error) as caught:
+    with toast() as caught:
         load({"url": "data:image/png;base64,AAAA", "path": None}, settings)
     assert "PNG, JPEG or WebP" in caught.value.message
 
@@ -131,7 +160,7 @@ def test_simulated_blurry_source_keeps_the_original_as_truth(settings, picture):
 def test_simulation_of_a_tiny_image_explains_itself(settings, tmp_path):
     path = tmp_path / "tiny.png"
     Image.new("RGB", (5, 5), (9, 9, 9)).save(path)
-    with pytest.raises(gr.Error) as caught:
+    with toast() as caught:
         load(str(path), settings, simulate=True)
     assert "larger image" in caught.value.message or "Simulate" in caught.value.message
 
@@ -140,7 +169,7 @@ def test_simulation_of_a_tiny_image_explains_itself(settings, tmp_path):
 
 
 def test_unavailable_engine_is_refused_with_reason_and_fix(unavailable, settings, caplog):
-    with caplog.at_level("WARNING"), pytest.raises(gr.Error) as caught:
+    with caplog.at_level("WARNING"), toast() as caught:
         picker.require_available(unavailable.id, settings)
     assert caught.value.title == "Engine unavailable here"
     # the visitor learns what is missing; the operator's fix goes to the server log
@@ -150,7 +179,7 @@ def test_unavailable_engine_is_refused_with_reason_and_fix(unavailable, settings
 
 
 def test_unknown_engine_lists_the_known_ones(settings):
-    with pytest.raises(gr.Error) as caught:
+    with toast() as caught:
         picker.require_available("no-such-engine", settings)
     assert "bicubic" in caught.value.message
 
@@ -192,11 +221,11 @@ def test_every_registered_engine_is_listed(settings):
 
 def test_a_large_upload_on_a_cpu_server_gets_the_faster_engine_unless_the_visitor_picked(settings):
     cpu = dataclasses.replace(settings, device="cpu", large_picture_pixels=300_000)
-    default = picker.PAGE_DEFAULT_ID
-    assert picker.engine_for_picture((600, 600), default, False, default, cpu) == picker.FAST_CPU_ID
+    default = DEFAULT_ENGINE_ID
+    assert picker.engine_for_picture((600, 600), default, False, default, cpu) == FAST_CPU_ENGINE_ID
     assert picker.engine_for_picture((500, 500), default, False, default, cpu) == default  # 250,000 px: small
     # Back to the default for a small picture after an automatic switch; a visitor's pick stays as it is.
-    assert picker.engine_for_picture((320, 240), picker.FAST_CPU_ID, False, default, cpu) == default
+    assert picker.engine_for_picture((320, 240), FAST_CPU_ENGINE_ID, False, default, cpu) == default
     assert picker.engine_for_picture((600, 600), default, True, default, cpu) == default
     assert picker.engine_for_picture((320, 240), "lanczos", True, default, cpu) == "lanczos"
     # Unreadable header, the switch turned off, or a page whose default is another engine: no change.
@@ -210,9 +239,10 @@ def test_a_large_upload_on_a_cpu_server_gets_the_faster_engine_unless_the_visito
 
 
 def test_the_picture_size_comes_from_the_header_or_is_none(settings, picture, tmp_path):
-    from cnaps_demo.ui.actions import RunSetup
+    from cnaps_demo.web.requests import RequestReader
+    from cnaps_demo.web.runs import RunSetup
 
-    setup = RunSetup(settings, frozenset(), [], LocalFiles(), Workdir(tmp_path / "work"))
+    setup = RunSetup(settings, RequestReader(settings, frozenset(), []), LocalFiles(), Workdir(tmp_path / "work"))
     assert setup.picture_size(str(picture)) == (48, 40)
     assert setup.picture_size(Image.new("RGB", (30, 20))) == (30, 20)
     text = tmp_path / "notes.png"
@@ -221,16 +251,57 @@ def test_the_picture_size_comes_from_the_header_or_is_none(settings, picture, tm
     assert setup.picture_size(None) is None
 
 
+def test_one_request_per_run_is_read_once_from_the_pages_values(settings, picture, tmp_path):
+    """The engine looked up, the switches parsed (one reader of yes/no words), its own settings picked."""
+    from cnaps_demo.errors import InvalidParameterError, UnknownEngineError
+    from cnaps_demo.web.requests import COLOUR_FIX_KEYWORD, ParamBinding, RequestReader, switch
+    from cnaps_demo.web.words import WrongEndpointError
+
+    assert [switch(v, "x", True) for v in (None, True, "false", "No", "on", 0, "1")] == [
+        True, True, False, False, True, False, True,
+    ]
+    with pytest.raises(InvalidParameterError):
+        switch("maybe", "x", False)
+    cugan = get_engine("realcugan")
+    bindings = [ParamBinding(cugan.id, spec, api_name_for(cugan.id, spec.name), None) for spec in cugan.params]
+    reader = RequestReader(settings, frozenset({"sd-img2img"}), bindings)
+    values = {"realcugan_denoise": "conservative", "lanczos_x": 1, COLOUR_FIX_KEYWORD: "false"}
+    asked = reader.run("cpu", str(picture), "realcugan", "yes", values, "s1")
+    assert asked.engine is cugan and asked.simulate is True and asked.colour_fix is False
+    assert asked.params == {"denoise": "conservative"} and asked.session == "s1" and asked.frames() is None
+    assert reader.run("cpu", str(picture), "realcugan", False, {}).colour_fix is None  # on: the engine's default
+    assert pickle.loads(pickle.dumps(asked)) == asked and pickle.loads(pickle.dumps(asked)).engine is cugan  # ZeroGPU
+    with pytest.raises(WrongEndpointError):
+        reader.run("cpu", str(picture), "sd-img2img", False, {})
+    with pytest.raises(UnknownEngineError):
+        reader.run("cpu", str(picture), "no-such-engine", False, {})
+    with pytest.raises(InvalidParameterError, match="in the Engine list first"):
+        reader.exploration("sweep", str(picture), "realcugan", False, {})
+    sd = reader.exploration("seeds", str(picture), "sd-latent-x2", False, {})
+    assert sd.lane == "gpu" and dataclasses.replace(sd, keep_frames=True).frames() is True
+
+
+def test_the_gpu_time_asked_for_is_the_engines_estimate_for_the_picture(settings, picture, tmp_path):
+    from cnaps_demo.web.requests import RequestReader
+    from cnaps_demo.web.runs import RunSetup
+
+    setup = RunSetup(settings, RequestReader(settings, frozenset({"sd-img2img"}), []), LocalFiles(), Workdir(tmp_path))
+    asked = setup.requests.run("gpu", str(picture), "sd-img2img", False, {})
+    sd = get_engine("sd-img2img")
+    assert setup.gpu_seconds(asked) == sd.gpu_seconds(48, 40, sd.check_params({}, settings), tile=settings.tile)
+    assert setup.gpu_seconds(dataclasses.replace(asked, image=None)) is None  # unclear: the fixed default applies
+
+
 def test_invalid_parameter_becomes_a_ui_error(settings, picture):
     source = load(str(picture), settings)
     engine = picker.require_available("realcugan", settings)  # embedded: available on every machine
-    with pytest.raises(gr.Error) as caught:
+    with toast() as caught:
         run_engine(source, engine, {"denoise": "max"}, settings=settings, progress=lambda *a: None)
     assert caught.value.title == "Invalid setting" and "conservative" in caught.value.message
 
 
 def test_error_text_carries_no_markup_and_no_entities():
-    error = ui_error("bad <script>alert(1)</script> isn't")
+    error = ui_error(CnapsError("bad <script>alert(1)</script> isn't"))
     assert "<script>" not in error.message and "&lt;" not in error.message and "&#x27;" not in error.message
     assert "script" in error.message and "isn't" in error.message
 
@@ -238,7 +309,7 @@ def test_error_text_carries_no_markup_and_no_entities():
 def test_params_are_read_back_for_the_chosen_engine_only():
     engines = {e.id: e for e in all_engines()}
     bindings = []
-    from cnaps_demo.ui.params import ParamBinding
+    from cnaps_demo.web.requests import ParamBinding
 
     for engine_id in ("realcugan", "sd-img2img"):
         for spec in engines[engine_id].params:
@@ -253,7 +324,7 @@ def test_params_are_read_back_for_the_chosen_engine_only():
 
 
 def test_progress_text_says_elapsed_time_and_the_time_left():
-    from cnaps_demo.ui.running import timing_text
+    from cnaps_demo.web.running import timing_text
 
     assert timing_text(0.2, 0.0) == " \u00b7 0 s"  # nothing to extrapolate from yet
     assert timing_text(3.0, 0.25) == " \u00b7 3 s, about 9 s left"
@@ -371,7 +442,7 @@ def test_run_engine_serves_the_examples_results_but_never_stores_a_visitors_pict
 def test_presenter_cache_is_served_even_where_the_engine_cannot_run(unavailable, settings, picture, tmp_path):
     cache = ExampleCache(tmp_path / "presenter", settings)
     source = load(str(picture), settings)
-    with pytest.raises(gr.Error) as refused:  # nothing cached yet: the engine is refused
+    with toast() as refused:  # nothing cached yet: the engine is refused
         run_engine(source, unavailable, {}, settings=settings, progress=lambda *a: None, cache=cache)
     assert refused.value.title == "Engine unavailable here"
     # a result computed earlier, where the engine could run (here: made with bicubic, stored under its id)
@@ -528,7 +599,7 @@ def test_live_frames_reach_the_page_while_a_diffusion_job_runs(tmp_path, monkeyp
 
     from cnaps_demo.engines import get_engine
     from cnaps_demo.settings import get_settings
-    from cnaps_demo.ui.live import LiveFrames
+    from cnaps_demo.web.live import LiveFrames
 
     model = tiny_sd.build_img2img_folder(tmp_path / "sd")
     monkeypatch.setenv("CNAPS_ALLOW_CPU_DIFFUSION", "1")

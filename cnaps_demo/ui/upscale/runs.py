@@ -7,7 +7,8 @@ is how a click during the previous result's figures was lost; these events use `
 (the click runs as soon as the earlier one is done) and the number decides what may still show:
 an overtaken run stops at its next step and yields nothing.
 
-The public API (``/upscale``, ``/upscale_gpu``, in ``wiring``) runs the same work without numbers.
+The public API (``/upscale``, ``/upscale_gpu``, in ``api``) runs the same work without numbers. Also
+here: a new picture or engine empties the outputs, and a click on the small picture moves the crops.
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ from typing import Any
 
 import gradio as gr
 
-from ..engines import Engine
-from .actions import RunSetup, first_view, full_view
-from .components import UpscaleTab
-from .gpu import can_stream_frames
-from .jobs import JobControl, session_of
-from .latest import LatestRequests
-from .live import LiveFrames
-from .picker import runs_here
-from .result_store import kept_state
-from .views import SingleRunView, cleared_single, unchanged
+from ...engines import Engine
+from ...web.latest import LatestRequests
+from ...web.live import LiveFrames
+from ...web.picker import runs_here
+from ...web.result_store import ResultStore, kept_state, resolver
+from ...web.runs import RunSetup
+from ...web.views import crops_html, state_value, where_image, where_scale
+from ..gpu import can_stream_frames
+from ..jobs import JobControl, session_of
+from ..messages import in_words
+from .layout import UpscaleTab
+from .shown import STATE_INDEX, cleared_single, first_view, full_view, stoppable_comparison, unchanged
 
 # When a run starts: the toasts of earlier steps leave (they would cover the header through the
 # run), and on a phone, where the slider sits below the settings, it comes into view so that the
@@ -88,13 +91,13 @@ def superseding_clear(trigger: Any, tab: UpscaleTab, latest: LatestRequests) -> 
 async def numbered_steps(
     control: JobControl, latest: LatestRequests, work: Callable[..., Any], request: Any, number: int | None
 ):
-    """Run ``work(stop, announce_stop)`` (``RunSetup.single_comparison``) as a job for the click numbered
+    """Run ``work(stop, announce_stop)`` (``shown.stoppable_comparison``) as a job for the click numbered
     ``number``; yield its slider the moment the engine is done, then every output. Once a newer
     click (or picture, or engine) came, nothing more is yielded that would overwrite it."""
     session = session_of(request)
     if not latest.may_start(session, number):
         control.lanes.started("cpu")  # admitted, but it gives its place up at once
-        yield unchanged(SingleRunView)
+        yield unchanged()
         return
 
     def watched(stop):
@@ -103,7 +106,7 @@ async def numbered_steps(
 
     comparison = await control.run(watched, request)
     if not latest.is_newest(session, number):
-        yield unchanged(SingleRunView)
+        yield unchanged()
         return
     if comparison is None:  # stopped: nothing half-done stays
         yield full_view(None)
@@ -111,7 +114,7 @@ async def numbered_steps(
     yield await asyncio.to_thread(first_view, comparison)
     if latest.is_newest(session, number):
         values = await asyncio.to_thread(full_view, comparison)
-        yield values if latest.is_newest(session, number) else unchanged(SingleRunView)
+        yield values if latest.is_newest(session, number) else unchanged()
 
 
 def _run_options(tab: UpscaleTab, number: gr.State, control: JobControl, lane: str, limit: int | None) -> dict:
@@ -139,19 +142,19 @@ def wire_page_runs(
     gpu_single_run: Callable[..., Any],
     live: LiveFrames,
 ) -> tuple[Any, Any]:
-    """The Upscale buttons (CPU lane; GPU lane, one slot; ``gpu_single_run`` is ``RunSetup.single_run``
-    as ZeroGPU wants it, decorated once). Returns the two run events."""
+    """The Upscale buttons (CPU lane; GPU lane, one slot; ``gpu_single_run`` is ``shown.single_run`` as
+    ZeroGPU wants it, decorated once: (request, progress, stop, announce_stop)). Returns the two run events."""
     number = gr.State(None)
 
     async def page_upscale(
         image, engine, simulate, progress=gr.Progress(), request: gr.Request = None, **params  # noqa: B008
     ):
         page_request = params.pop(PAGE_REQUEST, None)
+        session = session_of(request)
 
         def work(stop, announce_stop):
-            return setup.single_comparison(
-                "cpu", image, engine, simulate, progress, stop, params, announce_stop=announce_stop
-            )
+            asked = setup.requests.run("cpu", image, engine, simulate, params, session)
+            return stoppable_comparison(setup, asked, progress, stop, announce_stop)
 
         async for values in numbered_steps(control, latest, work, request, page_request):
             yield values
@@ -163,21 +166,21 @@ def wire_page_runs(
         session = session_of(request)
         if not latest.may_start(session, page_request):
             control.lanes.started("gpu")
-            return unchanged(SingleRunView)
-        frames = live.collector(session) if can_stream_frames() else True
+            return unchanged()
+        on_frame = live.collector(session) if can_stream_frames() else None
 
         def work(stop):
             with latest.watch(session, page_request, stop):
-                return gpu_single_run(
-                    "gpu", image, engine, simulate, progress, stop, params, frames,
-                    lambda: latest.ended_by_stop(session, page_request),
+                asked = setup.requests.run(
+                    "gpu", image, engine, simulate, params, session, on_frame=on_frame, keep_frames=True
                 )
+                return gpu_single_run(asked, progress, stop, lambda: latest.ended_by_stop(session, page_request))
 
         values = await control.run(work, request, "gpu")
         if not latest.is_newest(session, page_request):
-            return unchanged(SingleRunView)
+            return unchanged()
         # On ZeroGPU the job ran in another process: its comparison is kept here, for the follow-ups.
-        return kept_state(values, setup.results, SingleRunView._fields.index("state"))
+        return kept_state(values, setup.results, STATE_INDEX, session)
 
     cpu_run = numbered_start(tab.inputs.run_cpu.click, tab, latest, number).then(
         page_upscale, **_run_options(tab, number, control, "cpu", setup.settings.cpu_concurrency)
@@ -213,18 +216,19 @@ def wire_example_runs(
         image, engine_id, simulate, progress=gr.Progress(), request: gr.Request = None, **params  # noqa: B008
     ):
         page_request = params.pop(PAGE_REQUEST, None)
+        session = session_of(request)
         engine = by_id.get(engine_id)
         can_run = engine is not None and runs_here(engine, setup.settings)
-        if engine is not None and (engine_id in setup.gpu_ids or not can_run):
-            async for values in _cached_only(setup, control, latest, request, page_request, engine, can_run,
-                                             (image, engine_id, simulate, params)):
+        on_gpu_lane = engine_id in setup.requests.gpu_ids
+        if engine is not None and (on_gpu_lane or not can_run):
+            asked = ("gpu" if on_gpu_lane else "cpu", image, engine_id, simulate, params, session)
+            async for values in _cached_only(setup, control, latest, request, page_request, engine, can_run, asked):
                 yield values
             return
 
         def work(stop, announce_stop):
-            return setup.single_comparison(
-                "cpu", image, engine_id, simulate, progress, stop, params, announce_stop=announce_stop
-            )
+            asked = setup.requests.run("cpu", image, engine_id, simulate, params, session)
+            return stoppable_comparison(setup, asked, progress, stop, announce_stop)
 
         async for values in numbered_steps(control, latest, work, request, page_request):
             yield values
@@ -240,12 +244,59 @@ async def _cached_only(setup, control, latest, request, number, engine, can_run,
     session = session_of(request)
     control.lanes.started("cpu")  # admitted to the CPU lane, but no job: its place is free at once
     if not latest.may_start(session, number):
-        yield unchanged(SingleRunView)
+        yield unchanged()
         return
-    comparison = await asyncio.to_thread(setup.cached_comparison, *run_args)
+    comparison = await asyncio.to_thread(
+        in_words, lambda: setup.cached_comparison(setup.requests.run(*run_args))  # errors in a visitor's words
+    )
     if not latest.is_newest(session, number):
-        yield unchanged(SingleRunView)
+        yield unchanged()
     elif comparison is None:
         yield tuple(clear_outputs(no_result_note(engine, can_run)))
     else:
         yield await asyncio.to_thread(full_view, comparison)
+
+
+def show_truth_when_present(event: Any, tab: UpscaleTab) -> None:
+    """The API returns the ground truth as a plain file (or None); the page shows it only when there is one."""
+    event.then(
+        lambda truth: gr.update(visible=truth is not None),
+        inputs=tab.result.truth,
+        outputs=tab.result.truth,
+        queue=False,
+        api_visibility="private",
+    )
+
+
+def wire_fresh_start(tab: UpscaleTab, latest: LatestRequests) -> None:
+    """A new upload, a cleared input or an engine the visitor picks empties the outputs and stops a run
+    of the old one: nothing on screen belongs to another picture or engine."""
+    for trigger in (tab.inputs.image.upload, tab.inputs.image.clear, tab.inputs.engine.input):
+        superseding_clear(trigger, tab, latest)
+
+
+def wire_crop_picker(tab: UpscaleTab, results: ResultStore | None = None) -> None:
+    """A click on "where the crops are" moves the detail window there (unqueued: a small redraw, and the
+    run's one picker picture is replaced, so clicks never pile up files)."""
+    detail = tab.detail
+    comparison_of = resolver(results)
+
+    def move(state, event: gr.SelectData):
+        comparison = comparison_of(state)
+        index = event.index if isinstance(event.index, (list, tuple)) and len(event.index) == 2 else None
+        if comparison is None or index is None or not all(isinstance(v, (int, float)) for v in index):
+            return gr.skip(), gr.skip(), gr.skip()
+        scale = where_scale(comparison)
+        moved = comparison.moved_to((float(index[0]) * scale, float(index[1]) * scale))
+        if results is not None and isinstance(state, str):
+            results.replace(state, moved)
+        return where_image(moved), crops_html(moved), state_value(moved)
+
+    detail.where.select(
+        move,
+        inputs=detail.state,
+        outputs=[detail.where, detail.crops, detail.state],
+        queue=False,
+        api_visibility="private",
+        show_progress="hidden",
+    )

@@ -25,11 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import gradio as gr
 from PIL import Image
 
 from .comparison import Comparison
-from .jobs import current_session
 
 UPSCALE_SLOT = "upscale"
 COMPARE_SLOT = "compare"
@@ -181,29 +179,16 @@ def released(values: tuple, store: ResultStore | None, state_index: int) -> tupl
     return (*values[:state_index], None, *values[state_index + 1 :])
 
 
-def wire_lifetime(demo: Any, store: ResultStore, states: list[Any]) -> None:
-    """The page States that hold a run's key live as long as the store keeps the run; when Gradio lets
-    one go, or the browser tab closes (``demo.unload``), the run goes too. Inside the ``gr.Blocks``."""
-    for state in states:
-        state.time_to_live = store.ttl_s
-        state.delete_callback = store.drop
-
-    def tab_closed(request: gr.Request = None) -> None:
-        session = getattr(request, "session_hash", None)
-        if session:
-            store.drop_session(session)
-
-    demo.unload(tab_closed)
-
-
-def kept_state(values: tuple, store: ResultStore | None, state_index: int, slot: str = UPSCALE_SLOT) -> tuple:
+def kept_state(
+    values: tuple, store: ResultStore | None, state_index: int, session: str, slot: str = UPSCALE_SLOT
+) -> tuple:
     """``values`` of a page run whose State output is a ``Comparison`` (a GPU job, which on ZeroGPU ran in
     another process; a Compare run): the comparison kept in ``store`` under the calling session, the
     State given its key. Other values pass unchanged."""
     comparison = values[state_index] if len(values) > state_index else None
     if store is None or not isinstance(comparison, Comparison):
         return values
-    key = store.add(comparison, current_session(), slot)
+    key = store.add(comparison, session, slot)
     return (*values[:state_index], key, *values[state_index + 1 :])
 
 

@@ -11,26 +11,22 @@ import logging
 from collections.abc import Sequence
 
 from ..api import availability, plan
-from ..engines import Engine, get_engine
-from ..errors import CnapsError, DeviceUnavailableError, EngineUnavailableError, UnknownEngineError
+from ..engines import DEFAULT_ENGINE_ID, FAST_CPU_ENGINE_ID, Engine, get_engine
+from ..errors import CnapsError, EngineUnavailableError, InvalidParameterError, UnknownEngineError
 from ..settings import Settings
-from .messages import OPERATOR_HOW, short_reason, ui_error, web_text
+from .words import OPERATOR_HOW, short_reason, web_text
 
 log = logging.getLogger(__name__)
 
-FAMILY_WORDS = {"classical": "classical", "cnn": "anime CNN", "diffusion": "diffusion"}
-# Shorter names for the picker, whose text cannot wrap: every label fits a 390 px phone (the card
-# under the picker gives the full name).
-PICKER_NAMES = {"realesrgan-anime": "Real-ESRGAN", "sd-img2img": "SD img2img", "sd-latent-x2": "SD latent x2"}
-
 
 def engine_label(engine: Engine, settings: Settings) -> str:
-    """Short enough for a phone-wide picker: the name, what kind, or "not on this server" when so."""
-    name = PICKER_NAMES.get(engine.id, engine.display_name.split(" (")[0])
+    """Short enough for a phone-wide picker (its text cannot wrap: every label fits a 390 px phone, the
+    card under it gives the full name): the short name, what kind, or "not on this server" when so."""
+    name = engine.short_name
     if not runs_here(engine, settings):
         return f"{name} \u2014 not on this server"
     gpu = ", GPU" if engine.device_need == "gpu" else ""
-    return f"{name} ({FAMILY_WORDS.get(engine.family, engine.family)}{gpu})"
+    return f"{name} ({engine.kind_words}{gpu})"
 
 
 def engine_choices(engines: Sequence[Engine], settings: Settings) -> list[tuple[str, str]]:
@@ -38,17 +34,12 @@ def engine_choices(engines: Sequence[Engine], settings: Settings) -> list[tuple[
 
 
 def fetched_on_first_use(engine: Engine, settings: Settings) -> bool:
-    """True when ``engine`` lacks only weights that this server fetches on first use (a GPU server)."""
-    if engine.family != "diffusion":
-        return False
-    from ..engines.diffusion import may_download
-
+    """True when ``engine`` lacks only weights that this server fetches on first use (``Plan.fetchable``)."""
+    if not engine.fetches_weights:
+        return False  # nothing to plan: its weights come with the package
     try:
-        checked = plan(engine.id, settings=settings)
-        if not checked.problem or checked.problem_type is DeviceUnavailableError:
-            return False
-        return may_download(engine.id, checked.params, settings=settings, device=checked.options.device).ok
-    except CnapsError:  # not a Hub engine, or its settings are off: nothing to fetch
+        return plan(engine, settings=settings).fetchable()
+    except CnapsError:  # its settings are off: nothing to fetch
         return False
 
 
@@ -62,21 +53,18 @@ def runnable_ids(engines: Sequence[Engine], settings: Settings) -> list[str]:
     return [engine.id for engine in engines if runs_here(engine, settings)]
 
 
-def default_engine_id(engines: Sequence[Engine], settings: Settings, preferred: str = "realcugan") -> str:
+def default_engine_id(engines: Sequence[Engine], settings: Settings, preferred: str = DEFAULT_ENGINE_ID) -> str:
+    """The page's first choice: ``preferred`` where it runs, else the first model that runs, else any."""
     runnable = [engine for engine in engines if availability(engine, settings=settings).ok]
     for engine in runnable:
         if engine.id == preferred:
             return preferred
     for engine in runnable:
-        if engine.family != "classical":
+        if not engine.is_baseline:
             return engine.id
     for engine in runnable:
         return engine.id
     return engines[0].id
-
-
-PAGE_DEFAULT_ID = "realcugan"
-FAST_CPU_ID = "realesrgan-anime"  # measured 1.3x faster than realcugan on 2-core CPUs (README, "Speed")
 
 
 def cnn_runs_on_cpu(settings: Settings) -> bool:
@@ -99,21 +87,22 @@ def engine_for_picture(
     (``settings.large_picture_pixels``) on a CPU-only server gets the faster Real-ESRGAN in place of
     the default Real-CUGAN, so that it shows its result in a few seconds; a smaller one the default.
     """
-    if picked or default_id != PAGE_DEFAULT_ID or size is None:
+    if picked or default_id != DEFAULT_ENGINE_ID or size is None:
         return current_id
     threshold = settings.large_picture_pixels
     large = threshold > 0 and size[0] * size[1] >= threshold
-    if large and cnn_runs_on_cpu(settings) and availability(get_engine(FAST_CPU_ID), settings=settings).ok:
-        return FAST_CPU_ID
+    if large and cnn_runs_on_cpu(settings) and availability(get_engine(FAST_CPU_ENGINE_ID), settings=settings).ok:
+        return FAST_CPU_ENGINE_ID
     return default_id
 
 
 def compare_preset(engines: Sequence[Engine], settings: Settings) -> list[str]:
-    """What the Compare tab ticks at first: the first two runnable models, then Lanczos."""
-    by_id = {engine.id: engine for engine in engines}
-    runnable = runnable_ids(engines, settings)
-    models = [engine_id for engine_id in runnable if by_id[engine_id].family != "classical"][:2]
-    return models + (["lanczos"] if "lanczos" in runnable else [])
+    """What the Compare tab ticks at first: the first two runnable models, then the last runnable plain
+    enlargement (the registry lists the plain ones from the crudest to the finest)."""
+    runnable = [engine for engine in engines if engine.id in runnable_ids(engines, settings)]
+    models = [engine.id for engine in runnable if not engine.is_baseline][:2]
+    baselines = [engine.id for engine in runnable if engine.is_baseline]
+    return models + baselines[-1:]
 
 
 def compare_choices(engines: Sequence[Engine], settings: Settings) -> tuple[list[tuple[str, str]], str | None]:
@@ -125,14 +114,23 @@ def compare_choices(engines: Sequence[Engine], settings: Settings) -> tuple[list
     return choices, (f"Not on this server: {', '.join(elsewhere)}." if elsewhere else None)
 
 
-def _needs(engine: Engine, reason: str) -> list[str]:
+def download_size(engine: Engine, settings: Settings) -> str:
+    """What fetching the weights of ``engine``'s default settings downloads ("about 2.7 GB"; "" unknown)."""
+    try:
+        return engine.download_size(engine.check_params({}, settings))
+    except CnapsError:  # its settings are off: the card says what it needs instead
+        return ""
+
+
+def _needs(engine: Engine, reason: str, settings: Settings) -> list[str]:
     """What an engine lacks here, in a visitor's words (no commands: those are the operator's)."""
     text = reason.lower()
     needs = []
     if "gpu" in text or "cuda" in text:
         needs.append("a GPU (this server has none it may use)")
     if "weights" in text or "download" in text or "model folder" in text:
-        needs.append("its model weights (about 2 GB from the Hugging Face Hub)")
+        size = download_size(engine, settings)
+        needs.append(f"its model weights ({size + ' ' if size else ''}from the Hugging Face Hub)")
     if "pip install" in text or "package" in text:
         needs.append("a Python package that is not installed")
     return needs or [short_reason(reason)]
@@ -149,12 +147,13 @@ def engine_card_html(engine_id: str, settings: Settings) -> str:
     name = html.escape(engine.display_name)
     if ok or fetched_on_first_use(engine, settings):
         where = "needs a GPU" if engine.device_need == "gpu" else "runs on the CPU"
-        if engine.family == "classical":
+        if engine.is_baseline:
             where = "runs anywhere, instantly"
         if not ok:
-            where += "; its weights (about 2 GB) download once, on its first run, with a progress bar"
+            size = download_size(engine, settings)
+            where += f"; its weights{f' ({size})' if size else ''} download once, on its first run, with a progress bar"
         return f'<div class="cnaps-card"><b>{name}</b> \u00b7 {where}. {html.escape(engine.summary)}</div>'
-    needs = "; ".join(html.escape(item) for item in _needs(engine, reason))
+    needs = "; ".join(html.escape(item) for item in _needs(engine, reason, settings))
     return (
         f'<div class="cnaps-card cnaps-card-off"><b>{name} cannot run on this server.</b> It needs {needs}. '
         "Bundled examples still show results computed ahead where there are some."
@@ -169,27 +168,23 @@ def visitor_availability(engine: Engine, settings: Settings) -> tuple[bool, str]
     if ok:
         return True, ""
     log.info("%s cannot run here: %s", engine.id, reason)
-    return False, web_text("needs " + "; ".join(_needs(engine, reason)))
+    return False, web_text("needs " + "; ".join(_needs(engine, reason, settings)))
 
 
 def find_engine(engine_id: str | None) -> Engine:
     """The engine for an id, whether or not it can run here (a cached result may still be shown)."""
     if not engine_id:
-        raise ui_error("No engine is selected. Pick one in the Engine list.", title="Invalid setting")
+        raise InvalidParameterError("No engine is selected. Pick one in the Engine list.")
     if not isinstance(engine_id, str):  # a list or a number from an API call: one id, as text
-        raise ui_error(
-            "engine must be one engine id as text, e.g. 'realcugan' (the Compare tab takes a list).",
-            title="Invalid setting",
+        raise InvalidParameterError(
+            f"engine must be one engine id as text, e.g. {DEFAULT_ENGINE_ID!r} (the Compare tab takes a list)."
         )
-    try:
-        return get_engine(engine_id)
-    except UnknownEngineError as error:
-        raise ui_error(error) from None
+    return get_engine(engine_id)  # UnknownEngineError names the known ones
 
 
 def require_available(engine_id: str | None, settings: Settings) -> Engine:
     engine = find_engine(engine_id)
     ok, reason = availability(engine, settings=settings)
     if not ok and not fetched_on_first_use(engine, settings):
-        raise ui_error(EngineUnavailableError(f"{engine.display_name} cannot run here.", hint=reason))
+        raise EngineUnavailableError(f"{engine.display_name} cannot run here.", hint=reason)
     return engine

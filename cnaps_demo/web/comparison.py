@@ -1,7 +1,7 @@
 """One source and its results side by side: the bicubic baseline, the detail window, the files.
 
 A ``Comparison`` is what every view of a run is drawn from (``views``); it writes each picture it
-hands out once, under a fresh name, in its own run folder (``running.Workdir``).
+hands out once, under a fresh name, in its own run folder (``workdir.Workdir``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from .. import fidelity
 from ..api import UpscaleResult, output_name
 from ..image import save_png
 from ..present import compare, diagram
-from .running import Workdir
 from .sources import Source
+from .workdir import Workdir
 
 BASELINE_KEY = "__bicubic__"
 TRUTH_KEY = "__truth__"

@@ -1,7 +1,6 @@
 """What the page shows of a ``Comparison``: labels, summary, diagram, crops, maps, the PSNR table.
 
-``single_view`` and ``compare_view`` give the values of every output of the Upscale and Compare
-runs, as named tuples whose order is the order of the outputs (``components`` lists them so).
+Plain values (HTML, Markdown, file paths); each tab of ``ui`` puts them into its outputs.
 """
 
 from __future__ import annotations
@@ -9,47 +8,14 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Sequence
-from typing import Any, NamedTuple
-
-import gradio as gr
+from typing import Any
 
 from .. import fidelity
 from ..api import UpscaleResult
-from ..present import compare, diagram, verdicts
 from ..image import encode_png
-from .messages import web_text
+from ..present import compare, diagram, verdicts
 from .comparison import BASELINE_KEY, BASELINE_SHORT, CROP_ZOOM, TRUTH_KEY, Comparison
-
-
-class SingleRunView(NamedTuple):
-    """The outputs of one Upscale run, in the order of ``components.UpscaleTab.run_outputs``."""
-
-    slider: Any  # (bicubic file, result file)
-    labels: str
-    summary: str
-    truth: Any
-    png_file: str
-    diagram: str
-    svg_file: str
-    where: str
-    crops: str  # HTML: the detail crops at integer zoom
-    added: str
-    state: Comparison  # kept per browser session, so a click on the small picture moves the crops
-
-
-class CompareView(NamedTuple):
-    """The outputs of one Compare run, in the order of ``components.CompareTab.outputs``."""
-
-    state: Comparison
-    left: Any
-    right: Any
-    slider: Any
-    labels: str
-    table: str
-    crops: Any
-    maps: list[tuple[str, str]]
-    files: list[str]
-    diagrams: str
+from .words import web_text
 
 
 def state_value(comparison: Comparison) -> Any:
@@ -92,7 +58,7 @@ def _params_text(params: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _run_lines(comparison: Comparison) -> list[str]:
+def run_lines(comparison: Comparison) -> list[str]:
     """One line per result: engine, sizes, seconds, parameters."""
     source = comparison.source
     lines = []
@@ -108,7 +74,7 @@ def _run_lines(comparison: Comparison) -> list[str]:
 
 def summary_markdown(comparison: Comparison) -> str:
     source = comparison.source
-    lines = _run_lines(comparison)
+    lines = run_lines(comparison)
     for engine_id, result in comparison.results.items():
         lines.append(fidelity_markdown(comparison, engine_id))
     for notice in source.notices:
@@ -224,84 +190,3 @@ def pair_view(comparison: Comparison, left: str, right: str) -> tuple[tuple[str,
     return tuple(comparison.image_files(left, right)), before_after_html(
         result_label(comparison, left), result_label(comparison, right)
     )
-
-
-def single_view(comparison: Comparison, engine_id: str) -> SingleRunView:
-    """Every output of an Upscale run of ``engine_id``."""
-    result = comparison.results[engine_id]
-    has_truth = comparison.source.truth is not None
-    slider, labels = pair_view(comparison, BASELINE_KEY, engine_id)
-    return SingleRunView(
-        slider=slider,
-        labels=labels,
-        summary=summary_markdown(comparison),
-        truth=comparison.image_file(TRUTH_KEY) if has_truth else None,  # wiring shows/hides it
-        png_file=comparison.download_file(engine_id),
-        diagram=diagram_html([result]),
-        svg_file=comparison.svg_file(engine_id),
-        where=where_image(comparison),
-        crops=crops_html(comparison),
-        added=added_map(comparison, engine_id),
-        state=state_value(comparison),
-    )
-
-
-def preview_view(comparison: Comparison, engine_id: str) -> SingleRunView:
-    """The first outputs of an Upscale run, shown the moment the engine is done: the slider and its
-    labels, and the run's line. The figures, diagram, crops and files follow (``single_view``)."""
-    skip = gr.skip()
-    slider, labels = pair_view(comparison, BASELINE_KEY, engine_id)
-    return SingleRunView(
-        slider=slider,
-        labels=labels,
-        summary="\n\n".join([*_run_lines(comparison), "*Measuring how faithful it is\u2026*"]),
-        truth=skip,
-        png_file=skip,
-        diagram=skip,
-        svg_file=skip,
-        where=skip,
-        crops=skip,
-        added=skip,
-        state=skip,
-    )
-
-
-def compare_view(comparison: Comparison) -> CompareView:
-    """Every output of a Compare run: bicubic left of the slider, the first result right of it."""
-    left, right = BASELINE_KEY, comparison.first_id
-    slider, labels = pair_view(comparison, left, right)
-    return CompareView(
-        state=state_value(comparison),
-        left=gr.update(choices=comparison.choices(), value=left),
-        right=gr.update(choices=comparison.choices(), value=right),
-        slider=slider,
-        labels=labels,
-        table=fidelity_table(comparison),
-        crops=crops_html(comparison),
-        maps=added_maps(comparison),
-        files=[comparison.download_file(engine_id) for engine_id in comparison.results],
-        diagrams=diagram_html(list(comparison.results.values())),
-    )
-
-
-def cleared_single(note: str = "") -> SingleRunView:
-    """Empty Upscale outputs: nothing of an earlier picture stays beside a new one. ``note``: one line
-    shown in the slider's place (why there is no result), instead of its labels."""
-    return SingleRunView(
-        slider=None,
-        labels=note_html(note) if note else before_after_html(short_label(BASELINE_SHORT), "the engine"),
-        summary="",
-        truth=None,
-        png_file=None,
-        diagram=diagram_html([]),
-        svg_file=None,
-        where=None,
-        crops=empty_crops_html(),
-        added=None,
-        state=None,
-    )
-
-
-def unchanged(view: type[SingleRunView] | type[CompareView]) -> tuple:
-    """``gr.skip()`` for every output of ``view``: the page keeps what it shows (a stopped run)."""
-    return tuple(gr.skip() for _ in view._fields)

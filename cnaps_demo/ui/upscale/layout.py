@@ -1,7 +1,8 @@
-"""The tabs of the page: each builder creates one tab's components and returns them in a dataclass.
+"""The Upscale tab laid out: its components in dataclasses, and the values a run shows in them.
 
-Builders only lay out (no events: ``wiring`` attaches those). They must run inside the
-``gr.Blocks`` and ``gr.Tabs`` of ``layout.build_demo``, in the order of the page.
+``build_upscale_tab`` must run inside the ``gr.Blocks`` and ``gr.Tabs`` of ``ui.build_demo``; the
+events are attached by the tab's other modules (``upscale.wire_upscale_tab``). A run's outputs
+are declared once, by ``SingleRunView``: ``UpscaleTab.run_outputs`` is derived from its fields.
 """
 
 from __future__ import annotations
@@ -9,22 +10,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 
-from ..engines import Engine
-from ..present.examples import example_label
-from ..present.verdicts import WHY_SENTENCE
-from ..settings import Settings
-from .comparison import BASELINE_SHORT, TRUTH_LABEL
-from .inside_panel import InsidePanel, build_inside_panel
-from .learned_panel import LearnedPanel, build_learned_panel
-from .params import COLOUR_FIX_KEYWORD, ParamBinding, build_param_groups
-from .picker import (
-    compare_choices, compare_preset, engine_card_html, engine_choices, runnable_ids,
-)
-from .views import before_after_html, diagram_html, empty_crops_html, short_label
+from ...engines import Engine
+from ...present.examples import example_label
+from ...present.verdicts import WHY_SENTENCE
+from ...settings import Settings
+from ...web.comparison import BASELINE_SHORT, TRUTH_LABEL
+from ...web.picker import engine_card_html, engine_choices, runnable_ids
+from ...web.requests import COLOUR_FIX_KEYWORD, ParamBinding
+from ...web.views import before_after_html, diagram_html, empty_crops_html, short_label
+from ..params import build_param_groups
+from .inside import InsidePanel, build_inside_panel
+from .learned import LearnedPanel, build_learned_panel
+
+
+class SingleRunView(NamedTuple):
+    """The outputs of one Upscale run, in order; ``UpscaleTab.run_outputs`` is derived from these names
+    (each names a component of ``ResultPanel`` or ``DetailPanel``)."""
+
+    slider: Any  # (bicubic file, result file)
+    labels: str
+    summary: str
+    truth: Any
+    png_file: str
+    diagram: str
+    svg_file: str
+    where: str
+    crops: str  # HTML: the detail crops at integer zoom
+    added: str
+    state: Any  # the run's key in the result store (or the Comparison): a click on the small picture moves the crops
 
 
 @dataclass
@@ -54,11 +71,11 @@ class ResultPanel:
     summary: gr.Markdown
     png_file: gr.File
     svg_file: gr.File
-    filmstrip_box: gr.Column  # shown for the diffusion engines that run here
+    filmstrip_box: gr.Column  # shown for the engines that make frames and run here
     filmstrip: gr.Gallery  # the model's clean-image guess at each denoising step
     filmstrip_file: gr.File  # the same frames as one animated WebP
     filmstrip_timer: gr.Timer  # polls the running job's frames
-    sweep: gr.Button  # sd-img2img at strengths 0.1-0.6
+    sweep: gr.Button  # img2img at strengths 0.1-0.6
     seeds: gr.Button  # the same job at 3 seeds: where the model guesses
     explored: gr.Gallery
     explored_note: gr.Markdown
@@ -93,53 +110,9 @@ class UpscaleTab:
         return {COLOUR_FIX_KEYWORD: self.inputs.colour_fix, **controls}
 
     def run_outputs(self) -> list[Any]:
-        """The outputs of a run, in the order of ``views.SingleRunView``."""
-        result, detail = self.result, self.detail
-        return [
-            result.slider,
-            result.labels,
-            result.summary,
-            result.truth,
-            result.png_file,
-            detail.diagram,
-            result.svg_file,
-            detail.where,
-            detail.crops,
-            detail.added,
-            detail.state,
-        ]
-
-
-@dataclass
-class CompareTab:
-    engines: gr.CheckboxGroup
-    run: gr.Button
-    stop: gr.Button
-    state: gr.State
-    left: gr.Dropdown
-    right: gr.Dropdown
-    labels: gr.HTML
-    slider: gr.ImageSlider
-    table: gr.Markdown
-    crops: gr.HTML
-    maps: gr.Gallery
-    files: gr.File
-    diagrams: gr.HTML
-
-    def outputs(self) -> list[Any]:
-        """The outputs of a Compare run, in the order of ``views.CompareView``."""
-        return [
-            self.state,
-            self.left,
-            self.right,
-            self.slider,
-            self.labels,
-            self.table,
-            self.crops,
-            self.maps,
-            self.files,
-            self.diagrams,
-        ]
+        """The outputs of a run, in the order of ``SingleRunView`` (its field names name them)."""
+        panels = (self.result, self.detail)
+        return [next(getattr(p, name) for p in panels if hasattr(p, name)) for name in SingleRunView._fields]
 
 
 # --- Upscale -------------------------------------------------------------------------
@@ -153,15 +126,12 @@ def build_upscale_tab(
             with gr.Column(scale=2, min_width=320):
                 inputs = _input_panel(engines, settings, default_id, examples)
             with gr.Column(scale=3, min_width=420):
-                result = _result_panel(_family(engines, default_id) == "diffusion")
+                makes_frames = any(engine.makes_frames for engine in engines if engine.id == default_id)
+                result = _result_panel(makes_frames)
         detail = _detail_panel()
         inside = build_inside_panel()
         learned = build_learned_panel()
     return UpscaleTab(inputs, result, detail, inside, learned)
-
-
-def _family(engines: Sequence[Engine], engine_id: str) -> str:
-    return next((engine.family for engine in engines if engine.id == engine_id), "")
 
 
 def _input_panel(
@@ -199,19 +169,7 @@ def _input_panel(
         elem_id="cnaps-engine",
         container=False,
     )
-    with gr.Row(elem_id="cnaps-buttons"):
-        run_cpu = gr.Button(
-            "Upscale 2x \u25b6", variant="primary", size="lg", visible=not gpu_default, elem_id="cnaps-run", scale=3
-        )
-        run_gpu = gr.Button(
-            "Upscale 2x on the GPU \u25b6",
-            variant="primary",
-            size="lg",
-            visible=gpu_default,
-            elem_id="cnaps-run-gpu",
-            scale=3,
-        )
-        stop = gr.Button("Stop", variant="stop", size="lg", elem_id="cnaps-stop", scale=1, min_width=80)
+    run_cpu, run_gpu, stop = _run_buttons(gpu_default)
     status = gr.HTML(engine_card_html(default_id, settings), elem_id="cnaps-engine-status")
     simulate = gr.Checkbox(
         label="Simulate a blurry source",
@@ -234,7 +192,25 @@ def _input_panel(
     )
 
 
-def _result_panel(diffusion_default: bool) -> ResultPanel:
+def _run_buttons(gpu_default: bool) -> tuple[gr.Button, gr.Button, gr.Button]:
+    """Upscale (the CPU lane), Upscale on the GPU (one shows, for the chosen engine), and Stop."""
+    with gr.Row(elem_id="cnaps-buttons"):
+        run_cpu = gr.Button(
+            "Upscale 2x \u25b6", variant="primary", size="lg", visible=not gpu_default, elem_id="cnaps-run", scale=3
+        )
+        run_gpu = gr.Button(
+            "Upscale 2x on the GPU \u25b6",
+            variant="primary",
+            size="lg",
+            visible=gpu_default,
+            elem_id="cnaps-run-gpu",
+            scale=3,
+        )
+        stop = gr.Button("Stop", variant="stop", size="lg", elem_id="cnaps-stop", scale=1, min_width=80)
+    return run_cpu, run_gpu, stop
+
+
+def _result_panel(filmstrip_shown: bool) -> ResultPanel:
     labels = gr.HTML(before_after_html(short_label(BASELINE_SHORT), "the engine"), elem_id="cnaps-ba")
     with gr.Row(equal_height=False):
         slider = gr.ImageSlider(
@@ -262,7 +238,7 @@ def _result_panel(diffusion_default: bool) -> ResultPanel:
         png_file = gr.File(label="Result PNG (with metadata)", elem_id="cnaps-png", height=90)
         svg_file = gr.File(label="Pipeline diagram (SVG)", elem_id="cnaps-svg", height=90)
     # A Column, not a Group: Gradio 6 writes a Group's elem_id on two nested elements (ids must be unique).
-    with gr.Column(visible=diffusion_default, elem_id="cnaps-filmstrip-box") as filmstrip_box:
+    with gr.Column(visible=filmstrip_shown, elem_id="cnaps-filmstrip-box") as filmstrip_box:
         filmstrip = gr.Gallery(
             label="Watch it re-draw: the model's guess of the clean picture at each denoising step",
             columns=6,
@@ -318,63 +294,6 @@ def _detail_panel() -> DetailPanel:
             elem_classes="cnaps-pixelated",
         )
     return DetailPanel(diagram, where, crops, added, gr.State(None))
-
-
-# --- Compare -------------------------------------------------------------------------
-
-
-def build_compare_tab(engines: Sequence[Engine], settings: Settings) -> CompareTab:
-    with gr.Tab("Compare engines", id="compare"):
-        gr.Markdown(
-            "Runs every ticked engine on the picture and settings from the **Upscale** tab "
-            "(including *Simulate a blurry source*), then lets you put any two side by side."
-        )
-        with gr.Row():
-            choices, elsewhere = compare_choices(engines, settings)  # only engines that run here
-            ticked = gr.CheckboxGroup(
-                choices,
-                value=compare_preset(engines, settings),
-                label="Engines to run",
-                info=elsewhere,
-                elem_id="cnaps-compare-engines",
-                scale=4,
-            )
-            with gr.Column(scale=1, min_width=160):
-                run = gr.Button("Run all ticked \u25b6", variant="primary", size="lg", elem_id="cnaps-compare-run")
-                stop = gr.Button("Stop", variant="stop", size="sm", elem_id="cnaps-compare-stop")
-        state = gr.State(None)
-        with gr.Row():
-            left = gr.Dropdown(label="Left of the slider", choices=[], elem_id="cnaps-compare-left", min_width=240)
-            right = gr.Dropdown(label="Right of the slider", choices=[], elem_id="cnaps-compare-right", min_width=240)
-        labels = gr.HTML(before_after_html("\u2026", "\u2026"))
-        slider = gr.ImageSlider(
-            label="Pick any two results above",
-            show_label=False,  # the two pickers above say it; its icons need the line
-            type="filepath",
-            format="png",
-            max_height=640,
-            elem_id="cnaps-compare-slider",
-        )
-        table = gr.Markdown(elem_classes="cnaps-status", elem_id="cnaps-compare-table")
-        crops, maps = _compare_galleries()
-        files = gr.File(
-            label="Every result as PNG (with metadata)", file_count="multiple", elem_id="cnaps-compare-files"
-        )
-        diagrams = gr.HTML(diagram_html([]), elem_id="cnaps-compare-diagrams")
-    return CompareTab(ticked, run, stop, state, left, right, labels, slider, table, crops, maps, files, diagrams)
-
-
-def _compare_galleries() -> tuple[gr.HTML, gr.Gallery]:
-    crops = gr.HTML(empty_crops_html(), elem_id="cnaps-compare-crops")
-    maps = gr.Gallery(
-        label="Added detail \u00d74",  # short: the gallery's icons share its line
-        columns=4,
-        format="png",
-        object_fit="contain",
-        height=300,
-        elem_id="cnaps-compare-maps",
-    )
-    return crops, maps
 
 
 def example_copies(example_block: gr.Examples | None) -> frozenset[str]:

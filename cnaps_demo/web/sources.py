@@ -9,11 +9,10 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from ..errors import CnapsError, InvalidImageError
+from ..errors import InvalidImageError
 from ..image import MIN_SIDE, LoadedImage, load_image
 from ..present import compare
 from ..settings import Settings
-from .messages import ui_error
 from .untrusted import Admitted
 
 SIMULATE_NOTE = (
@@ -45,17 +44,12 @@ def _stem(name: str) -> str:
 
 
 def load_source(value: Any, settings: Settings, simulate: bool = False, *, guard: InputPolicy) -> Source:
-    """Admit ``value`` through ``guard``, then decode it through ``image.load_image`` (UI limit)."""
-    try:
-        admitted = guard.admit(value)
-        loaded = load_image(
-            admitted.data,
-            max_pixels=settings.ui_max_input_pixels,
-            limit_setting="CNAPS_UI_MAX_PIXELS",
-            name=admitted.name,
-        )
-    except CnapsError as error:
-        raise ui_error(error) from None
+    """Admit ``value`` through ``guard``, then decode it through ``image.load_image`` (the page's limit).
+    Raises ``CnapsError`` (a refused or unreadable picture)."""
+    admitted = guard.admit(value)
+    loaded = load_image(
+        admitted.data, max_pixels=settings.ui_max_input_pixels, limit_setting="CNAPS_UI_MAX_PIXELS", name=admitted.name
+    )
     if not simulate:
         return Source(loaded.image, loaded.image, None, _stem(admitted.name), tuple(loaded.notices))
     return _simulated(loaded, _stem(admitted.name))
@@ -66,19 +60,16 @@ def _simulated(loaded: LoadedImage, stem: str) -> Source:
     width, height = loaded.image.size
     need = 2 * MIN_SIDE
     if min(width, height) < need:
-        raise ui_error(
-            InvalidImageError(
-                f"Your picture is {width} x {height} pixels; 'Simulate a blurry source' halves it, and "
-                f"that needs at least {need} x {need}.",
-                hint="Turn off 'Simulate a blurry source', or use a larger image.",
-            )
+        raise InvalidImageError(
+            f"Your picture is {width} x {height} pixels; 'Simulate a blurry source' halves it, and "
+            f"that needs at least {need} x {need}.",
+            hint="Turn off 'Simulate a blurry source', or use a larger image.",
         )
     try:
         small, truth = compare.simulate_blurry_source(loaded.image)
     except ValueError as error:
-        raise ui_error(
-            f"{error}. Turn off 'Simulate a blurry source' or use a larger image.", title="Cannot use this image"
-        ) from None
+        hint = "Turn off 'Simulate a blurry source' or use a larger image."
+        raise InvalidImageError(f"{error}.", hint=hint) from None
     notices = list(loaded.notices)
     if loaded.image.mode == "RGBA":
         notices.append("Transparency was flattened onto white for the blurry-source simulation.")

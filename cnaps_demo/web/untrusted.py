@@ -31,7 +31,7 @@ from PIL import Image
 
 from ..engines import Engine
 from ..errors import ImageTooLargeError, InvalidImageError, InvalidParameterError, NoImageError
-from .public_errors import too_large_message
+from .words import too_large_message
 
 NO_IMAGE_MESSAGE = (
     "There is no image to upscale yet. Upload a PNG, JPEG or WebP illustration (drag it in, "
@@ -136,10 +136,8 @@ MAX_TEXT_CHARS = 1000
 
 def offered_models(engine: Engine, extra: Iterable[str] = (), field: str = "model") -> tuple[str, ...]:
     """The values of ``field`` a web visitor may pick for ``engine``: its default, then the operator's."""
-    from ..engines.diffusion.hub import PUBLISHED_MODELS
-
     defaults = [spec.default for spec in engine.params if spec.name == field]
-    published = [PUBLISHED_MODELS[engine.id]] if field == "model" and engine.id in PUBLISHED_MODELS else []
+    published = list(engine.offered_values(field))
     switched_off = [NO_MODEL] if field != "model" else []
     return tuple(dict.fromkeys([*defaults, *published, *switched_off, *(m for m in extra if m)]))
 
