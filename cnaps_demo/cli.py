@@ -278,7 +278,7 @@ def _write_extras(args: argparse.Namespace, result, target: Path) -> list[str]:
     """What ``--frames`` and ``--plots`` ask for beside one output; a line for each."""
     lines = []
     if args.frames and result.frames:
-        from .engines.diffusion.filmstrip import write_frames
+        from .frames import write_frames
 
         strip = write_frames(result.frames, Path(args.frames) / target.stem)
         lines.append(f"{len(result.frames)} denoising frames -> {strip.parent}")

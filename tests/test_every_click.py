@@ -49,6 +49,20 @@ def test_a_run_that_waited_for_its_turn_behind_a_newer_click_starts_stopped():
         assert flag.is_set()
 
 
+def test_a_pick_that_reaches_the_server_after_the_click_it_preceded_does_not_cancel_it():
+    # An engine picked at 1000 ms and Upscale pressed at 1004 ms: the click's request came first.
+    latest = LatestRequests()
+    click = latest.begin_run("s", at=1004.0)
+    assert latest.supersede("s", at=1000.0) == click
+    assert latest.may_start("s", click), "the click ran with the new engine: it must run"
+    # A pick made after the click (in the browser) still stops that run, as before.
+    assert latest.supersede("s", at=1010.0) > click and not latest.may_start("s", click)
+    # Without the browser's time the server's order decides (an API client, an old page).
+    again = latest.begin_run("s")
+    latest.supersede("s")
+    assert not latest.may_start("s", again)
+
+
 def test_stop_ends_running_and_waiting_runs_but_keeps_what_is_shown():
     latest = LatestRequests()
     number = latest.begin_run("s")

@@ -13,7 +13,10 @@ LAYERS_LABEL = (
     "**Layer by layer, input \u2192 output**: each picture is one layer's most active channels (bright = "
     "responds strongly). Click a layer to see more of its channels."
 )
-WAITING = "*Run one of the anime CNN engines (Real-CUGAN or Real-ESRGAN) to look inside it, on your picture.*"
+WAITING = (
+    "*Run an engine to look inside it, on your picture: an anime CNN's layers (Real-CUGAN, Real-ESRGAN), "
+    "or Stable Diffusion's denoising steps.*"
+)
 STOPPED = "*Stopped. Run the engine again to look inside.*"
 CLICK_HINT = (
     "*Click any spot of the result (left): the picture beside it then shows which pixels of your input the "
@@ -32,8 +35,8 @@ _GAP = 4
 def not_for(engine_name: str) -> str:
     return (
         f"*{html.escape(engine_name)} has no layers to look into here: the layer views are for the anime CNN "
-        "engines (Real-CUGAN, Real-ESRGAN). A classical filter is one fixed formula; for Stable Diffusion, "
-        "see its denoising steps above.*"
+        "engines (Real-CUGAN, Real-ESRGAN), and Stable Diffusion shows its denoising steps here. A classical "
+        "filter is one fixed formula, the same everywhere.*"
     )
 
 
@@ -141,3 +144,49 @@ def invented_note(added: Any, disagreement: Any, engine_name: str) -> str:
         f"what the model drew: that is invention. Legend: black = the same, dark red = 16/255, yellow to white "
         f"= {256 // MAP_GAIN}/255 or more."
     )
+
+
+# --- a diffusion engine: its denoising steps stand where a CNN's layers do ------------------------
+
+DENOISING_TRACE = (
+    "*Tracing a pixel back is for the anime CNNs, whose every output pixel comes from one short pass over "
+    "a small neighbourhood. Stable Diffusion draws over many steps, led by a text prompt: to see where it "
+    "guesses, press **Where is it guessing? (3 seeds)** above; where three runs disagree, it invented.*"
+)
+
+
+def no_frames(engine_name: str) -> str:
+    return (
+        f"*{html.escape(engine_name)}'s denoising steps were not kept for this result: they are kept when it runs "
+        "on this page, and for the bundled examples computed ahead. Run it here to watch them.*"
+    )
+
+
+def denoising_intro(frames: Sequence[Any], engine_name: str) -> str:
+    """What the steps strip shows, from the frames' own noise levels and count."""
+    first, last = frames[0], frames[-1]
+    return (
+        f"**{html.escape(engine_name)}** has no short stack of layers to open here; what can be watched is how it "
+        f"drew. It started from the enlarged picture with noise added (noise \u03c3 {first.sigma:.2f} at step "
+        f"{first.step}) and removed it over {last.total} steps; each picture is its guess of the clean picture "
+        f"after that step, the last one the result. Click a step to see it larger."
+    )
+
+
+def step_title(frame: Any) -> str:
+    return f"step {frame.step}/{frame.total}"
+
+
+def denoising_notes(frames: Sequence[Any]) -> str:
+    """One line per shown step: its noise level and how much the picture changed since the step before."""
+    import numpy as np
+
+    lines, previous = [], None
+    for frame in frames:
+        pixels = np.asarray(frame.image.convert("RGB"), dtype=np.float32)
+        line = f"{step_title(frame)}: noise \u03c3 {frame.sigma:.2f}"
+        if previous is not None and previous.shape == pixels.shape:
+            line += f", changed {float(np.abs(pixels - previous).mean()):.1f}/255 on average since the step before"
+        lines.append(line + ("" if frame.exact else " (a fast preview of the step)"))
+        previous = pixels
+    return "\n".join(f"- {line}" for line in lines)

@@ -17,15 +17,29 @@ from typing import Any
 
 from PIL import Image
 
-from ..image import load_image
+from ..image import load_image, save_png
 from ..api import UpscaleResult, availability, plan, upscale
 from ..errors import CnapsError
 from ..files import atomic_write
+from ..frames import Frame
 from ..settings import Settings
 from ..stages import StageRecord
 from . import compare
 
 log = logging.getLogger(__name__)
+
+# Denoising frames kept with a cached result, evenly spread and always the last: each is a picture
+# of the output's size (about 1 MB as PNG at 1024x1024), and a strip of 8 reads as well as all 25.
+KEPT_FRAMES = 8
+
+
+def kept_frames(frames: Sequence[Frame], most: int = KEPT_FRAMES) -> list[Frame]:
+    """At most ``most`` of ``frames``, evenly spread from the first to the last (the result)."""
+    if len(frames) <= most:
+        return list(frames)
+    picks = sorted({round(i * (len(frames) - 1) / (most - 1)) for i in range(most)})
+    return [frames[i] for i in picks]
+
 
 def cache_key(
     image: Image.Image, engine_id: str, params: dict[str, Any], scale: int = 2, colour_fix: str = "off"
@@ -79,7 +93,21 @@ class ExampleCache:
             device=record.get("device", "auto"),
             extra={"cached": True},
             colour_fix=record.get("colour_fix", "off"),
+            frames=self._frames_of(record, png),
         )
+
+    @staticmethod
+    def _frames_of(record: dict[str, Any], png: Path) -> list[Frame]:
+        """The denoising frames stored with a result (none for an engine that makes none, or if any is lost)."""
+        frames = []
+        for kept in record.get("frames", []):
+            try:
+                image = load_image(png.with_name(kept["file"]), max_pixels=1 << 40).image
+            except (OSError, ValueError, KeyError, CnapsError):
+                return []
+            fields = {name: kept[name] for name in ("step", "total", "timestep", "sigma", "tile", "tiles", "exact")}
+            frames.append(Frame(image=image, **fields))
+        return frames
 
     def put(self, image: Image.Image, result: UpscaleResult) -> None:
         """Store ``result`` for the engine input ``image``; failures are logged, not raised."""
@@ -95,8 +123,14 @@ class ExampleCache:
             "notices": list(result.notices),
             "device": result.device,
             "colour_fix": result.colour_fix,
+            "frames": [],
         }
         try:
+            for frame in kept_frames(result.frames):  # before the JSON, which makes the entry a hit
+                file = png.with_name(f"{png.stem}-step{frame.step:03d}.png")
+                save_png(frame.image, file, {"cnaps:frame": frame.caption})
+                fields = {name: getattr(frame, name) for name in ("step", "total", "timestep", "sigma", "tile", "tiles")}
+                record["frames"].append({**fields, "exact": bool(frame.exact), "file": file.name})
             result.save(png)
             atomic_write(meta, json.dumps(record, default=str).encode())  # last: a PNG without it is no hit
         except OSError as error:
@@ -146,7 +180,9 @@ class ExampleCache:
                         report.append(f"{label}: cached")
                         continue
                     try:
-                        result = upscale(source, engine=engine_id, settings=self.settings)
+                        # An engine that makes frames keeps some, so the page can show its denoising
+                        # from the cache where no GPU is present.
+                        result = upscale(source, engine=engine_id, settings=self.settings, frames=engine.makes_frames)
                     except CnapsError as error:
                         report.append(f"{label}: failed ({error})")
                         continue

@@ -36,6 +36,7 @@ class LatestRequests:
         self._pending: dict[str, int] = {}  # a run's number from its click until it starts
         self._stopped_upto: dict[str, int] = {}  # numbers up to this were ended by Stop
         self._watched: dict[str, dict[threading.Event, int]] = {}  # running jobs' stop flags
+        self._clicked_at: dict[str, float] = {}  # the newest run click's time in the browser (ms)
 
     def _bump(self, session: str) -> int:
         """A new newest number for ``session``; flags every running job with an older one (lock held)."""
@@ -45,21 +46,33 @@ class LatestRequests:
             old, _ = self._newest.popitem(last=False)
             self._pending.pop(old, None)
             self._stopped_upto.pop(old, None)
+            self._clicked_at.pop(old, None)
         for flag, watched in self._watched.get(session, {}).items():
             if watched < number:
                 flag.set()
         return number
 
-    def begin_run(self, session: str) -> int:
-        """A click that starts a run (Upscale, an example): its number, for the run to carry."""
+    def begin_run(self, session: str, at: float | None = None) -> int:
+        """A click that starts a run (Upscale, an example): its number, for the run to carry. ``at``: when
+        the browser saw the click (ms), so that a pick made just before it cannot cancel it (``supersede``)."""
         with self._lock:
             number = self._bump(session)
             self._pending[session] = number
+            if at is not None:
+                self._clicked_at[session] = at
             return number
 
-    def supersede(self, session: str) -> int:
-        """A new picture or engine: older runs stop and show nothing. Returns the new number."""
+    def supersede(self, session: str, at: float | None = None) -> int:
+        """A new picture or engine: older runs stop and show nothing. Returns the newest number.
+
+        The pick and a click right after it are two separate requests, which the server may take in
+        either order (an engine picked and Upscale pressed within a few ms lost the run about once in
+        20 tries). A pick that the browser saw no later than the newest click (``at``, ms) came before
+        it: that click already runs with the new picture or engine, so nothing is stopped."""
         with self._lock:
+            clicked = self._clicked_at.get(session)
+            if at is not None and clicked is not None and at <= clicked:
+                return self._newest.get(session, 0)
             self._pending.pop(session, None)
             return self._bump(session)
 

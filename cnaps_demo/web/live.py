@@ -9,15 +9,12 @@ result itself.
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
-from ..files import atomic_write
+from ..frames import save_filmstrip
 from ..image import save_png
 from .workdir import Workdir
 
@@ -39,33 +36,13 @@ def write_strip(frames: Sequence[Any], folder: Path) -> list[tuple[str, str]]:
     return items
 
 
-# The animated strip: each step this long, the last (the result) held three times as long, as the CLI's.
-SECONDS_PER_FRAME = 0.4
-
-
-def animated_strip(frames: Sequence[Any], path: Path) -> Path:
-    """The frames as one looping, lossless animated WebP at the last frame's size, written atomically.
-    (The CLI has its own writer among the engines, which the page does not import.)"""
-    images = [frame.image.convert("RGB") for frame in frames]
-    size = images[-1].size
-    images = [image if image.size == size else image.resize(size, Image.Resampling.BILINEAR) for image in images]
-    durations = [round(SECONDS_PER_FRAME * 1000)] * len(images)
-    durations[-1] *= 3
-    buffer = io.BytesIO()
-    images[0].save(
-        buffer, format="WEBP", save_all=True, append_images=images[1:], duration=durations, loop=0, lossless=True,
-        quality=80,
-    )
-    return atomic_write(path, buffer.getvalue())
-
-
 def finished_strip(comparison: Any) -> tuple[list[tuple[str, str]], str | None]:
     """A finished run's frames as the page shows them: (small PNGs with captions, the animated WebP);
     ([], None) when it made none."""
     frames = [frame for result in (comparison.results.values() if comparison else ()) for frame in result.frames]
     if not frames:
         return [], None
-    return write_strip(frames, comparison.run_dir), str(animated_strip(frames, comparison.run_dir / "filmstrip.webp"))
+    return write_strip(frames, comparison.run_dir), str(save_filmstrip(frames, comparison.run_dir / "filmstrip.webp"))
 
 
 class LiveFrames:

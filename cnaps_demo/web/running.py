@@ -116,12 +116,12 @@ def run_engine(
         **params,
     )
     progress(0, 1, "starting")  # also where a Stop pressed before the start takes effect
-    request = dataclasses.replace(request, plan=request.plan.provisioned(download_progress(progress)))
-    if cache is not None:
+    if cache is not None:  # before any download: a result computed ahead needs no weights here
         hit = cache.get(source.image, engine.id, request.params, colour_fix=request.plan.colour_fix)
         if hit is not None:
             progress(1, 1, "cached result")
             return hit
+    request = dataclasses.replace(request, plan=request.plan.provisioned(download_progress(progress)))
     # Nothing is stored here: only the bundled examples' results are kept (ExampleCache.warm), never
     # a visitor's picture, which would pile up on a public server's disk.
     return request.run()

@@ -173,6 +173,8 @@ def inside_view(comparison: Comparison | None, settings: Any, progress: Any, sto
     invented = where_invented(comparison)
     if min(result.input_image.size) < inside_text.SMALLEST_SIDE:
         return cleared_inside(inside_text.too_small(result.input_image.size), invented)
+    if engine.makes_frames:
+        return denoising_view(comparison, invented)
     if not engine.looks_inside:
         return cleared_inside(inside_text.not_for(engine.display_name), invented)
     forward = progress_forwarder(progress, label="Looking inside", stop=stop)
@@ -218,6 +220,33 @@ def inside_view(comparison: Comparison | None, settings: Any, progress: Any, sto
     )
 
 
+def denoising_view(comparison: Comparison, invented: tuple[str, str, str]) -> InsideView:
+    """For a diffusion run, the section shows its denoising steps where a CNN's layers would be: the run's
+    own frames (kept when it ran on this page, or with a result computed ahead), a click on a step shows
+    it whole; a pixel is not traced back (the seed map says where it guesses)."""
+    from ...present.result_cache import kept_frames
+
+    result = comparison.results[comparison.first_id]
+    frames = kept_frames(result.frames)
+    if not frames:
+        return cleared_inside(inside_text.no_frames(result.engine_name), invented)._replace(
+            reading=inside_text.DENOISING_TRACE
+        )
+    shown = []
+    for frame in frames:
+        thumbnail = frame.image.convert("RGB")
+        thumbnail.thumbnail((320, 320))
+        whole = comparison.save_view(frame.image, f"step{frame.step}")
+        shown.append((comparison.save_view(thumbnail, f"step{frame.step}-small"), whole, inside_text.step_title(frame)))
+    return cleared_inside(inside_text.denoising_intro(frames, result.engine_name), invented)._replace(
+        layers=[(small, title) for small, _, title in shown],
+        layer_notes=inside_text.denoising_notes(frames),
+        channels=[(shown[-1][1], shown[-1][2])],
+        reading=inside_text.DENOISING_TRACE,
+        maps=[[(whole, title)] for _, whole, title in shown],
+    )
+
+
 def attribution_view(comparison: Comparison | None, point: tuple[int, int], settings: Any, progress: Any, stop: Any):
     """(overlay file, reading) for a click at ``point`` (result pixels) on the run in ``comparison``."""
     from ... import attribution
@@ -225,7 +254,10 @@ def attribution_view(comparison: Comparison | None, point: tuple[int, int], sett
     if comparison is None:
         return None, inside_text.CLICK_HINT
     result = comparison.results[comparison.first_id]
-    if not get_engine(result.engine_id).looks_inside:
+    engine = get_engine(result.engine_id)
+    if engine.makes_frames:
+        return None, inside_text.DENOISING_TRACE
+    if not engine.looks_inside:
         return None, inside_text.not_for(result.engine_name)
     forward = progress_forwarder(progress, label="Tracing the pixel back", stop=stop)
     try:

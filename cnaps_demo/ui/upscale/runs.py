@@ -43,6 +43,21 @@ START_JS = """() => {
   }
 }"""
 
+# When the browser saw a click or a pick (ms since 1970): the order the visitor acted in, which two
+# unqueued requests may lose on their way to the server (``LatestRequests.supersede``).
+BROWSER_TIME_JS = "() => Date.now()"
+
+
+def browser_time(value: Any) -> float | None:
+    """The browser's time sent with an event, or None when it is not a finite number (then the server's
+    order decides, as before)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) < 1e15 else None
+
+
 PAGE_REQUEST = "page_request"  # the keyword the page's run events get their click's number under
 
 
@@ -55,12 +70,13 @@ def numbered_start(trigger: Any, tab: UpscaleTab, latest: LatestRequests, number
     """The first step of a run: empty the outputs and number the click (in the same chain as the run,
     so that it cannot land after the result)."""
 
-    def start(request: gr.Request = None) -> list:
-        return [*clear_outputs(), latest.begin_run(session_of(request))]
+    def start(at: Any = None, request: gr.Request = None) -> list:
+        return [*clear_outputs(), latest.begin_run(session_of(request), browser_time(at))]
 
     return trigger(
         start,
-        inputs=None,
+        inputs=gr.Number(visible=False),
+        js=BROWSER_TIME_JS,
         outputs=[*tab.run_outputs(), number],
         queue=False,
         api_visibility="private",
@@ -73,13 +89,14 @@ def superseding_clear(trigger: Any, tab: UpscaleTab, latest: LatestRequests) -> 
     """A new picture, a cleared input or another engine: the outputs empty and any run of the old
     one stops without drawing anything."""
 
-    def clear(request: gr.Request = None) -> list:
-        latest.supersede(session_of(request))
+    def clear(at: Any = None, request: gr.Request = None) -> list:
+        latest.supersede(session_of(request), browser_time(at))
         return clear_outputs()
 
     return trigger(
         clear,
-        inputs=None,
+        inputs=gr.Number(visible=False),
+        js=BROWSER_TIME_JS,
         outputs=tab.run_outputs(),
         queue=False,
         api_visibility="private",
