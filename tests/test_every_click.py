@@ -63,6 +63,18 @@ def test_a_pick_that_reaches_the_server_after_the_click_it_preceded_does_not_can
     assert not latest.may_start("s", again)
 
 
+def test_a_click_that_reaches_the_server_after_its_stop_is_stopped_before_it_starts():
+    # Upscale at 2000 ms, Stop at 2100 ms, and Stop's request came first.
+    latest = LatestRequests()
+    assert latest.stop("s", at=2100.0) == 0
+    late = latest.begin_run("s", at=2000.0)
+    assert not latest.may_start("s", late) and latest.ended_by_stop("s", late)
+    assert latest.took_late_stop("s") and not latest.took_late_stop("s")  # said once
+    # A click after that Stop (in the browser) runs.
+    later = latest.begin_run("s", at=2200.0)
+    assert latest.may_start("s", later) and not latest.took_late_stop("s")
+
+
 def test_stop_ends_running_and_waiting_runs_but_keeps_what_is_shown():
     latest = LatestRequests()
     number = latest.begin_run("s")

@@ -319,17 +319,37 @@ class JobControl:
         return self.stops.stop(session) if session else 0
 
 
+# When the browser saw a click (ms since 1970): the order the visitor acted in, which two unqueued
+# requests (a pick and Upscale, Upscale and Stop) may lose on their way to the server.
+BROWSER_TIME_JS = "() => Date.now()"
+# How long "Nothing is running" waits for a click that came before Stop but reached the server after it.
+LATE_CLICK_S = 0.5
+
+
+def browser_time(value: Any) -> float | None:
+    """The browser's time sent with an event, or None when it is not a finite number (then the server's
+    order decides, as before)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) < 1e15 else None
+
+
 def wire_stop(buttons: Sequence[gr.Button], control: JobControl, latest: LatestRequests) -> None:
     """Stop (on every tab): flags the jobs of the caller's own browser session (they end within one
     step); a run that was asked for and waits for its turn never starts."""
     stopped = gr.State("")
 
-    def stop_jobs(request: gr.Request = None) -> str:
-        waiting = latest.stop(session_of(request))
+    def stop_jobs(at: Any = None, request: gr.Request = None) -> str:
+        waiting = latest.stop(session_of(request), browser_time(at))
         running = control.stop(request)
         return "waiting" if waiting else ("running" if running else "")
 
-    def say_if_nothing_ran(what: str) -> None:
+    async def say_if_nothing_ran(what: str, request: gr.Request = None) -> None:
+        if not what:  # an Upscale click just before Stop may reach the server just after it: a moment's grace
+            await asyncio.sleep(LATE_CLICK_S)
+            what = "waiting" if latest.took_late_stop(session_of(request)) else what
         if what == "waiting":  # a running job says where it stopped itself
             tell("Stopped", "Stopped before it started. Press the Upscale button to run again.", lead=False)
         elif not what:
@@ -338,7 +358,8 @@ def wire_stop(buttons: Sequence[gr.Button], control: JobControl, latest: LatestR
     gr.on(
         [button.click for button in buttons],
         stop_jobs,
-        inputs=None,
+        inputs=gr.Number(visible=False),
+        js=BROWSER_TIME_JS,
         outputs=stopped,
         queue=False,  # at once: it must not wait behind anything
         api_visibility="private",

@@ -37,6 +37,8 @@ class LatestRequests:
         self._stopped_upto: dict[str, int] = {}  # numbers up to this were ended by Stop
         self._watched: dict[str, dict[threading.Event, int]] = {}  # running jobs' stop flags
         self._clicked_at: dict[str, float] = {}  # the newest run click's time in the browser (ms)
+        self._stop_at: dict[str, float] = {}  # the last Stop's time in the browser (ms)
+        self._stopped_late: dict[str, int] = {}  # a click that reached the server after its Stop: its number
 
     def _bump(self, session: str) -> int:
         """A new newest number for ``session``; flags every running job with an older one (lock held)."""
@@ -47,6 +49,8 @@ class LatestRequests:
             self._pending.pop(old, None)
             self._stopped_upto.pop(old, None)
             self._clicked_at.pop(old, None)
+            self._stop_at.pop(old, None)
+            self._stopped_late.pop(old, None)
         for flag, watched in self._watched.get(session, {}).items():
             if watched < number:
                 flag.set()
@@ -57,6 +61,13 @@ class LatestRequests:
         the browser saw the click (ms), so that a pick made just before it cannot cancel it (``supersede``)."""
         with self._lock:
             number = self._bump(session)
+            stop_at = self._stop_at.get(session)
+            if at is not None and stop_at is not None and at <= stop_at:
+                # Stop was pressed after this click but reached the server first: the run is stopped
+                # before it starts, as if the requests had come in the visitor's order.
+                self._stopped_upto[session] = number
+                self._stopped_late[session] = number
+                return number
             self._pending[session] = number
             if at is not None:
                 self._clicked_at[session] = at
@@ -76,11 +87,18 @@ class LatestRequests:
             self._pending.pop(session, None)
             return self._bump(session)
 
-    def stop(self, session: str) -> int:
+    def took_late_stop(self, session: str) -> bool:
+        """Whether a click that reached the server after its Stop was stopped by it (asked once)."""
+        with self._lock:
+            return self._stopped_late.pop(session, None) is not None
+
+    def stop(self, session: str, at: float | None = None) -> int:
         """The Stop button: the session's runs end (a running one says where it stopped; one that
         waits for its turn never starts). What is on screen stays: it still belongs to the input.
         Returns 1 when a run had been asked for and not started yet, else 0."""
         with self._lock:
+            if at is not None:
+                self._stop_at[session] = at
             waiting = self._pending.pop(session, None) is not None
             upto = self._newest.get(session, 0)
             self._stopped_upto[session] = upto

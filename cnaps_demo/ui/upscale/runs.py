@@ -27,7 +27,7 @@ from ...web.result_store import ResultStore, kept_state, resolver
 from ...web.runs import RunSetup
 from ...web.views import crops_html, state_value, where_image, where_scale
 from ..gpu import can_stream_frames
-from ..jobs import JobControl, session_of
+from ..jobs import BROWSER_TIME_JS, JobControl, browser_time, session_of
 from ..messages import in_words
 from .layout import UpscaleTab
 from .shown import STATE_INDEX, cleared_single, first_view, full_view, stoppable_comparison, unchanged
@@ -42,21 +42,6 @@ START_JS = """() => {
     (document.querySelector('#cnaps-ba') || slider).scrollIntoView({behavior: 'smooth', block: 'start'});
   }
 }"""
-
-# When the browser saw a click or a pick (ms since 1970): the order the visitor acted in, which two
-# unqueued requests may lose on their way to the server (``LatestRequests.supersede``).
-BROWSER_TIME_JS = "() => Date.now()"
-
-
-def browser_time(value: Any) -> float | None:
-    """The browser's time sent with an event, or None when it is not a finite number (then the server's
-    order decides, as before)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number == number and abs(number) < 1e15 else None
-
 
 PAGE_REQUEST = "page_request"  # the keyword the page's run events get their click's number under
 
