@@ -67,6 +67,15 @@ def check_tiling(tile: int, overlap: int, context: int) -> None:
         raise InvalidParameterError(f"context={context} must be >= 0.", hint="Use 0 or a positive pixel count.")
 
 
+def _feather(spans: list[tuple[int, int]], index: int, scale: int) -> np.ndarray:
+    """The blend weights along one axis of tile ``index`` (output pixels): it fades only towards its
+    neighbours' overlaps; the picture's own borders keep full weight."""
+    start, end = spans[index]
+    fade_in = (spans[index - 1][1] - start) * scale if index > 0 else 0
+    fade_out = (end - spans[index + 1][0]) * scale if index + 1 < len(spans) else 0
+    return _ramp((end - start) * scale, fade_in, fade_out)
+
+
 def tiled_apply(
     image: np.ndarray,
     fn: TileFn,
@@ -114,12 +123,7 @@ def tiled_apply(
             result = result[crop_y : crop_y + inner_h, crop_x : crop_x + inner_w]
             if output is None:
                 output = np.zeros((height * scale, width * scale, result.shape[2]), dtype=np.float32)
-            # Feather only towards neighbours; image borders keep full weight.
-            fade_top = (ys[yi - 1][1] - y0) * scale if yi > 0 else 0
-            fade_bottom = (y1 - ys[yi + 1][0]) * scale if yi + 1 < len(ys) else 0
-            fade_left = (xs[xi - 1][1] - x0) * scale if xi > 0 else 0
-            fade_right = (x1 - xs[xi + 1][0]) * scale if xi + 1 < len(xs) else 0
-            weight = np.outer(_ramp(inner_h, fade_top, fade_bottom), _ramp(inner_w, fade_left, fade_right))[..., None]
+            weight = _feather(ys, yi, scale)[:, None, None] * _feather(xs, xi, scale)[None, :, None]
             region = (slice(y0 * scale, y1 * scale), slice(x0 * scale, x1 * scale))
             output[region] += result * weight
             weight_sum[region] += weight

@@ -23,6 +23,7 @@ from typing import Any
 
 from PIL import Image
 
+from ..engines import INSIDE_ENGINE_ID
 from .. import fidelity
 from ..api import UpscaleResult, upscale
 from ..engines import get_engine
@@ -89,7 +90,7 @@ def _ground_truth(image: Any, window: int | None) -> tuple[Image.Image, Box | No
 
 def restoration_trial(
     image: Image.Image,
-    engine_id: str = "realesrgan-anime",
+    engine_id: str = INSIDE_ENGINE_ID,
     *,
     seed: int = 0,
     blur: float | None = None,

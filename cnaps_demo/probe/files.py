@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..engines import INSIDE_ENGINE_ID
 from ..image import save_png
 from ..settings import Settings
 from ..stages import ProgressFn
@@ -23,7 +24,7 @@ def write_inside(
     image: Any,
     folder: str | Path,
     stem: str,
-    engine: str = "realesrgan-anime",
+    engine: str = INSIDE_ENGINE_ID,
     *,
     point: Any = None,
     region: Any = None,

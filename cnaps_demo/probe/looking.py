@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..engines import INSIDE_ENGINE_ID
 from ..errors import InvalidParameterError
 from ..present.compare import centered_box, edge_richest_box
 from ..settings import Settings
@@ -121,7 +122,7 @@ def check_region(region: Any, size: tuple[int, int]) -> tuple[int, int, int, int
 
 def inside(
     image: Any,
-    engine: str = "realesrgan-anime",
+    engine: str = INSIDE_ENGINE_ID,
     *,
     region: Any = None,
     progress: ProgressFn | None = None,

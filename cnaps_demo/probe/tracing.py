@@ -99,6 +99,18 @@ def _steps(steps: Any) -> int:
     return count
 
 
+def _field_box(window_box: tuple[int, int, int, int], field: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The input pixels the network can see at all for ``window_box``: the window grown by half the
+    receptive field each way, kept inside a picture of ``size``."""
+    half = field // 2
+    return (
+        max(0, window_box[0] - half),
+        max(0, window_box[1] - half),
+        min(size[0], window_box[2] + half),
+        min(size[1], window_box[3] + half),
+    )
+
+
 def attribution(
     image: Any,
     engine: str,
@@ -134,14 +146,7 @@ def attribution(
     full = np.zeros(opened.rgb.shape[:2], dtype=np.float32)
     full[top:bottom, left:right] = weights
     window_box = (output_box[0] // s, output_box[1] // s, -(-output_box[2] // s), -(-output_box[3] // s))
-    half = anatomy.receptive_field // 2
-    width, height = opened.picture.size
-    field_box = (
-        max(0, window_box[0] - half),
-        max(0, window_box[1] - half),
-        min(width, window_box[2] + half),
-        min(height, window_box[3] + half),
-    )
+    field_box = _field_box(window_box, anatomy.receptive_field, opened.picture.size)
     spread = _spread(full, window_box, field_box)
     return Attribution(
         engine_id=opened.engine.id,
