@@ -161,7 +161,7 @@ def run_part(name: str, command: list[str], deadline: float, out: Path, work: Pa
 
 def cuda_tests(deadline: float, out: Path) -> dict[str, Any]:
     """pytest -m cuda on the test files that mark any test so; none yet, and then it says so."""
-    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py")
+    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py")
                    if "mark.cuda" in p.read_text(encoding="utf-8"))
     if not files:
         return {"status": "none: no test in tests/ is marked cuda; the cnn part's parity check covers the CUDA path",

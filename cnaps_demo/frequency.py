@@ -35,7 +35,7 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 DETAIL_FROM = 1 / 32  # cycles/px: coarser than this is layout (a face, a sky), not detail
 FINE_FROM = 0.25  # cycles/px: the finest octave of a pixel grid starts here (up to 0.5 and the corners)
 # A picture is "soft" when under 3% of its detail energy lies in its finest octave. Calibrated on
-# the bundled drawings (tests/test_frequency.py keeps it honest): the crisp originals of
+# the bundled drawings (tests/core/test_frequency.py keeps it honest): the crisp originals of
 # cnaps_demo/testset/truth score 6.1-8.5%, the crisp examples 6.7-11.3%, even the testset's
 # shrunk, blurred, JPEG inputs 4.0-8.9%; the originals blurred with a Gaussian of 1 px score
 # 0.2-0.7%, enlarged 2x with bicubic 0.3-1.4%, the example chibi_face_blurry 1.1%. (A Gaussian of

@@ -11,7 +11,7 @@ from PIL import Image
 
 from cnaps_demo.evaluate import TESTSET_DIR, degrade, load_pairs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script():

@@ -36,7 +36,7 @@ from cnaps_demo.engines.diffusion import DiffusionTraits
 from cnaps_demo.errors import CnapsError, InvalidParameterError, UnknownEngineError
 from cnaps_demo.settings import get_settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENGINES = all_engines()
 IDS = [engine.id for engine in ENGINES]
 KINDS = ("choice", "int", "float", "str", "bool")

@@ -89,7 +89,7 @@ report = {{"found": found, "param": str(files.param), "source": source, "availab
 print(json.dumps({{**report, "loaded": loaded}}))
 """
     env = {**os.environ, "CNAPS_CACHE_DIR": str(tmp_path / "cache")}
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

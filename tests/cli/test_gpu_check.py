@@ -17,7 +17,7 @@ import pytest
 
 from cnaps_demo.errors import CnapsError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REPORT_FILES = {"gpu-report.md", "gpu-report.json", "install.log", "cnn.log", "sd.log", "tests.log"}
 SD_STEPS = (
     "build models", "img2img", "plain img2img", "img2img + ControlNet", "plain img2img + ControlNet",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_upscale_writes_the_edge_and_spectrum_plots(tmp_path):

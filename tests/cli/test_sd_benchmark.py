@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Parameter counts of the published Stable Diffusion 1.5 components.
 SD15_UNET_PARAMS = 859_520_964

@@ -144,7 +144,7 @@ assert set(weights) == ncnn.expected_weight_names(layers) == {"p.slope"}
 assert "PReLU" in ncnn.SUPPORTED_LAYERS
 assert "torch" not in sys.modules, "importing or using the file readers imported torch"
 """
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root)
     assert done.returncode == 0, done.stderr
 

@@ -18,7 +18,7 @@ from cnaps_demo.present.examples import (
     is_degraded,
 )
 
-SCRIPT = Path(__file__).resolve().parents[1] / "assets" / "make_examples.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "assets" / "make_examples.py"
 
 
 def load_script():

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from app_process import start_app, stop_app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from load_cases import client_header, smooth_picture  # noqa: E402
 from raw_client import RawSession, cpu_seconds, http, post_json, rss_mb  # noqa: E402

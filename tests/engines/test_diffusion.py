@@ -43,7 +43,7 @@ def _offline_private_hub(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
     monkeypatch.delenv("CNAPS_ALLOW_CPU_DIFFUSION", raising=False)
     monkeypatch.delenv("CNAPS_SD_MODEL", raising=False)
-    monkeypatch.setenv("CNAPS_SD_CONTROLNET", "none")  # plain img2img here; tests/test_controlnet.py has the ControlNet
+    monkeypatch.setenv("CNAPS_SD_CONTROLNET", "none")  # plain img2img here; tests/engines/test_controlnet.py has the ControlNet
     monkeypatch.delenv("CNAPS_DEVICE", raising=False)
     monkeypatch.delenv("CNAPS_TORCH_COMPILE", raising=False)
 
@@ -59,7 +59,7 @@ def latent_dir(tmp_path_factory):
 
 
 def img2img_params(sd_dir, **overrides):
-    # 4 scheduler steps at strength 0.5 -> 2 UNet steps; no ControlNet (tests/test_controlnet.py has it).
+    # 4 scheduler steps at strength 0.5 -> 2 UNet steps; no ControlNet (tests/engines/test_controlnet.py has it).
     values = {"model": str(sd_dir), "steps": 4, "strength": 0.5, "pre_upscaler": "lanczos", "controlnet": "none"}
     return IMG2IMG.check_params({**values, **overrides})
 

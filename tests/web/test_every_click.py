@@ -20,7 +20,7 @@ from cnaps_demo.present import diagram
 from cnaps_demo.stages import StageRecord
 from cnaps_demo.web.latest import LatestRequests
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- which click is the newest ---------------------------------------------------------

@@ -233,7 +233,7 @@ def test_security_floors_are_declared_and_installed():
 
     from packaging.version import Version
 
-    text = (Path(__file__).resolve().parent.parent / "requirements.txt").read_text()
+    text = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
     floors = dict(re.findall(r"^(gradio|pillow)>=([\d.]+)", text, flags=re.M))
     assert Version(floors["gradio"]) >= Version("6.31.0") and Version(floors["pillow"]) >= Version("12.3.0")
     for name, floor in floors.items():

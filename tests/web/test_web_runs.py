@@ -466,7 +466,7 @@ def test_bundled_examples_are_cartoon_pngs():
         image = Image.open(path)
         assert image.format == "PNG" and 256 <= max(image.size) <= 512
         if is_degraded(path):
-            continue  # soft and JPEG-damaged on purpose: tests/test_examples.py checks those
+            continue  # soft and JPEG-damaged on purpose: tests/present/test_examples.py checks those
         rgb = np.asarray(image.convert("RGB")).reshape(-1, 3)
         _colours, counts = np.unique(rgb, axis=0, return_counts=True)
         # flat cel shading: a handful of colours cover most of the picture
