@@ -10,8 +10,8 @@ from typing import Any
 from PIL import Image
 
 LAYERS_LABEL = (
-    "**Layer by layer, input \u2192 output**: each picture is one layer's most active channels (bright = "
-    "responds strongly). Click a layer to see more of its channels."
+    "**Step by step, input \u2192 output**: for an anime CNN each picture is one layer's most active channels "
+    "(bright = responds strongly); for Stable Diffusion, one denoising step. Click one to see more of it."
 )
 WAITING = (
     "*Run an engine to look inside it, on your picture: an anime CNN's layers (Real-CUGAN, Real-ESRGAN), "

@@ -247,7 +247,7 @@ def test_malformed_calls_get_a_4xx_or_an_error_with_our_words(server):
         assert body and b"Traceback" not in body and b"object at 0x" not in body, body
     silent = RawSession(server["url"], client_header(6))
     silent.session = ""  # Stop with an empty session id: nothing to stop, and no 500
-    status, answer = silent.predict("stop_jobs", [])
+    status, answer = silent.predict("stop_jobs", [time.time() * 1000])  # the page sends its click time
     assert status == 200, answer
 
 
