@@ -21,7 +21,8 @@ from .workdir import Workdir
 THUMB_SIDE = 320  # px: a strip of many frames must stay light on a phone
 
 
-def _thumbnail(image: Any) -> Any:
+def thumbnail(image: Any) -> Any:
+    """A small RGB copy of a frame (at most ``THUMB_SIDE`` a side), as the strips show it."""
     copy = image.convert("RGB")
     copy.thumbnail((THUMB_SIDE, THUMB_SIDE))
     return copy
@@ -31,7 +32,7 @@ def write_strip(frames: Sequence[Any], folder: Path) -> list[tuple[str, str]]:
     """Each frame as a small PNG in ``folder``: (path, caption) pairs for a ``gr.Gallery``."""
     items = []
     for frame in frames:
-        path = save_png(_thumbnail(frame.image), folder / f"step-{frame.step:03d}.png", {"cnaps:frame": frame.caption})
+        path = save_png(thumbnail(frame.image), folder / f"step-{frame.step:03d}.png", {"cnaps:frame": frame.caption})
         items.append((str(path), frame.caption))
     return items
 

@@ -11,18 +11,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from contextlib import contextmanager
-from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image
 
-from cnaps_demo.errors import CnapsError
+from refusals import toast
 from cnaps_demo.settings import get_settings
 from cnaps_demo.ui.jobs import GradioQueue, JobControl, Lanes, StopRequests
-from cnaps_demo.ui.messages import ui_error
 from cnaps_demo.ui.upscale import shown
 from cnaps_demo.ui.upscale.layout import SingleRunView
 from cnaps_demo.web import comparison as cmp
@@ -36,22 +33,6 @@ from cnaps_demo.web.untrusted import LocalFiles
 from cnaps_demo.web.workdir import Workdir
 
 STATE = SingleRunView._fields.index("state")
-
-
-
-@contextmanager
-def toast():
-    """What a visitor reads of a refusal: the typed error as ``ui.messages.ui_error`` shows it (the one
-    place that turns our errors into Gradio's); ``.value`` is that ``gr.Error``."""
-    caught = SimpleNamespace(value=None)
-    try:
-        yield caught
-    except CnapsError as error:
-        caught.value = ui_error(error)
-    except gr.Error as error:
-        caught.value = error
-    else:
-        pytest.fail("nothing was refused")
 
 
 

@@ -5,15 +5,13 @@ import base64
 import dataclasses
 import pickle
 import re
-from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
-from types import SimpleNamespace
 
-import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image
+from refusals import toast
 
 from cnaps_demo import upscale
 from cnaps_demo.api import availability
@@ -42,22 +40,6 @@ from cnaps_demo.web.running import progress_forwarder, run_engine
 from cnaps_demo.web.sources import load_source
 from cnaps_demo.web.untrusted import LocalFiles
 from cnaps_demo.web.workdir import Workdir
-
-
-@contextmanager
-def toast():
-    """What a visitor reads of a refusal: the typed error as ``ui.messages.ui_error`` shows it (the one
-    place that turns our errors into Gradio's); ``.value`` is that ``gr.Error``."""
-    caught = SimpleNamespace(value=None)
-    try:
-        yield caught
-    except CnapsError as error:
-        caught.value = ui_error(error)
-    except gr.Error as error:
-        caught.value = error
-    else:
-        pytest.fail("nothing was refused")
-
 
 
 def load(value, settings, simulate=False):

@@ -225,6 +225,7 @@ def denoising_view(comparison: Comparison, invented: tuple[str, str, str]) -> In
     own frames (kept when it ran on this page, or with a result computed ahead), a click on a step shows
     it whole; a pixel is not traced back (the seed map says where it guesses)."""
     from ...present.result_cache import kept_frames
+    from ...web.live import thumbnail
 
     result = comparison.results[comparison.first_id]
     frames = kept_frames(result.frames)
@@ -234,10 +235,9 @@ def denoising_view(comparison: Comparison, invented: tuple[str, str, str]) -> In
         )
     shown = []
     for frame in frames:
-        thumbnail = frame.image.convert("RGB")
-        thumbnail.thumbnail((320, 320))
         whole = comparison.save_view(frame.image, f"step{frame.step}")
-        shown.append((comparison.save_view(thumbnail, f"step{frame.step}-small"), whole, inside_text.step_title(frame)))
+        small = comparison.save_view(thumbnail(frame.image), f"step{frame.step}-small")
+        shown.append((small, whole, inside_text.step_title(frame)))
     return cleared_inside(inside_text.denoising_intro(frames, result.engine_name), invented)._replace(
         layers=[(small, title) for small, _, title in shown],
         layer_notes=inside_text.denoising_notes(frames),
