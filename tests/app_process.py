@@ -1,6 +1,7 @@
-"""Start `python app.py` on a free loopback port for the end-to-end and browser tests."""
+"""Start `python app.py` on a free loopback port for the end-to-end and browser tests; an offline browser context."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -63,3 +64,13 @@ def stop_app(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+def offline_context(browser, viewport: dict):
+    """A browser context from which nothing leaves the machine: every non-local request gets a stub page."""
+    context = browser.new_context(viewport=viewport)
+    context.route(
+        re.compile(r"^https?://(?!127\.0\.0\.1)"),
+        lambda route: route.fulfill(status=200, content_type="text/html", body="<p>offline stub</p>"),
+    )
+    return context

@@ -4,12 +4,11 @@ Needs /usr/bin/chromium (`scripts/setup-dev.sh` installs Debian's chromium and c
 Screenshots go to tests/artifacts/ (git-ignored).
 """
 
-import re
 from urllib.parse import urlparse
 
 import pytest
 from PIL import Image
-from app_process import ROOT, start_app, stop_app
+from app_process import ROOT, offline_context, start_app, stop_app
 
 from cnaps_demo.present.examples import bundled_examples
 
@@ -31,12 +30,7 @@ def app_url(tmp_path_factory):
 @pytest.fixture
 def page(browser, app_url):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    # Nothing may leave the machine: answer every non-local request with a stub page.
-    context.route(
-        re.compile(r"^https?://(?!127\.0\.0\.1)"),
-        lambda route: route.fulfill(status=200, content_type="text/html", body="<p>offline stub</p>"),
-    )
+    context = offline_context(browser, {"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page

@@ -5,10 +5,9 @@ and their average, the plots), and what it learned from (the training pair on th
 Needs /usr/bin/chromium (`scripts/setup-dev.sh`). Screenshots go to tests/artifacts/ (git-ignored).
 """
 
-import re
 
 import pytest
-from app_process import ROOT, start_app, stop_app
+from app_process import ROOT, offline_context, start_app, stop_app
 
 from cnaps_demo.present.examples import bundled_examples
 
@@ -27,11 +26,7 @@ def app_url(tmp_path_factory):
 @pytest.fixture
 def page(browser, app_url):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    context.route(
-        re.compile(r"^https?://(?!127\.0\.0\.1)"),
-        lambda route: route.fulfill(status=200, content_type="text/html", body="<p>offline stub</p>"),
-    )
+    context = offline_context(browser, {"width": 1280, "height": 720})
     page = context.new_page()
     page.set_default_timeout(60_000)
     yield page
