@@ -154,6 +154,12 @@ class Plan:
             raise self.problem_type(f"{self.engine.display_name} ({self.engine.id}) cannot run here.", hint=self.problem)
         return self
 
+    def explore(self, what: str, image: Image.Image) -> Any:
+        """``Engine.explore`` of ``image`` (the engine's input) with this plan's parameters and device:
+        "sweep" or "seeds" where the engine declares it; ``EngineUnavailableError`` when it cannot run here."""
+        self.require_runnable()
+        return self.engine.explore(what, image, self.params, self.options)
+
     def fetchable(self) -> bool:
         """The engine lacks only weights this server may fetch now (``Engine.may_fetch_weights``:
         downloads allowed, the model on the operator's list, a device to run them on). No network."""

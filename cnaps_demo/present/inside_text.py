@@ -150,8 +150,8 @@ def invented_note(added: Any, disagreement: Any, engine_name: str) -> str:
 
 DENOISING_TRACE = (
     "*Tracing a pixel back is for the anime CNNs, whose every output pixel comes from one short pass over "
-    "a small neighbourhood. Stable Diffusion draws over many steps, led by a text prompt: to see where it "
-    "guesses, press **Where is it guessing? (3 seeds)** above; where three runs disagree, it invented.*"
+    "a small neighbourhood. Stable Diffusion draws over many steps, led by a text prompt: where it guesses "
+    "shows in this section's **Where is it guessing?** instead (where three seeds disagree, it invented).*"
 )
 
 
@@ -190,3 +190,39 @@ def denoising_notes(frames: Sequence[Any]) -> str:
         lines.append(line + ("" if frame.exact else " (a fast preview of the step)"))
         previous = pixels
     return "\n".join(f"- {line}" for line in lines)
+
+
+# --- a diffusion engine: where is it guessing? (the same job at 3 seeds) ---------------------------
+
+SPREAD_CAPTION = "where the seeds disagree"
+SEEDS_NO_RUN = "*Upscale a picture first: the seed map is drawn for the result on screen.*"
+
+
+def seeds_waiting(engine_name: str, can_run: bool) -> str:
+    name = html.escape(engine_name)
+    if not can_run:
+        return (
+            f"*No seed map was computed ahead for this result, and {name} cannot run on this server. "
+            "With a GPU (or on the Space), the button here runs it.*"
+        )
+    return (
+        f"*{name} starts from random noise. The button runs the same job twice more with other seeds (only the "
+        "noise changes) and maps where the three results differ: there your picture did not decide the "
+        "pixels, the noise did.*"
+    )
+
+
+def seeds_note(found: Any, engine_name: str, *, computed_ahead: bool) -> str:
+    """What the seed map shows, from its own figures (``seed_spread.SeedSpread``)."""
+    from ..seed_spread import FULL_SPREAD, VISIBLE_SPREAD
+
+    seeds = ", ".join(str(seed) for seed in found.seeds[:-1]) + f" and {found.seeds[-1]}"
+    where = " (computed ahead for this example)" if computed_ahead else ""
+    return (
+        f"The same job with seeds {seeds}{where}: only the random noise {html.escape(engine_name)} starts from "
+        f"changes (the engine's own pictures, before the colour fix). **{found.guessing_share * 100:.1f}%** of the "
+        f"pixels differ visibly between them (more than {VISIBLE_SPREAD * 255:.0f}/255), by "
+        f"{found.mean:.1f}/255 on average: there the model guessed; your picture did not decide them, the noise "
+        f"did. Legend: black = the three agree, purple to orange = they differ, pale yellow = by "
+        f"{FULL_SPREAD * 255:.0f}/255 or more."
+    )

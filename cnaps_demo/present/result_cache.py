@@ -22,6 +22,7 @@ from ..api import UpscaleResult, availability, plan, upscale
 from ..errors import CnapsError
 from ..files import atomic_write
 from ..frames import Frame
+from ..seed_spread import SeedSpread, seed_spread
 from ..settings import Settings
 from ..stages import StageRecord
 from . import compare
@@ -136,6 +137,41 @@ class ExampleCache:
         except OSError as error:
             log.warning("example cache: could not store %s (%s)", key, error)
 
+    def get_seeds(
+        self, image: Image.Image, engine_id: str, params: dict[str, Any], scale: int = 2
+    ) -> SeedSpread | None:
+        """The stored seed map of exactly this run (the engine's raw pictures: no colour fix), or None."""
+        meta = self._seeds_path(image, engine_id, params, scale)
+        if not meta.is_file():
+            return None
+        try:
+            record = json.loads(meta.read_text(encoding="utf-8"))
+            images = [load_image(meta.with_name(name), max_pixels=1 << 40).image for name in record["files"]]
+            return seed_spread(record["seeds"], images)
+        except (OSError, ValueError, KeyError, TypeError, CnapsError):
+            return None
+
+    def put_seeds(
+        self, image: Image.Image, engine_id: str, params: dict[str, Any], found: SeedSpread, scale: int = 2
+    ) -> None:
+        """Keep ``found`` (the run of ``params`` at several seeds) beside the run's result; failures are
+        logged, not raised. The spread is not stored: it is recomputed from the pictures on reading."""
+        meta = self._seeds_path(image, engine_id, params, scale)
+        files = []
+        try:
+            for seed, picture in zip(found.seeds, found.images):  # before the JSON, which makes the entry a hit
+                file = meta.with_name(f"{meta.stem}-{seed}.png")
+                save_png(picture, file, {"cnaps:seed": str(seed)})
+                files.append(file.name)
+            record = {"engine_id": engine_id, "seeds": list(found.seeds), "files": files}
+            atomic_write(meta, json.dumps(record).encode())
+        except OSError as error:
+            log.warning("example cache: could not store the seed map %s (%s)", meta.name, error)
+
+    def _seeds_path(self, image: Image.Image, engine_id: str, params: dict[str, Any], scale: int) -> Path:
+        # The seeds' pictures are the engine's own, before any colour fix: one entry whatever the switch.
+        return self.root / f"{cache_key(image, engine_id, params, scale, 'off')}-seeds.json"
+
     def warm(
         self,
         examples: Iterable[Path],
@@ -176,20 +212,35 @@ class ExampleCache:
                 colour_fix = plan(engine, settings=self.settings).colour_fix  # the engine's default, as a run
                 for flag, source in sources:
                     label = f"{path.name} / {engine_id}{' / blurry' if flag else ''}"
-                    if self.get(source, engine_id, params, colour_fix=colour_fix) is not None:
-                        report.append(f"{label}: cached")
-                        continue
-                    try:
-                        # An engine that makes frames keeps some, so the page can show its denoising
-                        # from the cache where no GPU is present.
-                        result = upscale(source, engine=engine_id, settings=self.settings, frames=engine.makes_frames)
-                    except CnapsError as error:
-                        report.append(f"{label}: failed ({error})")
-                        continue
-                    self.put(source, result)
-                    report.append(f"{label}: computed in {result.seconds:.1f} s")
+                    report.extend(self._warm_one(label, source, engine, params, colour_fix))
                     progress(report[-1])
         return report
+
+    def _warm_one(
+        self, label: str, source: Image.Image, engine: Any, params: dict[str, Any], colour_fix: str
+    ) -> list[str]:
+        """The result of ``engine`` on ``source`` (default parameters), computed unless stored; with the
+        seed map beside it for an engine that can draw one ("seeds" in its explorations)."""
+        lines = []
+        if self.get(source, engine.id, params, colour_fix=colour_fix) is not None:
+            lines.append(f"{label}: cached")
+        else:
+            try:
+                # An engine that makes frames keeps some, so the page can show its denoising from the
+                # cache where no GPU is present.
+                result = upscale(source, engine=engine.id, settings=self.settings, frames=engine.makes_frames)
+            except CnapsError as error:
+                return [f"{label}: failed ({error})"]
+            self.put(source, result)
+            lines.append(f"{label}: computed in {result.seconds:.1f} s")
+        if "seeds" in engine.explorations and self.get_seeds(source, engine.id, params) is None:
+            try:
+                found = plan(engine, settings=self.settings, **params).explore("seeds", source)
+            except CnapsError as error:
+                return [*lines, f"{label} / seed map: failed ({error})"]
+            self.put_seeds(source, engine.id, params, found)
+            lines.append(f"{label} / seed map: computed")
+        return lines
 
 
 def _gpu_present() -> bool:

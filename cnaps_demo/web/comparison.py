@@ -12,6 +12,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -56,6 +57,9 @@ class Comparison:
     svgs: dict[str, str] = field(default_factory=dict)  # engine id -> SVG path
     views: dict[str, str] = field(default_factory=dict)  # image key -> PNG path shown on the page
     figures: dict[str, dict] = field(default_factory=dict)  # image key -> its fidelity figures, computed once
+    # What the page computed for this run at a click ("seeds": the seed map), so a redraw of its views
+    # shows it again; shared with the moved copies (``moved_to``), like ``views`` and ``figures``.
+    on_request: dict[str, Any] = field(default_factory=dict)
     key: str | None = None  # its key in the app's result_store.ResultStore, once kept there for the page
     thumbnail: Image.Image | None = None  # the input, small, for the crop picker (``where_thumbnail``)
 

@@ -8,6 +8,7 @@ job's worker thread (``ui.jobs.JobControl``); they raise our typed errors, and
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 from collections.abc import Sequence
@@ -18,10 +19,12 @@ from typing import Any
 from PIL import Image
 
 from ..api import UpscaleResult, plan
+from ..engines import get_engine
 from ..errors import CnapsError
 from ..fidelity import fidelity, summary_line
 from ..image import save_png
 from ..present.result_cache import ExampleCache
+from ..seed_spread import SeedSpread
 from ..settings import Settings
 from .comparison import Comparison, build_comparison
 from .requests import RequestReader, RunRequest
@@ -139,38 +142,56 @@ class RunSetup:
             )
         return build_comparison(source, results, self.workdir)  # its handler keeps it
 
-    def explore(self, what: str, request: RunRequest, progress: Any, stop: threading.Event) -> Exploration:
-        """``what`` = "sweep" (img2img at strengths 0.1-0.6, same seed) or "seeds" (3 seeds: where the
-        model is guessing), with each picture's fidelity figures under it (``Engine.explore``)."""
+    def sweep(self, request: RunRequest, progress: Any, stop: threading.Event) -> Exploration:
+        """img2img at strengths 0.1-0.6, same seed (``Engine.explore("sweep")``), with each picture's
+        fidelity figures under it."""
         source = self.source(request)
         forward = progress_forwarder(progress, label=request.engine.display_name, stop=stop)
         ready = plan(request.engine, settings=self.settings, progress=forward, **request.params)
-        ready = ready.provisioned(download_progress(forward))
-        ready.require_runnable()
+        found = ready.provisioned(download_progress(forward)).explore("sweep", source.image)
         folder = self.workdir.new_run_dir()
-        found = ready.engine.explore(what, source.image, ready.params, ready.options)
-        if what == "sweep":
-            items = [
-                (
-                    _shown(folder, f.image, f"strength-{f.strength:.1f}"),
-                    f"{f.caption} \u00b7 " + summary_line(fidelity(f.image, source.image, source.truth)),
-                )
-                for f in found
-            ]
-            note = (
-                "Same picture, same seed: only the strength changes. Low strength keeps to your picture "
-                "(high LR-PSNR); high strength re-draws more, and invents more."
-            )
-            return Exploration(items, note)
         items = [
-            (_shown(folder, image, f"seed-{seed}"), f"seed {seed}") for seed, image in zip(found.seeds, found.images)
+            (
+                _shown(folder, f.image, f"strength-{f.strength:.1f}"),
+                f"{f.caption} \u00b7 " + summary_line(fidelity(f.image, source.image, source.truth)),
+            )
+            for f in found
         ]
-        items.append((_shown(folder, found.image, "spread"), f"where the seeds disagree (mean {found.mean:.1f}/255)"))
         note = (
-            "The same job with three seeds. Where the pictures differ (bright in the map), the model is guessing: "
-            "your picture does not decide those pixels, the random noise does."
+            "Same picture, same seed: only the strength changes. Low strength keeps to your picture "
+            "(high LR-PSNR); high strength re-draws more, and invents more."
         )
         return Exploration(items, note)
+
+    def reruns_here(self, result: UpscaleResult) -> bool:
+        """The job of ``result`` (its engine, parameters and scale) can run on this server now, or after
+        fetching its weights on first use (no network asked)."""
+        try:
+            ready = plan(get_engine(result.engine_id), settings=self.settings, scale=result.scale, **result.params)
+        except CnapsError:  # a result computed ahead with settings this server no longer takes
+            return False
+        return not ready.problem or ready.fetchable()
+
+    def seed_map(
+        self, result: UpscaleResult, progress: Any = None, stop: threading.Event | None = None, *, compute: bool = True
+    ) -> SeedSpread | None:
+        """Where the run of ``result`` guesses: its job at 3 seeds and where they disagree
+        (``Engine.explore("seeds")``). The example cache's copy when it holds one; else, with ``compute``,
+        a run here (weights fetched on first use), kept beside the result when that was computed ahead.
+        None: the engine draws no seed map, or none is stored and ``compute`` is off."""
+        engine = get_engine(result.engine_id)
+        if "seeds" not in engine.explorations:
+            return None
+        picture, params = result.input_image, result.params
+        stored = self.cache.get_seeds(picture, engine.id, params, result.scale) if self.cache is not None else None
+        if stored is not None or not compute:
+            return stored
+        forward = progress_forwarder(progress, label=engine.display_name, stop=stop)
+        ready = plan(engine, settings=self.settings, scale=result.scale, progress=forward, **params)
+        found = ready.provisioned(download_progress(forward)).explore("seeds", picture)
+        if self.cache is not None and result.extra.get("cached"):  # an example's: the next visitor sees it at once
+            self.cache.put_seeds(picture, engine.id, params, found, result.scale)
+        return dataclasses.replace(found, outputs=[])  # the pictures are what the page shows
 
 
 def _shown(folder: Path, image: Any, name: str) -> str:

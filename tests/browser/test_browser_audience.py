@@ -386,11 +386,16 @@ def test_diffusion_frames_appear_as_a_strip_and_figures_sit_beside_the_slider(br
         page.wait_for_function("document.querySelectorAll('#cnaps-explored img').length === 6", timeout=RUN_TIMEOUT_MS)
         swept = page.locator("#cnaps-explored").inner_text()
         assert "strength 0.1" in swept and "strength 0.6" in swept and "LR-PSNR" in swept and "PSNR" in swept
-        page.locator("#cnaps-seeds").click()  # where the model is guessing
-        page.wait_for_function(
-            "document.querySelector('#cnaps-explored').innerText.includes('seeds disagree')", timeout=RUN_TIMEOUT_MS
-        )
-        assert page.locator("#cnaps-explored img").count() == 4  # three seeds and their spread
+        # "Inside the network" shows where it guesses in place of the CNN's sum and pixel trace.
+        page.locator("#cnaps-seeds").wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+        assert not page.locator("#cnaps-inside-pick").is_visible() and not page.locator("#cnaps-inside-base").is_visible()
+        page.locator("#cnaps-seeds").click()  # where the model is guessing: the run on screen at 3 seeds
+        page.wait_for_function("document.querySelectorAll('#cnaps-guess img').length === 4", timeout=RUN_TIMEOUT_MS)
+        assert "seeds disagree" in page.locator("#cnaps-guess").inner_text()  # three seeds and their spread
+        note = page.locator("#cnaps-guess-note").inner_text()
+        assert "% of the pixels differ visibly" in note and "/255 on average" in note
+        page.locator("#cnaps-seeds").wait_for(state="hidden")  # the same job again would draw the same map
+        page.locator("#cnaps-guess-box").screenshot(path=str(ARTIFACTS / "guessing_1280x720.png"))
         page.screenshot(path=str(ARTIFACTS / "explorations_1280x720.png"), full_page=True)
     finally:
         page.context.close()

@@ -428,3 +428,9 @@ def test_presenter_mode_computes_diffusion_ahead_only_with_a_gpu(sd_dir, monkeyp
     params = IMG2IMG.check_params({}, get_settings())
     hit = cache.get(Image.open(example).convert("RGB"), "sd-img2img", params, colour_fix="wavelet")  # the default
     assert hit is not None and hit.image.size == (32, 32)
+    # With it, its seed map (the same job at 3 seeds), so a talk without a GPU shows where it guesses.
+    assert report[1] == "example.png / sd-img2img / seed map: computed", report
+    kept = cache.get_seeds(Image.open(example).convert("RGB"), "sd-img2img", params)
+    assert kept is not None and kept.seeds == (params["seed"], params["seed"] + 1, params["seed"] + 2)
+    report = cache.warm([example], engines=("sd-img2img",), simulate=(False,), progress=lambda line: None)
+    assert report == ["example.png / sd-img2img: cached"]  # nothing computed twice

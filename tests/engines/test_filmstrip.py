@@ -205,7 +205,7 @@ def test_seed_disagreement_map(sd_dir):
     assert arrays_equal(same.images[0], same.images[1])  # a seed repeated gives the same picture
     with pytest.raises(InvalidParameterError):
         seed_disagreement(IMG2IMG, image, params(sd_dir), RunOptions(device="cpu"), seeds=(1, 1))
-    from cnaps_demo.engines.diffusion.explore import heat_image
+    from cnaps_demo.seed_spread import heat_image
 
     heat = np.asarray(heat_image(np.array([[0.0, 1.0]], np.float32)))
     assert heat[0, 0].sum() < 10 and heat[0, 1].sum() > 600  # agreement dark, disagreement bright

@@ -6,6 +6,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 from PIL import Image
+from run_setups import run_setup
 
 import cnaps_demo
 from cnaps_demo.present import verdicts
@@ -50,7 +51,7 @@ def test_each_sections_outputs_are_declared_once_and_match_its_components():
 
 def test_inside_the_network_on_a_run_shows_real_layers_and_a_sum_and_traces_a_click(fp32, tmp_path):
     comparison = comparison_of(crop("chibi_face.png"), "realesrgan-anime", tmp_path)
-    view = inside_panel.inside_view(comparison, fp32, None, None)
+    view = inside_panel.inside_view(comparison, run_setup(fp32, tmp_path / "work"), None, None)
     assert len(view.layers) >= 4 and len(view.maps) == len(view.layers)
     assert all(Path(path).is_file() for path, _ in view.layers)
     assert "channels at" in view.layer_notes and "3x3 convolution" in view.layer_notes
@@ -63,12 +64,12 @@ def test_inside_the_network_on_a_run_shows_real_layers_and_a_sum_and_traces_a_cl
 
 def test_a_classical_engine_has_no_layers_to_show(fp32, tmp_path):
     comparison = comparison_of(crop("chibi_face.png", 48), "lanczos", tmp_path)
-    view = inside_panel.inside_view(comparison, fp32, None, None)
+    view = inside_panel.inside_view(comparison, run_setup(fp32, tmp_path / "work"), None, None)
     assert view.layers == [] and "no layers" in view.intro
     # "Where did it invent?" is there for every engine, drawn from this run.
     assert Path(view.invented_added).is_file() and Path(view.invented_lr).is_file()
     assert "Lanczos" in view.invented_note and "% of your pixels" in view.invented_note
-    assert inside_panel.inside_view(None, fp32, None, None).layers == []
+    assert inside_panel.inside_view(None, run_setup(fp32, tmp_path / "work"), None, None).layers == []
 
 
 def test_why_crisp_and_the_training_pair_come_from_the_run(fp32, tmp_path):

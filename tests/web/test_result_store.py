@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from refusals import toast
+from run_setups import run_setup
 from cnaps_demo.settings import get_settings
 from cnaps_demo.ui.jobs import GradioQueue, JobControl, Lanes, StopRequests
 from cnaps_demo.ui.upscale import shown
@@ -27,7 +28,6 @@ from cnaps_demo.web import picker, views
 from cnaps_demo.web.requests import ParamBinding, RequestReader, api_name_for
 from cnaps_demo.web.result_store import ResultStore, comparison_bytes, kept_state, released, resolver
 from cnaps_demo.web.running import run_engine
-from cnaps_demo.web.runs import RunSetup
 from cnaps_demo.web.sources import load_source
 from cnaps_demo.web.untrusted import LocalFiles
 from cnaps_demo.web.workdir import Workdir
@@ -114,7 +114,7 @@ def test_an_api_call_keeps_nothing_and_a_page_run_keeps_a_key(settings, tmp_path
 
 def test_fifty_api_runs_leave_the_store_empty(settings, tmp_path):
     store = ResultStore(max_bytes=10**9, ttl_s=600)
-    setup = RunSetup(settings, RequestReader(settings, frozenset(), []), LocalFiles(), Workdir(tmp_path / "work"), results=store)
+    setup = run_setup(settings, tmp_path / "work", results=store)
     for _ in range(50):
         request = setup.requests.run("cpu", picture(32), "nearest", False, {})
         comparison = setup.single_comparison(request, None, threading.Event())

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from refusals import toast
+from run_setups import run_setup
 
 from cnaps_demo import upscale
 from cnaps_demo.api import availability
@@ -221,10 +222,7 @@ def test_a_large_upload_on_a_cpu_server_gets_the_faster_engine_unless_the_visito
 
 
 def test_the_picture_size_comes_from_the_header_or_is_none(settings, picture, tmp_path):
-    from cnaps_demo.web.requests import RequestReader
-    from cnaps_demo.web.runs import RunSetup
-
-    setup = RunSetup(settings, RequestReader(settings, frozenset(), []), LocalFiles(), Workdir(tmp_path / "work"))
+    setup = run_setup(settings, tmp_path / "work")
     assert setup.picture_size(str(picture)) == (48, 40)
     assert setup.picture_size(Image.new("RGB", (30, 20))) == (30, 20)
     text = tmp_path / "notes.png"
@@ -264,10 +262,7 @@ def test_one_request_per_run_is_read_once_from_the_pages_values(settings, pictur
 
 
 def test_the_gpu_time_asked_for_is_the_engines_estimate_for_the_picture(settings, picture, tmp_path):
-    from cnaps_demo.web.requests import RequestReader
-    from cnaps_demo.web.runs import RunSetup
-
-    setup = RunSetup(settings, RequestReader(settings, frozenset({"sd-img2img"}), []), LocalFiles(), Workdir(tmp_path))
+    setup = run_setup(settings, tmp_path, gpu_ids=frozenset({"sd-img2img"}))
     asked = setup.requests.run("gpu", str(picture), "sd-img2img", False, {})
     sd = get_engine("sd-img2img")
     assert setup.gpu_seconds(asked) == sd.gpu_seconds(48, 40, sd.check_params({}, settings), tile=settings.tile)

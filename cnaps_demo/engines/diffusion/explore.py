@@ -16,23 +16,19 @@ engine, on first use.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from ...errors import InvalidParameterError
+from ...seed_spread import SEED_COUNT, SeedSpread, heat_image, seed_spread, spread_map
 from ..base import EngineOutput, RunOptions
 from .cost import MAX_SEED, unet_steps
 
 SWEEP_STRENGTHS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
-SEED_COUNT = 3
-# Spread (standard deviation across seeds, 0..1) drawn at full brightness in the map: seeds that
-# disagree by a quarter of the range are "guessing" entirely.
-FULL_SPREAD = 0.25
-# A dark-to-bright heat ramp (black, purple, orange, pale yellow): brighter = more guessing.
-_RAMP = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float32)
+# The measure and its map live in ``cnaps_demo.seed_spread`` (the example cache rebuilds them too).
+__all__ = ["SEED_COUNT", "SeedSpread", "SweepFrame", "heat_image", "seed_disagreement", "spread_map", "strength_sweep"]
 
 
 @dataclass
@@ -47,27 +43,6 @@ class SweepFrame:
     @property
     def caption(self) -> str:
         return f"strength {self.strength:.1f} · {self.unet_steps} UNet step{'s' if self.unet_steps != 1 else ''}"
-
-
-@dataclass
-class SeedSpread:
-    """The same job at several seeds, and where their results disagree."""
-
-    seeds: tuple[int, ...]
-    images: list[Image.Image]
-    spread: np.ndarray  # HxW float32: standard deviation across seeds, averaged over R, G, B (0..1)
-    image: Image.Image  # ``spread`` as a heat map (RGB), brighter = more guessing
-    outputs: list[EngineOutput] = field(default_factory=list)
-
-    @property
-    def mean(self) -> float:
-        """The average spread in /255 (0: every seed drew the same picture)."""
-        return float(self.spread.mean() * 255)
-
-    @property
-    def guessing_share(self) -> float:
-        """Share of pixels whose seeds differ by more than 8/255 (visibly)."""
-        return float((self.spread > 8 / 255).mean())
 
 
 def _check_engine(engine: Any, what: str, varies: str) -> None:
@@ -103,23 +78,6 @@ def strength_sweep(
     ]
 
 
-def spread_map(images: Sequence[Image.Image]) -> np.ndarray:
-    """Per-pixel standard deviation across ``images`` (same size), averaged over channels, in 0..1."""
-    if len(images) < 2:
-        raise InvalidParameterError("A disagreement map needs at least two pictures.", hint="Use 3 seeds.")
-    stack = np.stack([np.asarray(im.convert("RGB"), dtype=np.float32) / 255 for im in images])
-    return stack.std(axis=0).mean(axis=-1).astype(np.float32)
-
-
-def heat_image(spread: np.ndarray, full: float = FULL_SPREAD) -> Image.Image:
-    """``spread`` (0..1) as an RGB heat map: black where the seeds agree, bright where they do not."""
-    position = np.clip(spread / full, 0, 1) * (len(_RAMP) - 1)
-    low = np.floor(position).astype(int).clip(0, len(_RAMP) - 2)
-    frac = (position - low)[..., None]
-    rgb = _RAMP[low] * (1 - frac) + _RAMP[low + 1] * frac
-    return Image.fromarray((rgb + 0.5).astype(np.uint8), "RGB")
-
-
 def seed_disagreement(
     engine: Any,
     image: Image.Image,
@@ -142,6 +100,4 @@ def seed_disagreement(
     rgb = image.convert("RGB")
     engine.check_size(*rgb.size)
     outputs = engine.run_many(rgb, [{**params, "seed": seed} for seed in chosen], scale=scale, options=options)
-    images = [out.image for out in outputs]
-    spread = spread_map(images)
-    return SeedSpread(chosen, images, spread, heat_image(spread), outputs)
+    return seed_spread(chosen, [out.image for out in outputs], outputs)

@@ -6,9 +6,10 @@ section, in the page's order (the order of the events is the order of the API's 
 * ``engine_picker``: the engine's card, settings and buttons follow the choice;
 * ``api``: /upscale and /upscale_gpu; ``runs``: the page's own run events (each click numbered,
   nothing stale shown), the examples, a fresh start on a new picture, the crop picker;
-* ``shown``: what a run shows (``SingleRunView``'s values); ``filmstrip``: the denoising frames,
-  the strength sweep and the seed map;
-* ``inside``, ``learned``: the explainer sections; ``inside_api``: /inside and /attribution.
+* ``shown``: what a run shows (``SingleRunView``'s values); ``filmstrip``: the denoising frames
+  and the strength sweep;
+* ``inside`` (with ``guessing``, a diffusion run's seed map), ``learned``: the explainer sections;
+  ``inside_api``: /inside and /attribution.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..gpu import GPU_DURATION_S, on_gpu
 from ..jobs import JobControl
 from . import engine_picker, runs
 from .api import wire_upscale_api
-from .filmstrip import wire_explorations, wire_filmstrip
+from .filmstrip import wire_filmstrip, wire_sweep
 from .inside import wire_inside_panel
 from .inside_api import wire_inside_api
 from .layout import SingleRunView, UpscaleTab, build_upscale_tab, example_copies
@@ -60,13 +61,13 @@ def wire_upscale_tab(
     for run in (cpu_run, gpu_run):
         runs.show_truth_when_present(run, tab)
     wire_filmstrip(tab, gpu_run, live, results)
-    wire_explorations(tab, setup, control)
+    wire_sweep(tab, setup, control)
     runs.wire_fresh_start(tab, latest)
     engine_picker.wire_large_picture_engine(tab, setup, default_id)
     example_run = runs.wire_example_runs(tab, setup, control, latest, engines)
     if example_run is not None:
         runs.show_truth_when_present(example_run, tab)
     runs.wire_crop_picker(tab, results)
-    wire_inside_panel(tab.inside, tab.detail.state, resolver(results), settings, control, latest)
+    wire_inside_panel(tab.inside, tab.detail.state, resolver(results), setup, control, latest)
     wire_learned_panel(tab.learned, tab.detail.state, resolver(results), settings, control, latest)
     wire_inside_api(tab.inputs.engine, tab.inputs.image, setup, control)

@@ -1,5 +1,5 @@
-"""The Upscale tab's filmstrip box: the live denoising frames, the strength sweep and the seed map
-(for the engines that make frames; all on the GPU lane, private to the page)."""
+"""The Upscale tab's filmstrip box: the live denoising frames and the strength sweep (for the engines
+that make frames; on the GPU lane, private to the page)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from ..messages import tell_stopped
 from .layout import UpscaleTab
 
 
-def wire_explorations(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
-    """The strength sweep and the seed map (``Engine.explorations``): jobs on the GPU lane."""
+def wire_sweep(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> None:
+    """The strength sweep (img2img at 0.1-0.6, same seed): a job on the GPU lane, for the page's picture,
+    engine and settings. (The seed map sits in "Inside the network": ``guessing``.)"""
     result = tab.result
 
-    def work(what, request, progress, stop) -> tuple:
+    def work(request, progress, stop) -> tuple:
         try:
-            found = setup.explore(what, request, progress, stop)
+            found = setup.sweep(request, progress, stop)
         except JobCancelledError as stopped:
             tell_stopped(stopped)
             return [], ""
@@ -29,28 +30,26 @@ def wire_explorations(tab: UpscaleTab, setup: RunSetup, control: JobControl) -> 
 
     on_device = on_gpu(work)
 
-    for button, what in ((result.sweep, "sweep"), (result.seeds, "seeds")):
+    async def job(image, engine, simulate_flag, progress=gr.Progress(), request: gr.Request = None, **params):  # noqa: B008
+        session = session_of(request)
 
-        async def job(image, engine, simulate_flag, progress=gr.Progress(), request: gr.Request = None, what=what, **params):  # noqa: B008
-            session = session_of(request)
+        def sweep(stop):
+            asked = setup.requests.exploration("sweep", image, engine, simulate_flag, params, session)
+            return on_device(asked, progress, stop)
 
-            def explore(stop):
-                asked = setup.requests.exploration(what, image, engine, simulate_flag, params, session)
-                return on_device(what, asked, progress, stop)
+        return await control.run(sweep, request, "gpu")
 
-            return await control.run(explore, request, "gpu")
-
-        button.click(
-            job,
-            inputs=tab.run_inputs(),
-            inputs_kwargs=tab.run_kwargs(),
-            outputs=[result.explored, result.explored_note],
-            preprocess=False,
-            api_visibility="private",
-            concurrency_id="gpu",
-            concurrency_limit=1,
-            validator=control.lanes.validator("gpu"),
-        )
+    result.sweep.click(
+        job,
+        inputs=tab.run_inputs(),
+        inputs_kwargs=tab.run_kwargs(),
+        outputs=[result.explored, result.explored_note],
+        preprocess=False,
+        api_visibility="private",
+        concurrency_id="gpu",
+        concurrency_limit=1,
+        validator=control.lanes.validator("gpu"),
+    )
 
 
 def wire_filmstrip(tab: UpscaleTab, gpu_run, live: LiveFrames, results: ResultStore | None = None) -> None:

@@ -21,7 +21,9 @@ from ...present import inside_text
 from ...web.comparison import Comparison
 from ...web.latest import LatestRequests
 from ...web.running import progress_forwarder
+from ...web.runs import RunSetup
 from ..jobs import JobControl, session_of
+from .guessing import GuessBox, build_guess_box, guess_view, hidden_guess, wire_guess_button
 
 # Maps shown per layer in the overview strip (all of a layer's maps show when it is clicked).
 OVERVIEW_MAPS = 4
@@ -31,6 +33,7 @@ class InsideView(NamedTuple):
     """The section's outputs, in the order of ``InsidePanel.outputs`` (derived from these names)."""
 
     intro: str
+    cnn_parts: Any  # visibility of the CNN-only parts (the sum, the pixel trace): shown for an engine with layers
     layers: Any  # [(picture file, short title)], one per layer: its most active channels side by side
     layer_notes: str  # one line per layer: its shape and what its maps respond to
     channels: Any  # the clicked layer's channels
@@ -44,12 +47,17 @@ class InsideView(NamedTuple):
     invented_added: Any  # |result - bicubic| x 4: what the model drew that bicubic did not
     invented_lr: Any  # where the result, shrunk back, disagrees with the input
     invented_note: str
+    guess_box: Any  # a diffusion run's "Where is it guessing?" (``guessing.GuessView``)
+    guess_button: Any
+    guess: Any
+    guess_note: str
     maps: Any  # per layer: [(file, caption)] of every channel shown (for a click on a layer)
 
 
 @dataclass
 class InsidePanel:
     intro: gr.Markdown
+    cnn_parts: gr.Column
     layers: gr.Gallery
     layer_notes: gr.Markdown
     channels: gr.Gallery
@@ -63,10 +71,17 @@ class InsidePanel:
     invented_added: gr.Image
     invented_lr: gr.Image
     invented_note: gr.Markdown
+    guess_box: gr.Column
+    guess_button: gr.Button
+    guess: gr.Gallery
+    guess_note: gr.Markdown
     maps: gr.State
 
     def outputs(self) -> list[Any]:
         return [getattr(self, name) for name in InsideView._fields]
+
+    def guess_parts(self) -> GuessBox:
+        return GuessBox(*(getattr(self, name) for name in GuessBox._fields))
 
 
 def shown_picture(label: str, elem_id: str, **extra: Any) -> gr.Image:
@@ -89,25 +104,27 @@ def build_inside_panel() -> InsidePanel:
         gr.Markdown("## Inside the network: what it looked at, on your picture")
         intro = gr.Markdown(inside_text.WAITING, elem_id="cnaps-inside-intro")
         layers, layer_notes, channels = _layer_galleries()
-        with gr.Row(equal_height=True, elem_id="cnaps-inside-sum"):
-            base = shown_picture("Base", "cnaps-inside-base", elem_classes="cnaps-pixelated")
-            residual = shown_picture("+ Network's part", "cnaps-inside-residual", elem_classes="cnaps-pixelated")
-            output = shown_picture("= Result", "cnaps-inside-output", elem_classes="cnaps-pixelated")
-        sum_note = gr.Markdown(elem_id="cnaps-inside-sum-note")
-        gr.Markdown("### Where does this pixel come from?")
-        with gr.Row(equal_height=False):
-            pick = shown_picture("Click a spot", "cnaps-inside-pick", height=320)
-            overlay = shown_picture("What decided it", "cnaps-inside-overlay", height=320)
-        reading = gr.Markdown(inside_text.CLICK_HINT, elem_id="cnaps-inside-reading")
+        with gr.Column(elem_id="cnaps-inside-cnn") as cnn_parts:  # hidden for an engine without layers
+            with gr.Row(equal_height=True, elem_id="cnaps-inside-sum"):
+                base = shown_picture("Base", "cnaps-inside-base", elem_classes="cnaps-pixelated")
+                residual = shown_picture("+ Network's part", "cnaps-inside-residual", elem_classes="cnaps-pixelated")
+                output = shown_picture("= Result", "cnaps-inside-output", elem_classes="cnaps-pixelated")
+            sum_note = gr.Markdown(elem_id="cnaps-inside-sum-note")
+            gr.Markdown("### Where does this pixel come from?")
+            with gr.Row(equal_height=False):
+                pick = shown_picture("Click a spot", "cnaps-inside-pick", height=320)
+                overlay = shown_picture("What decided it", "cnaps-inside-overlay", height=320)
+            reading = gr.Markdown(inside_text.CLICK_HINT, elem_id="cnaps-inside-reading")
+        guess = build_guess_box()  # shown for a diffusion run
         gr.Markdown("### Where did it invent?")
         with gr.Row(equal_height=True):
             invented_added = shown_picture("Drawn, not in bicubic", "cnaps-invented-added", height=300)
             invented_lr = shown_picture("Not in your picture", "cnaps-invented-lr", height=300)
         invented_note = gr.Markdown(elem_id="cnaps-invented-note")
     return InsidePanel(
-        intro, layers, layer_notes, channels, base, residual, output, sum_note, pick, overlay, reading,
-        invented_added, invented_lr, invented_note, gr.State(None),
-    )
+        intro, cnn_parts, layers, layer_notes, channels, base, residual, output, sum_note, pick, overlay, reading,
+        invented_added, invented_lr, invented_note, *guess, gr.State(None),
+    )  # ``guess``: a GuessBox, in InsidePanel's order
 
 
 def _layer_galleries() -> tuple[gr.Gallery, gr.Markdown, gr.Gallery]:
@@ -140,8 +157,17 @@ def _layer_galleries() -> tuple[gr.Gallery, gr.Markdown, gr.Gallery]:
     return layers, layer_notes, channels
 
 
-def cleared_inside(intro: str = inside_text.WAITING, invented: tuple = (None, None, "")) -> InsideView:
-    return InsideView(intro, [], "", [], None, None, None, "", None, None, inside_text.CLICK_HINT, *invented, None)
+def cleared_inside(
+    intro: str = inside_text.WAITING, invented: tuple = (None, None, ""), cnn_parts: bool = True
+) -> InsideView:
+    """The section without a look inside: no run yet (the CNN parts wait, as on a fresh page), or the
+    run's engine has no layers here (``cnn_parts`` False); ``invented``: the run's maps, for every engine."""
+    added, lr, note = invented
+    return InsideView(
+        intro=intro, cnn_parts=gr.update(visible=cnn_parts), layers=[], layer_notes="", channels=[],
+        base=None, residual=None, output=None, sum_note="", pick=None, overlay=None, reading=inside_text.CLICK_HINT,
+        invented_added=added, invented_lr=lr, invented_note=note, maps=None, **hidden_guess()._asdict(),
+    )
 
 
 def where_invented(comparison: Comparison) -> tuple[str, str, str]:
@@ -162,7 +188,7 @@ def where_invented(comparison: Comparison) -> tuple[str, str, str]:
     )
 
 
-def inside_view(comparison: Comparison | None, settings: Any, progress: Any, stop: Any) -> InsideView:
+def inside_view(comparison: Comparison | None, setup: RunSetup, progress: Any, stop: Any) -> InsideView:
     """The section for the run in ``comparison`` (blocking; a job's worker thread)."""
     from ... import inside
 
@@ -171,12 +197,12 @@ def inside_view(comparison: Comparison | None, settings: Any, progress: Any, sto
     result = comparison.results[comparison.first_id]
     engine = get_engine(result.engine_id)
     invented = where_invented(comparison)
-    if min(result.input_image.size) < inside_text.SMALLEST_SIDE:
-        return cleared_inside(inside_text.too_small(result.input_image.size), invented)
     if engine.makes_frames:
-        return denoising_view(comparison, invented)
+        return denoising_view(comparison, invented)._replace(**guess_view(setup, comparison)._asdict())
+    if min(result.input_image.size) < inside_text.SMALLEST_SIDE:
+        return cleared_inside(inside_text.too_small(result.input_image.size), invented, cnn_parts=False)
     if not engine.looks_inside:
-        return cleared_inside(inside_text.not_for(engine.display_name), invented)
+        return cleared_inside(inside_text.not_for(engine.display_name), invented, cnn_parts=False)
     forward = progress_forwarder(progress, label="Looking inside", stop=stop)
     region = inside_text.region_around(comparison.box_in, result.input_image.size)
     try:
@@ -185,12 +211,18 @@ def inside_view(comparison: Comparison | None, settings: Any, progress: Any, sto
             result.engine_id,
             region=region,
             progress=forward,
-            settings=settings,
+            settings=setup.settings,
             scale=result.scale,
             **result.params,
         )
     except JobCancelledError:
         return cleared_inside(inside_text.STOPPED, invented)
+    return layers_view(comparison, seen, engine.display_name, invented)
+
+
+def layers_view(comparison: Comparison, seen: Any, engine_name: str, invented: tuple[str, str, str]) -> InsideView:
+    """The section from ``cnaps_demo.inside``'s look at the run (``seen``): its pictures written in the
+    run's folder."""
     maps = []
     overview = []
     for index, layer in enumerate(seen.layers):
@@ -201,8 +233,7 @@ def inside_view(comparison: Comparison | None, settings: Any, progress: Any, sto
         maps.append(shown)
         strip = inside_text.strip(layer.maps[:OVERVIEW_MAPS])
         overview.append((comparison.save_view(strip, f"layer{index}"), inside_text.layer_title(index, layer)))
-    return InsideView(
-        intro=inside_text.intro(seen, engine.display_name),
+    return cleared_inside(inside_text.intro(seen, engine_name), invented)._replace(
         layers=overview,
         layer_notes=inside_text.layer_notes(seen.layers),
         channels=maps[0] if maps else [],
@@ -211,11 +242,6 @@ def inside_view(comparison: Comparison | None, settings: Any, progress: Any, sto
         output=comparison.save_view(seen.output_image, "inside-output"),
         sum_note=inside_text.sum_note(seen),
         pick=comparison.image_file(comparison.first_id),
-        overlay=None,
-        reading=inside_text.CLICK_HINT,
-        invented_added=invented[0],
-        invented_lr=invented[1],
-        invented_note=invented[2],
         maps=maps,
     )
 
@@ -223,14 +249,14 @@ def inside_view(comparison: Comparison | None, settings: Any, progress: Any, sto
 def denoising_view(comparison: Comparison, invented: tuple[str, str, str]) -> InsideView:
     """For a diffusion run, the section shows its denoising steps where a CNN's layers would be: the run's
     own frames (kept when it ran on this page, or with a result computed ahead), a click on a step shows
-    it whole; a pixel is not traced back (the seed map says where it guesses)."""
+    it whole; a pixel is not traced back (the seed map, ``guessing``, says where it guesses)."""
     from ...present.result_cache import kept_frames
     from ...web.live import thumbnail
 
     result = comparison.results[comparison.first_id]
     frames = kept_frames(result.frames)
     if not frames:
-        return cleared_inside(inside_text.no_frames(result.engine_name), invented)._replace(
+        return cleared_inside(inside_text.no_frames(result.engine_name), invented, cnn_parts=False)._replace(
             reading=inside_text.DENOISING_TRACE
         )
     shown = []
@@ -238,7 +264,8 @@ def denoising_view(comparison: Comparison, invented: tuple[str, str, str]) -> In
         whole = comparison.save_view(frame.image, f"step{frame.step}")
         small = comparison.save_view(thumbnail(frame.image), f"step{frame.step}-small")
         shown.append((small, whole, inside_text.step_title(frame)))
-    return cleared_inside(inside_text.denoising_intro(frames, result.engine_name), invented)._replace(
+    view = cleared_inside(inside_text.denoising_intro(frames, result.engine_name), invented, cnn_parts=False)
+    return view._replace(
         layers=[(small, title) for small, _, title in shown],
         layer_notes=inside_text.denoising_notes(frames),
         channels=[(shown[-1][1], shown[-1][2])],
@@ -276,7 +303,7 @@ def attribution_view(comparison: Comparison | None, point: tuple[int, int], sett
 
 
 def wire_inside_panel(
-    panel: InsidePanel, run_state: gr.State, resolve: Any, settings: Any, control: JobControl, latest: LatestRequests
+    panel: InsidePanel, run_state: gr.State, resolve: Any, setup: RunSetup, control: JobControl, latest: LatestRequests
 ) -> None:
     """Whenever the Upscale tab's run state changes (a new run, the crops moved, a cleared result),
     the section follows on the CPU lane; a click on a layer shows its channels (no job, nothing
@@ -291,7 +318,7 @@ def wire_inside_panel(
         comparison = resolve(state_value)
         if comparison is None:
             return tuple(cleared_inside())
-        view = await follow_up(control, latest, request, lambda stop: inside_view(comparison, settings, progress, stop))
+        view = await follow_up(control, latest, request, lambda stop: inside_view(comparison, setup, progress, stop))
         return tuple(view) if view is not None else tuple(gr.skip() for _ in InsideView._fields)
 
     run_state.change(look_inside, inputs=run_state, outputs=panel.outputs(), show_progress_on=panel.layers, **lane)
@@ -316,13 +343,14 @@ def wire_inside_panel(
         point = (int(event.index[0]), int(event.index[1]))
         comparison = resolve(state_value)
         found = await follow_up(
-            control, latest, request, lambda stop: attribution_view(comparison, point, settings, progress, stop)
+            control, latest, request, lambda stop: attribution_view(comparison, point, setup.settings, progress, stop)
         )
         return found if found is not None else (gr.skip(), gr.skip())
 
     panel.pick.select(
         trace, inputs=run_state, outputs=[panel.overlay, panel.reading], show_progress_on=panel.overlay, **lane
     )
+    wire_guess_button(panel.guess_parts(), run_state, resolve, setup, control)
 
 
 # The explainer views' own lane: one job at a time, beside (not behind) the runs of the CPU lane, and

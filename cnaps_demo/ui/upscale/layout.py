@@ -76,7 +76,6 @@ class ResultPanel:
     filmstrip_file: gr.File  # the same frames as one animated WebP
     filmstrip_timer: gr.Timer  # polls the running job's frames
     sweep: gr.Button  # img2img at strengths 0.1-0.6
-    seeds: gr.Button  # the same job at 3 seeds: where the model guesses
     explored: gr.Gallery
     explored_note: gr.Markdown
 
@@ -249,9 +248,7 @@ def _result_panel(filmstrip_shown: bool) -> ResultPanel:
             elem_id="cnaps-filmstrip",
         )
         filmstrip_file = gr.File(label="The steps as an animated WebP", elem_id="cnaps-filmstrip-file", height=70)
-        with gr.Row():
-            sweep = gr.Button("Strength sweep 0.1\u20130.6", size="sm", elem_id="cnaps-sweep")
-            seeds = gr.Button("Where is it guessing? (3 seeds)", size="sm", elem_id="cnaps-seeds")
+        sweep = gr.Button("Strength sweep 0.1\u20130.6", size="sm", elem_id="cnaps-sweep")
         explored = gr.Gallery(
             label="Faithful versus invented", columns=4, height=230, object_fit="contain", elem_id="cnaps-explored"
         )
@@ -259,7 +256,7 @@ def _result_panel(filmstrip_shown: bool) -> ResultPanel:
     timer = gr.Timer(0.5, active=False)
     return ResultPanel(
         labels, slider, truth, summary, png_file, svg_file, filmstrip_box, filmstrip, filmstrip_file, timer,
-        sweep, seeds, explored, explored_note,
+        sweep, explored, explored_note,
     )
 
 
