@@ -316,7 +316,7 @@ def plan(
     ``engines.all_engines``), the scale, the parameters
     (and how they combine), the device, and whether the engine can run here (kept in
     ``Plan.problem``, raised by ``Request.run``, so a cached result can still be served).
-    ``colour_fix``: None is the engine family's default (``colour.DEFAULT_ON``), True/False force
+    ``colour_fix``: None is the engine's default (``Engine.colour_fix_by_default``), True/False force
     it, or a method name ("wavelet", "gaussian"). ``frames``: True keeps a diffusion engine's
     denoising frames in ``result.frames``; a callable also gets each one as it is made (streaming)."""
     settings = settings or get_settings()
@@ -324,7 +324,7 @@ def plan(
     scale = chosen.check_scale(scale)
     checked = chosen.check_params(params, settings)
     chosen.check_combination(scale, checked)
-    fix = colour.resolve(colour_fix, chosen.family)
+    fix = colour.resolve(colour_fix, chosen.colour_fix_by_default)
     name, problem = _device(chosen, device, settings)
     options = run_options(settings, device=name, tile=tile, progress=progress)
     if problem:

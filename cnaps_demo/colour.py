@@ -28,18 +28,17 @@ METHODS = ("wavelet", "gaussian")
 DEFAULT_METHOD = "wavelet"
 WAVELET_LEVELS = 5
 GAUSSIAN_SIGMA = 8.0  # output pixels
-# On by default per engine family, from the measurement in the README ("Colour fix").
-DEFAULT_ON = {"classical": False, "cnn": True, "diffusion": True}
 _A_TROUS = np.array([0.25, 0.5, 0.25], dtype=np.float32)
 
 
-def resolve(value: bool | str | None, family: str) -> str:
+def resolve(value: bool | str | None, on_by_default: bool) -> str:
     """The method to run ("wavelet", "gaussian") or "off", from a caller's ``colour_fix`` value.
 
-    ``None`` is the family's default; ``True`` the default method; ``False`` or "off" none.
+    ``None`` is the engine's default (``Engine.colour_fix_by_default``, passed as ``on_by_default``);
+    ``True`` the default method; ``False`` or "off" none.
     """
     if value is None:
-        return DEFAULT_METHOD if DEFAULT_ON.get(family, False) else "off"
+        return DEFAULT_METHOD if on_by_default else "off"
     if isinstance(value, bool):
         return DEFAULT_METHOD if value else "off"
     text = str(value).strip().lower()

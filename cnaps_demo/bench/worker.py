@@ -102,7 +102,9 @@ def _work_ours(spec: dict[str, Any]) -> dict[str, Any]:
     warm_s = time.perf_counter() - start
     times = _median_times(run, spec["runs"], warmup=spec["warmup"], sync=sync)
     result = last["result"]
-    net = next((s for s in result.stages if s.name.startswith(("Real-CUGAN UNet", "Real-ESRGAN"))), None)
+    # The network's own pass is the stage that records the graph's structure (``engines.cnn.common``),
+    # whatever the engine names it.
+    net = next((s for s in result.stages if "structure" in s.detail), None)
     detail = dict(net.detail) if net else {}
     out = {
         "times": times,

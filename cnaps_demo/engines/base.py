@@ -210,6 +210,9 @@ class Engine(ABC):
     makes_frames = False  # True: ``RunOptions.frames`` gets one denoising frame per step (a filmstrip)
     explorations: tuple[str, ...] = ()  # what ``explore`` runs: "sweep" (strengths), "seeds" (where it guesses)
     fetches_weights = False  # True: weights missing here may be fetched on first use (``fetch_weights``)
+    # The colour fix's default (``colour.resolve``): on where the model drifts in colour. Measured in the
+    # README's "Colour fix": the CNNs' colour shift 1.2-2.3/255 -> about 0.4/255; a formula does not drift.
+    colour_fix_by_default = False
     # How the page names and sorts it (so that no surface keeps a table keyed by id or family):
     kind_words = ""  # what kind of upscaler, in a visitor's words: "anime CNN", "diffusion", "classical"
     picker_name = ""  # a name short enough for a phone-wide picker ("" : the display name before " (")

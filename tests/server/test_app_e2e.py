@@ -152,7 +152,7 @@ def test_presenter_mode_serves_example_results_from_its_cache(tmp_path):
     process, url, _ = start_app(tmp_path, "--presenter")
     try:
         image = load_image(EXAMPLE, max_pixels=settings.max_input_pixels).image
-        key = cache_key(image, "realcugan", engine.check_params({}, settings), colour_fix=resolve(None, "cnn"))
+        key = cache_key(image, "realcugan", engine.check_params({}, settings), colour_fix=resolve(None, engine.colour_fix_by_default))
         entry = tmp_path / "cache" / "examples" / f"{key}.json"
         deadline = time.monotonic() + 300
         while not entry.exists():
@@ -187,7 +187,7 @@ def test_presenter_serves_a_gpu_result_computed_earlier_on_a_machine_without_one
         engine_id=img2img.id,
         engine_name=img2img.display_name,
         params=img2img.check_params({}, settings),
-        colour_fix=resolve(None, img2img.family),  # as the GPU machine's run would have done it
+        colour_fix=resolve(None, img2img.colour_fix_by_default),  # as the GPU machine's run would have done it
     )
     ExampleCache(tmp_path / "cache" / "examples", settings).put(source, earlier)
 

