@@ -421,3 +421,54 @@ def test_the_filmstrip_fills_while_the_diffusion_job_runs(browser, tiny_sd_app, 
         page.wait_for_function("document.querySelectorAll('#cnaps-filmstrip img').length === 8", timeout=30_000)
     finally:
         page.context.close()
+
+
+def test_a_talk_without_a_gpu_shows_a_cached_diffusion_examples_steps_and_seed_map(browser, tmp_path, monkeypatch):
+    """Results made ahead (here by the tiny random SD model, standing in for the GPU machine's run) are
+    what "Inside the network" shows for Stable Diffusion where it cannot run: its steps and its seed map."""
+    import dataclasses
+
+    import tiny_sd
+
+    import cnaps_demo
+    from cnaps_demo.engines.base import RunOptions
+    from cnaps_demo.engines.diffusion import seed_disagreement
+    from cnaps_demo.present.result_cache import ExampleCache
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    settings = get_settings()
+    img2img = get_engine("sd-img2img")
+    made_with = {"model": str(tiny_sd.build_img2img_folder(tmp_path / "tiny-sd")), "steps": 4, "strength": 0.5,
+                 "pre_upscaler": "lanczos", "controlnet": "none"}
+    source = load_image(EXAMPLE, max_pixels=settings.max_input_pixels).image
+    made = cnaps_demo.upscale(source, img2img.id, device="cpu", frames=True, **made_with)
+    shown_params = img2img.check_params({}, settings)  # what the page asks for: the engine's defaults
+    fix = resolve(None, img2img.colour_fix_by_default)
+    cache = ExampleCache(tmp_path / "app" / "cache" / "examples", settings)
+    cache.put(source, dataclasses.replace(made, params=shown_params, colour_fix=fix))
+    found = seed_disagreement(img2img, source, img2img.check_params({**made_with, "seed": shown_params["seed"]}),
+                              RunOptions(device="cpu"))
+    cache.put_seeds(source, img2img.id, shown_params, found)
+
+    process, url, _ = start_app(tmp_path / "app")
+    page = new_page(browser, LAPTOP, url)
+    try:
+        page.locator("#cnaps-engine input").click()
+        page.get_by_role("option").filter(has_text="SD img2img").first.click()
+        page.locator("#cnaps-engine-status .cnaps-card-off").wait_for()  # it cannot run on this server
+        page.get_by_text("Chibi face", exact=True).first.click()
+        page.wait_for_function(RESULT_SHOWN, timeout=RUN_TIMEOUT_MS)
+        assert "cached result" in page.locator("#cnaps-summary").inner_text()
+        steps = len(made.frames)
+        page.wait_for_function(f"document.querySelectorAll('#cnaps-inside-layers img').length === {steps}")
+        assert f"step {steps}/{steps}" in page.locator("#cnaps-inside-layers").inner_text()
+        page.wait_for_function("document.querySelectorAll('#cnaps-guess img').length === 4")
+        note = page.locator("#cnaps-guess-note").inner_text()
+        assert "computed ahead" in note and f"{found.guessing_share * 100:.1f}%" in note
+        assert not page.locator("#cnaps-seeds").is_visible()  # nothing to press: the map is there
+        assert not page.locator("#cnaps-inside-pick").is_visible()  # no pixel trace for a diffusion run
+        assert page.locator(".toast-body").filter(has_text="Error").count() == 0
+        page.locator("#cnaps-inside").screenshot(path=str(ARTIFACTS / "inside_cached_sd_1280x720.png"))
+    finally:
+        page.context.close()
+        stop_app(process)

@@ -66,6 +66,7 @@ class Unavailable(Engine):
     family = "diffusion"
     device_need = "gpu"
     uses_torch = False  # the reason below is the only one, whatever devices this machine has
+    colour_fix_by_default = True  # as the real diffusion engines: a cached result must carry the same fix
 
     def available(self, params, options):
         return Availability(False, "It needs a CUDA GPU. Fix: run it on a machine with an NVIDIA GPU.")
@@ -426,7 +427,7 @@ def test_presenter_cache_is_served_even_where_the_engine_cannot_run(unavailable,
     made = upscale(source.image, engine="bicubic")
     from cnaps_demo.colour import resolve
 
-    fix = resolve(None, unavailable.family)  # what a run of this engine would have applied
+    fix = resolve(None, unavailable.colour_fix_by_default)  # what a run of this engine would have applied
     earlier = dataclasses.replace(
         made, engine_id=unavailable.id, engine_name=unavailable.display_name, params={}, colour_fix=fix
     )

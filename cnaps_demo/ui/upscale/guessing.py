@@ -84,14 +84,11 @@ def guess_view(setup: RunSetup, comparison: Comparison) -> GuessView:
     engine = get_engine(result.engine_id)
     if SEEDS not in engine.explorations:
         return hidden_guess()
-    asked = comparison.on_request.get(SEEDS)
-    if asked is not None:  # computed at a click on this page: shown again when the section is redrawn
-        note = inside_text.seeds_note(asked, result.engine_name, computed_ahead=False)
-        return GuessView(gr.update(visible=True), gr.update(visible=False), seed_items(comparison, asked), note)
-    stored = setup.seed_map(result, compute=False)
-    if stored is not None:
-        note = inside_text.seeds_note(stored, result.engine_name, computed_ahead=True)
-        return GuessView(gr.update(visible=True), gr.update(visible=False), seed_items(comparison, stored), note)
+    asked = comparison.on_request.get(SEEDS)  # drawn at a click on this page: shown again on a redraw
+    shown = asked if asked is not None else setup.seed_map(result, compute=False)
+    if shown is not None:
+        note = inside_text.seeds_note(shown, result.engine_name, computed_ahead=asked is None)
+        return GuessView(gr.update(visible=True), gr.update(visible=False), seed_items(comparison, shown), note)
     can_run = setup.reruns_here(result)
     return GuessView(
         gr.update(visible=True), gr.update(visible=can_run), [], inside_text.seeds_waiting(result.engine_name, can_run)
