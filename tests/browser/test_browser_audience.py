@@ -7,6 +7,7 @@ Screenshots go to tests/artifacts/ (git-ignored): look at them.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -14,11 +15,13 @@ import pytest
 from app_process import ROOT, start_app, stop_app
 from PIL import Image
 
+import cnaps_demo
 from cnaps_demo.colour import resolve
 from cnaps_demo.engines import get_engine
+from cnaps_demo.engines.base import RunOptions
 from cnaps_demo.image import load_image
 from cnaps_demo.present.examples import bundled_examples
-from cnaps_demo.present.result_cache import cache_key
+from cnaps_demo.present.result_cache import ExampleCache, cache_key
 from cnaps_demo.settings import get_settings
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -426,14 +429,9 @@ def test_the_filmstrip_fills_while_the_diffusion_job_runs(browser, tiny_sd_app, 
 def test_a_talk_without_a_gpu_shows_a_cached_diffusion_examples_steps_and_seed_map(browser, tmp_path, monkeypatch):
     """Results made ahead (here by the tiny random SD model, standing in for the GPU machine's run) are
     what "Inside the network" shows for Stable Diffusion where it cannot run: its steps and its seed map."""
-    import dataclasses
+    import tiny_sd  # as above: diffusers only for the tests that build the tiny model
 
-    import tiny_sd
-
-    import cnaps_demo
-    from cnaps_demo.engines.base import RunOptions
     from cnaps_demo.engines.diffusion import seed_disagreement
-    from cnaps_demo.present.result_cache import ExampleCache
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     settings = get_settings()
